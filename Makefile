@@ -1,0 +1,64 @@
+# Two commands do everything:
+#   make demo   venv + install, demo collection, demo checkpoints, artifacts, app on http://localhost:8501
+#   make test   venv + install (+ Chromium for the browser tests), then the whole test suite
+# Each step is a file target, so a second run skips what is already done.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8501
+DATA   := data
+MODELS := models
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo setup test lint app bench clean-demo chromium
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@echo "==> [1/5] virtual environment and packages (torch is served from local disk where available)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+$(DATA)/demo/catalog.csv: $(STAMP)
+	@echo "==> [2/5] generating the demo collection (deterministic, no network)"
+	$(VENV)/bin/artextract data demo --force
+
+$(MODELS)/classifier-demo/model.safetensors: $(DATA)/demo/catalog.csv
+	@echo "==> [3/5] training the demo RLA-ResNet classifier (style, artist, genre)"
+	$(PY) -m artextract.train classifier --preset demo --collection $(DATA)/demo --out $(MODELS)/classifier-demo
+
+$(MODELS)/byol-demo/model.safetensors: $(DATA)/demo/catalog.csv
+	@echo "==> [4/5] training the demo BYOL encoder on the reference collection"
+	$(PY) -m artextract.train byol --preset demo --collection $(DATA)/demo_reference --out $(MODELS)/byol-demo
+
+$(DATA)/artifacts/demo/manifest.json: $(MODELS)/classifier-demo/model.safetensors $(MODELS)/byol-demo/model.safetensors
+	@echo "==> [5/5] building artifacts: embeddings, predictions, t-SNE/UMAP, outliers, metrics, index"
+	$(VENV)/bin/artextract build --collection $(DATA)/demo --classifier $(MODELS)/classifier-demo \
+	  --reference $(DATA)/demo_reference --encoder $(MODELS)/byol-demo
+
+demo: $(DATA)/artifacts/demo/manifest.json
+	$(VENV)/bin/artextract app --port $(PORT)
+
+app: setup
+	$(VENV)/bin/artextract app --port $(PORT)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "==> installing Chromium for the browser tests"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	  echo "could not install chromium: browser tests will be skipped"; }
+
+test: $(STAMP) chromium
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	$(PY) bench/embed.py && $(PY) bench/build.py && $(PY) bench/app.py
+
+clean-demo:
+	rm -rf $(DATA)/demo $(DATA)/demo_reference $(DATA)/artifacts/demo $(MODELS)/classifier-demo $(MODELS)/byol-demo

@@ -1,0 +1,308 @@
+"""``artextract``: the command line.
+
+    artextract data demo|nga|wikiart ...   create a collection (catalog + images)
+    artextract train classifier|byol ...   train (same as python -m artextract.train)
+    artextract build ...                   compute the artifact bundle the app shows
+    artextract classify IMAGE... [--json]  top-3 style/artist/genre per image
+    artextract similar IMAGE [--k K]       nearest reference paintings
+    artextract models [--json]             registered architectures
+    artextract app                         start the web app
+
+Errors on bad input print one line on stderr (``artextract: error: ...``) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import PROJECT_ROOT, artifacts_dir, collection_dir, models_dir
+from .errors import ArtExtractError
+
+
+def _err(msg: str) -> None:
+    print(f"artextract: error: {msg}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def cmd_data_demo(args: argparse.Namespace) -> int:
+    from .sources.demo import make_demo, make_reference
+
+    out = Path(args.out) if args.out else collection_dir("demo")
+    ref = Path(args.reference_out) if args.reference_out else collection_dir("demo_reference")
+    if not args.force and (out / "catalog.csv").is_file() and (ref / "catalog.csv").is_file():
+        print(f"demo collection already at {out} and {ref} (use --force to regenerate)")
+        return 0
+    make_demo(out, n=args.n, size=args.size, seed=args.seed, workers=args.workers)
+    make_reference(ref, n=args.n_reference, size=args.size, seed=args.seed + 1, workers=args.workers)
+    print(f"demo collection: {out} ({args.n} paintings); reference collection: {ref} ({args.n_reference})")
+    return 0
+
+
+def cmd_data_nga(args: argparse.Namespace) -> int:
+    from .sources import nga
+
+    summary = nga.run_nga(
+        out=Path(args.out),
+        tables=Path(args.tables) if args.tables else None,
+        limit=args.limit,
+        size=args.size,
+        workers=args.workers,
+        skip_images=args.no_images,
+    )
+    print(summary.summary_line())
+    return 0 if summary.ok else 1
+
+
+def cmd_data_wikiart(args: argparse.Namespace) -> int:
+    from .sources import wikiart
+
+    summary = wikiart.run_wikiart(
+        root=Path(args.root),
+        splits=Path(args.splits),
+        out=Path(args.out) if args.out else None,
+        on_missing=args.on_missing,
+    )
+    print(summary.summary_line())
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- build
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import BuildConfig, build_bundle
+
+    name = args.name or Path(args.collection).name
+    cfg = BuildConfig(
+        collection=Path(args.collection),
+        classifier=Path(args.classifier),
+        out=Path(args.out) if args.out else artifacts_dir(name),
+        reference=Path(args.reference) if args.reference else None,
+        encoder=Path(args.encoder) if args.encoder else None,
+        name=name,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        k=args.k,
+        seed=args.seed,
+        projections=tuple(args.projections.split(",")) if args.projections else (),
+        force=args.force,
+    )
+    report = build_bundle(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(report.summary_line())
+    return 0
+
+
+def _default_bundle() -> Path:
+    return Path(os.environ.get("ARTEXTRACT_BUNDLE", artifacts_dir("demo")))
+
+
+# ------------------------------------------------------------------------------------------ classify
+def cmd_classify(args: argparse.Namespace) -> int:
+    from .images import load_image
+    from .predict import classify_images, load_embedder
+
+    ckpt = Path(args.checkpoint) if args.checkpoint else _bundle_checkpoint(args.bundle, "classifier")
+    embedder = load_embedder(ckpt, precision=args.precision)
+    good, images, bad = [], [], 0
+    for p in args.images:
+        try:
+            images.append(load_image(p))
+            good.append(p)
+        except ArtExtractError as exc:
+            _err(str(exc))
+            bad += 1
+    results = classify_images(embedder, images, k=3) if images else []
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "image": p,
+                        **{
+                            a: [{"label": lab, "prob": round(pr, 4)} for lab, pr in top]
+                            for a, top in r.items()
+                        },
+                    }
+                    for p, r in zip(good, results, strict=True)
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for p, r in zip(good, results, strict=True):
+            print(p)
+            for a, top in r.items():
+                print(f"  {a:<7} " + "  ".join(f"{lab} {pr:.2f}" for lab, pr in top))
+    return 1 if bad else 0
+
+
+def _bundle_checkpoint(bundle: str | None, role: str) -> Path:
+    from .bundle import open_bundle
+
+    return open_bundle(Path(bundle) if bundle else _default_bundle()).checkpoint_dir(role)
+
+
+# ------------------------------------------------------------------------------------------- similar
+def cmd_similar(args: argparse.Namespace) -> int:
+    from .bundle import open_bundle
+    from .errors import BundleError
+    from .images import load_image
+    from .predict import embed_query, load_embedder
+
+    bundle = open_bundle(Path(args.bundle) if args.bundle else _default_bundle())
+    if bundle.reference is None:
+        raise BundleError(f"bundle {bundle.root} has no reference index; build it with --reference/--encoder")
+    image = load_image(args.image)
+    embedder = load_embedder(bundle.checkpoint_dir("encoder"), precision=args.precision)
+    hits = bundle.reference.search(embed_query(embedder, image), k=args.k)
+    cols = ["rank", "id", "title", "artist", "date", "score", "source_url"]
+    if args.json:
+        print(json.dumps(hits[cols].to_dict(orient="records"), indent=2))
+    else:
+        for r in hits.itertuples():
+            print(f"{r.rank:>3}  {r.score:.3f}  {r.id}  {r.title} — {r.artist or 'unknown artist'}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- models
+def cmd_models(args: argparse.Namespace) -> int:
+    from .nets.registry import list_models, model_info
+
+    rows = [{"name": n, **model_info(n)} for n in list_models()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'name':<18} {'params (1000 cls)':>18} {'input':>6}  family")
+        for r in rows:
+            print(f"{r['name']:<18} {r['params'] / 1e6:>17.2f}M {r['input_size']:>6}  {r.get('family', '')}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- app
+def cmd_app(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    if args.bundle:
+        env["ARTEXTRACT_BUNDLE"] = str(Path(args.bundle).resolve())
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(PROJECT_ROOT / "app.py"),
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    print(f"ArtExtract on http://localhost:{args.port}")
+    return subprocess.call(cmd, env=env)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="artextract", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="create a collection").add_subparsers(dest="source", required=True)
+    demo = d.add_parser("demo", help="generate the built-in demo collection (no network)")
+    demo.add_argument("--out", help="collection folder (default data/demo)")
+    demo.add_argument("--reference-out", help="reference collection folder (default data/demo_reference)")
+    demo.add_argument("--n", type=int, default=1600, help="paintings in the demo collection")
+    demo.add_argument("--n-reference", type=int, default=400, help="paintings in the reference collection")
+    demo.add_argument("--size", type=int, default=128, help="image side in pixels")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--force", action="store_true", help="regenerate even if present")
+    demo.set_defaults(fn=cmd_data_demo)
+
+    nga = d.add_parser("nga", help="National Gallery of Art open data: catalog + IIIF images")
+    nga.add_argument("--out", required=True, help="collection folder, e.g. data/nga")
+    nga.add_argument("--tables", help="folder with the open-data CSVs (default: fetch them)")
+    nga.add_argument("--limit", type=int, help="keep at most N paintings")
+    nga.add_argument("--size", type=int, default=512, help="longest image side requested from IIIF")
+    nga.add_argument("--workers", type=int, default=8, help="concurrent downloads")
+    nga.add_argument("--no-images", action="store_true", help="write the catalog only")
+    nga.set_defaults(fn=cmd_data_nga)
+
+    wa = d.add_parser("wikiart", help="index a local WikiArt folder with the ArtGAN split files")
+    wa.add_argument("--root", required=True, help="WikiArt folder (Style/artist_title.jpg)")
+    wa.add_argument("--splits", required=True, help="folder with the ArtGAN split files")
+    wa.add_argument("--out", help="collection folder (default: the WikiArt folder itself)")
+    wa.add_argument("--on-missing", choices=["skip", "fail"], default="skip")
+    wa.set_defaults(fn=cmd_data_wikiart)
+
+    tr = sub.add_parser("train", help="train a model (python -m artextract.train --help)", add_help=False)
+    tr.add_argument("rest", nargs=argparse.REMAINDER)
+    tr.set_defaults(fn=None)
+
+    b = sub.add_parser("build", help="compute the artifact bundle for a collection")
+    b.add_argument("--collection", default=str(collection_dir("demo")), help="collection folder")
+    b.add_argument("--classifier", default=str(models_dir() / "classifier-demo"), help="checkpoint folder")
+    b.add_argument("--reference", help="reference collection for Similar (e.g. data/nga)")
+    b.add_argument("--encoder", help="BYOL encoder checkpoint folder for the reference index")
+    b.add_argument("--out", help="bundle folder (default data/artifacts/<name>)")
+    b.add_argument("--name", help="bundle name (default: collection folder name)")
+    b.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        default="auto",
+        help="auto = bf16 where the CPU supports it",
+    )
+    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--k", type=int, default=10, help="neighbours kept per painting")
+    b.add_argument("--seed", type=int, default=0, help="seed of the projections and outlier model")
+    b.add_argument("--projections", default="umap,tsne", help="comma-separated: umap,tsne")
+    b.add_argument("--force", action="store_true", help="recompute every stage")
+    b.set_defaults(fn=cmd_build)
+
+    c = sub.add_parser("classify", help="top-3 style/artist/genre for images")
+    c.add_argument("images", nargs="+")
+    c.add_argument("--checkpoint", help="classifier checkpoint folder (default: the bundle's)")
+    c.add_argument("--bundle", help="bundle folder (default $ARTEXTRACT_BUNDLE or data/artifacts/demo)")
+    c.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(fn=cmd_classify)
+
+    s = sub.add_parser("similar", help="nearest reference paintings of an image")
+    s.add_argument("image")
+    s.add_argument("--k", type=int, default=5)
+    s.add_argument("--bundle", help="bundle folder (default $ARTEXTRACT_BUNDLE or data/artifacts/demo)")
+    s.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_similar)
+
+    m = sub.add_parser("models", help="list registered architectures")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(fn=cmd_models)
+
+    a = sub.add_parser("app", help="start the web app")
+    a.add_argument("--port", type=int, default=8501)
+    a.add_argument("--bundle", help="bundle folder (default data/artifacts/demo)")
+    a.set_defaults(fn=cmd_app)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        from .train.__main__ import main as train_main
+
+        return train_main(argv[1:])
+    args = get_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ArtExtractError as exc:
+        _err(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from artextract.build import BuildConfig, build_bundle
+from artextract.bundle import open_bundle
+from artextract.errors import BundleError
+
+
+def test_tiny_bundle_is_complete_and_consistent(tiny_bundle, tiny_demo):
+    b = open_bundle(tiny_bundle)
+    n = len(b.items)
+    assert n == 120 and b.manifest["complete"]
+    assert set(b.attributes) == {"style", "artist", "genre"}
+    for a in b.attributes:
+        assert b.probs(a).shape == (n, len(b.classes[a]))
+        np.testing.assert_allclose(np.asarray(b.probs(a)).sum(1), 1.0, atol=1e-3)
+        m = b.metrics[a]
+        assert np.asarray(m["confusion"]).shape == (len(b.classes[a]),) * 2
+        assert m["split"] == "val" and m["n"] == int((b.items["split"] == "val").sum())
+    for p in ("umap", "tsne"):
+        assert np.isfinite(b.items[[f"{p}_x", f"{p}_y"]].to_numpy()).all()
+    assert b.items["outlier_score"].between(0, 1).all()
+    assert b.items["flagged"].sum() >= 1
+    assert (b.items.loc[b.items["flagged"], "outlier_reasons"].str.len() > 0).all()
+    nb = b.neighbours_of(0, 5)
+    assert len(nb) == 5 and all(j != 0 for j, _ in nb)
+    assert [s for _, s in nb] == sorted((s for _, s in nb), reverse=True)
+    hits = b.reference.search(b.reference.embeddings[3], k=4)
+    assert hits["id"].iloc[0] == b.reference.items["id"].iloc[3]  # a painting finds itself first
+    assert hits["score"].is_monotonic_decreasing
+    assert "planted_outliers" in b.metrics
+
+
+@pytest.fixture()
+def small_cfg(tiny_demo, tiny_checkpoints, tmp_path):
+    return BuildConfig(
+        collection=tiny_demo["collection"],
+        classifier=tiny_checkpoints["classifier"],
+        out=tmp_path / "bundle",
+        projections=("tsne",),
+        progress=False,
+    )
+
+
+def test_only_stale_stages_rerun(small_cfg):
+    first = build_bundle(small_cfg, log=lambda m: None)
+    assert {"classify", "neighbours", "tsne", "outliers", "metrics"} <= set(first.ran)
+    again = build_bundle(small_cfg, log=lambda m: None)
+    assert again.ran == []
+    from dataclasses import replace
+
+    reseeded = build_bundle(replace(small_cfg, seed=7), log=lambda m: None)
+    assert "tsne" in reseeded.ran and "outliers" in reseeded.ran
+    assert "classify" in reseeded.skipped and "metrics" in reseeded.skipped
+
+
+def test_bundle_refuses_changed_checkpoint(small_cfg, tiny_checkpoints, tmp_path):
+    ck = tmp_path / "ck"
+    shutil.copytree(tiny_checkpoints["classifier"], ck)
+    from dataclasses import replace
+
+    cfg = replace(small_cfg, classifier=ck)
+    build_bundle(cfg, log=lambda m: None)
+    open_bundle(cfg.out)  # fine as built
+    w = ck / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF  # a retrained / different checkpoint under the same name
+    w.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="changed since the build"):
+        open_bundle(cfg.out)
+
+
+def test_incomplete_bundle_is_refused(small_cfg):
+    build_bundle(small_cfg, log=lambda m: None)
+    mf = small_cfg.out / "manifest.json"
+    m = json.loads(mf.read_text())
+    m["complete"] = False
+    mf.write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="did not finish"):
+        open_bundle(small_cfg.out)
+    with pytest.raises(BundleError, match="no artifact bundle"):
+        open_bundle(small_cfg.out.parent / "nothing-here")
+
+
+def test_unreadable_image_is_dropped_with_reason(small_cfg, tmp_path):
+    coll = tmp_path / "coll"
+    shutil.copytree(small_cfg.collection, coll)
+    from artextract.catalog import read_catalog
+
+    victim = read_catalog(coll).iloc[5]
+    (coll / victim["image"]).write_bytes(b"not an image at all")
+    from dataclasses import replace
+
+    report = build_bundle(replace(small_cfg, collection=coll), log=lambda m: None)
+    assert list(report.dropped) == [victim["id"]]
+    b = open_bundle(small_cfg.out)
+    assert len(b.items) == 119 and victim["id"] not in set(b.items["id"])

@@ -1,0 +1,56 @@
+"""The command-line contract that scripts rely on (issue 2, item 6)."""
+
+import json
+
+from artextract.cli import main
+
+
+def _images(tiny_demo, n=2):
+    from artextract.catalog import read_catalog
+
+    cat = read_catalog(tiny_demo["collection"])
+    return [str(tiny_demo["collection"] / p) for p in cat["image"].head(n)]
+
+
+def test_classify_json_gives_top3_per_head(tiny_demo, tiny_checkpoints, capsys):
+    imgs = _images(tiny_demo)
+    assert main(["classify", *imgs, "--checkpoint", str(tiny_checkpoints["classifier"]), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["image"] for r in out] == imgs
+    for r in out:
+        for head in ("style", "artist", "genre"):
+            probs = [t["prob"] for t in r[head]]
+            assert len(probs) == 3 and probs == sorted(probs, reverse=True)
+
+
+def test_bad_image_gets_one_line_and_good_ones_still_answer(tiny_demo, tiny_checkpoints, tmp_path, capsys):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    good = _images(tiny_demo, 1)
+    code = main(["classify", str(bad), *good, "--checkpoint", str(tiny_checkpoints["classifier"]), "--json"])
+    captured = capsys.readouterr()
+    assert code != 0
+    err_lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(err_lines) == 1 and "broken.jpg" in err_lines[0]
+    assert [r["image"] for r in json.loads(captured.out)] == good
+
+
+def test_similar_lists_reference_paintings(tiny_demo, tiny_bundle, capsys):
+    img = str(tiny_demo["reference"] / "images" / sorted((tiny_demo["reference"] / "images").iterdir())[0].name)
+    assert main(["similar", img, "--k", "3", "--bundle", str(tiny_bundle), "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len(hits) == 3 and {"id", "title", "artist", "score"} <= set(hits[0])
+    assert hits[0]["score"] >= hits[-1]["score"]
+
+
+def test_missing_bundle_is_one_clear_line(tmp_path, capsys):
+    code = main(["similar", "x.jpg", "--bundle", str(tmp_path / "none")])
+    assert code == 2
+    assert "no artifact bundle" in capsys.readouterr().err
+
+
+def test_models_json_lists_registry(capsys):
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert {"rla_resnet50", "resnet50", "rla_resnet_demo"} <= set(rows)
+    assert abs(rows["rla_resnet50"]["params"] - 24.67e6) / 24.67e6 < 0.01
