@@ -98,3 +98,55 @@ def test_unreadable_image_is_dropped_with_reason(small_cfg, tmp_path):
     assert list(report.dropped) == [victim["id"]]
     b = open_bundle(small_cfg.out)
     assert len(b.items) == 119 and victim["id"] not in set(b.items["id"])
+
+
+@pytest.mark.slow
+def test_torchrun_sharded_embedding_matches_single_process(small_cfg, tiny_bundle, tmp_path):
+    """Two ranks embed one shard each; rank 0 merges; the result equals the single-process build."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "sharded"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=0",
+        "-m",
+        "artextract",
+        "build",
+        "--collection",
+        str(small_cfg.collection),
+        "--classifier",
+        str(small_cfg.classifier),
+        "--out",
+        str(out),
+        "--projections",
+        "tsne",
+        "--precision",
+        "fp32",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sharded = open_bundle(out)
+    single = build_bundle(
+        BuildConfig(
+            collection=small_cfg.collection,
+            classifier=small_cfg.classifier,
+            out=tmp_path / "single",
+            projections=("tsne",),
+            precision="fp32",
+            progress=False,
+        ),
+        log=lambda m: None,
+    )
+    ref = open_bundle(single.out)
+    np.testing.assert_allclose(
+        np.load(out / "embeddings.npy"), np.load(ref.root / "embeddings.npy"), atol=1e-4
+    )
+    assert sharded.items["id"].tolist() == ref.items["id"].tolist()
+    assert not (out / "shards").exists() or not any((out / "shards").iterdir())

@@ -36,7 +36,9 @@ def test_bad_image_gets_one_line_and_good_ones_still_answer(tiny_demo, tiny_chec
 
 
 def test_similar_lists_reference_paintings(tiny_demo, tiny_bundle, capsys):
-    img = str(tiny_demo["reference"] / "images" / sorted((tiny_demo["reference"] / "images").iterdir())[0].name)
+    img = str(
+        tiny_demo["reference"] / "images" / sorted((tiny_demo["reference"] / "images").iterdir())[0].name
+    )
     assert main(["similar", img, "--k", "3", "--bundle", str(tiny_bundle), "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
     assert len(hits) == 3 and {"id", "title", "artist", "score"} <= set(hits[0])

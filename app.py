@@ -1,0 +1,37 @@
+"""ArtExtract, the curator's app: ``streamlit run app.py`` (or ``artextract app``).
+
+Reads one artifact bundle (``$ARTEXTRACT_BUNDLE``, default ``data/artifacts/demo``) built by
+``artextract build``; the only model work it does is classifying and embedding an uploaded image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.navigation.page import StreamlitPage
+
+HERE = Path(__file__).resolve().parent
+PAGES = HERE / "pages"
+
+
+def build_navigation() -> StreamlitPage:
+    """The app's pages, in menu order (a function so tests can drive the same navigation)."""
+    pages = [
+        st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
+        st.Page(PAGES / "explore.py", title="Explore", icon=":material/scatter_plot:"),
+        st.Page(PAGES / "confusion.py", title="Confusion", icon=":material/grid_on:"),
+        st.Page(PAGES / "similar.py", title="Similar", icon=":material/image_search:"),
+        st.Page(PAGES / "review.py", title="Review", icon=":material/fact_check:"),
+        st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:"),
+    ]
+    return st.navigation(pages)
+
+
+def main() -> None:
+    st.set_page_config(page_title="ArtExtract", page_icon=":material/palette:", layout="wide")
+    build_navigation().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""CLIP agreement: how similar two paintings look to an independent model (open_clip).
+
+Retrieval is judged, as the reference submission did, by the image-image CLIP cosine similarity of a
+query and each painting it retrieves, here over many queries. CLIP weights cannot be downloaded offline:
+give a local weights file (``pretrained=PATH`` or ``ARTEXTRACT_CLIP_WEIGHTS``), or ``pretrained="random"``
+for an untrained model (tests, smoke runs; its scores mean nothing).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import ArtExtractError, OfflineError
+
+DEFAULT_TAGS = {
+    "ViT-B-32": "laion2b_s34b_b79k",
+    "ViT-B-16": "laion2b_s34b_b88k",
+    "ViT-L-14": "laion2b_s32b_b82k",
+}
+RANDOM = ("random", "none")
+
+
+def _offline_hint(model_name: str, tag: str) -> str:
+    return (
+        f"CLIP weights for {model_name} ({tag}) are needed and could not be downloaded (offline?). "
+        f"On a connected machine get open_clip_pytorch_model.bin (or .safetensors) from the Hugging Face repo "
+        f"listed by open_clip.list_pretrained() for ({model_name!r}, {tag!r}), copy it here and pass its "
+        "path as pretrained= (or set ARTEXTRACT_CLIP_WEIGHTS)"
+    )
+
+
+def load_clip(model_name: str = "ViT-B-32", pretrained: str | Path | None = None) -> tuple[Any, Callable]:
+    """Return ``(model, preprocess)`` in eval mode on CPU.
+
+    ``pretrained``: a local weights file; an open_clip tag (e.g. ``"laion2b_s34b_b79k"``, downloaded or
+    from the cache); ``"random"`` for random weights; ``None`` -> ``$ARTEXTRACT_CLIP_WEIGHTS`` if set, else
+    the model's default tag. Raises :class:`OfflineError` when weights are needed and cannot be fetched.
+    """
+    import open_clip
+
+    if model_name not in open_clip.list_models():
+        raise ArtExtractError(
+            f"unknown CLIP model {model_name!r}; valid: {', '.join(sorted(open_clip.list_models())[:12])}, ..."
+        )
+    if pretrained is None:
+        pretrained = os.environ.get("ARTEXTRACT_CLIP_WEIGHTS") or DEFAULT_TAGS.get(model_name)
+        if pretrained is None:
+            tags = open_clip.list_pretrained_tags_by_model(model_name)
+            pretrained = tags[0] if tags else "random"
+    spec = str(pretrained)
+    if spec.lower() in RANDOM:
+        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None)
+    elif Path(spec).suffix in (".bin", ".pt", ".pth", ".safetensors") or os.sep in spec:
+        path = Path(spec)
+        if not path.is_file():
+            raise ArtExtractError(f"CLIP weights file not found: {path}")
+        # open_clip loads local files with torch.load(weights_only=True) or safetensors: no code runs
+        model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=str(path))
+    else:
+        known = open_clip.list_pretrained_tags_by_model(model_name)
+        if spec not in known:
+            raise ArtExtractError(
+                f"unknown pretrained tag {spec!r} for {model_name}; valid: {', '.join(known) or 'none'}, "
+                "a local file path, or 'random'"
+            )
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=spec)
+        except (OSError, RuntimeError, ValueError) as exc:  # connection, hub and cache errors
+            raise OfflineError(_offline_hint(model_name, spec)) from exc
+    model.eval()
+    return model, preprocess
+
+
+@torch.inference_mode()
+def clip_embed(
+    model: Any, preprocess: Callable, images: Sequence[Image.Image], *, batch_size: int = 32
+) -> np.ndarray:
+    """L2-normalised CLIP image embeddings ``[N, D]`` (float32)."""
+    out = []
+    for s in range(0, len(images), batch_size):
+        x = torch.stack([preprocess(img.convert("RGB")) for img in images[s : s + batch_size]])
+        feats = model.encode_image(x).float()
+        out.append(torch.nn.functional.normalize(feats, dim=-1).numpy())
+    dim = out[0].shape[1] if out else 0
+    return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
+
+
+def clip_image_similarity(
+    model: Any,
+    preprocess: Callable,
+    pairs_a: Sequence[Image.Image],
+    pairs_b: Sequence[Image.Image],
+    *,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Cosine similarity of CLIP image embeddings for each pair ``(pairs_a[i], pairs_b[i])``: ``[N]``."""
+    if len(pairs_a) != len(pairs_b):
+        raise ValueError(f"pairs_a has {len(pairs_a)} images but pairs_b has {len(pairs_b)}")
+    a = clip_embed(model, preprocess, pairs_a, batch_size=batch_size)
+    b = clip_embed(model, preprocess, pairs_b, batch_size=batch_size)
+    return (a * b).sum(axis=1).astype(np.float32)
+
+
+def retrieval_agreement(
+    query_emb: np.ndarray, gallery_emb: np.ndarray, neighbours: np.ndarray
+) -> dict[str, float]:
+    """Mean CLIP similarity of each query to its retrieved neighbours vs to random gallery items.
+
+    ``query_emb [Q, D]`` and ``gallery_emb [G, D]`` come from :func:`clip_embed`; ``neighbours [Q, k]``
+    are gallery indices retrieved by our model. ``lift`` > 0 means CLIP agrees the neighbours look alike.
+    """
+    sims = np.einsum("qd,qkd->qk", query_emb, gallery_emb[neighbours])
+    baseline = float((query_emb @ gallery_emb.T).mean())
+    mean = float(sims.mean())
+    return {
+        "mean_neighbour_sim": mean,
+        "mean_random_sim": baseline,
+        "lift": mean - baseline,
+        "queries": int(len(query_emb)),
+        "k": int(neighbours.shape[1]),
+    }

@@ -1,0 +1,361 @@
+"""One batched CPU inference path for embeddings and class probabilities.
+
+Used by ``build``, ``classify``, ``similar`` and the app. Fast on a CPU because it runs under
+``torch.inference_mode`` on a copy of the model with BatchNorm folded into the convs, with channels_last
+tensors and, where the CPU has native bf16 matrix instructions (AVX512-BF16 / AMX, detected at run
+time), bf16 autocast; fp32 otherwise or on request.
+Images are decoded and resized in a thread pool while the model works on the previous batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .errors import ArtExtractError, UnknownNameError
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+# -------------------------------------------------------------------------------------- precision
+@lru_cache(maxsize=1)
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 matmul (AVX512-BF16 or AMX-BF16), so bf16 is faster than fp32."""
+    try:
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported() is False:
+            return False
+    except (AttributeError, RuntimeError):
+        pass
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            flags = re.search(r"^flags\s*:(.*)$", fh.read(), re.MULTILINE)
+    except OSError:
+        return False
+    if not flags:
+        return False
+    names = set(flags.group(1).split())
+    return bool({"avx512_bf16", "amx_bf16"} & names)
+
+
+def resolve_precision(precision: str = "auto") -> str:
+    """``"auto"`` -> ``"bf16"`` if :func:`cpu_supports_bf16` else ``"fp32"``; ``"bf16"``/``"fp32"`` forced.
+
+    The environment variable ``ARTEXTRACT_PRECISION`` overrides ``"auto"``.
+    """
+    p = (precision or "auto").lower()
+    if p == "auto":
+        p = os.environ.get("ARTEXTRACT_PRECISION", "auto").lower() or "auto"
+    if p not in PRECISIONS:
+        raise UnknownNameError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if p == "auto":
+        return "bf16" if cpu_supports_bf16() else "fp32"
+    return p
+
+
+# ------------------------------------------------------------------------------------------ result
+@dataclass
+class InferenceResult:
+    """Raw (not normalised) embeddings ``[N, D]``, softmax probabilities per head ``[N, C]``, failures.
+
+    Rows of images that failed to load are zero in ``embeddings`` and ``probs`` and False in ``ok``;
+    ``failed`` maps their index to the reason.
+    """
+
+    embeddings: np.ndarray
+    probs: dict[str, np.ndarray] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    ok: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    def normalize(self, eps: float = 1e-12) -> np.ndarray:
+        """L2-normalised copy of the embeddings (for cosine similarity)."""
+        e = self.embeddings.astype(np.float32, copy=True)
+        return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), eps)
+
+
+# ----------------------------------------------------------------------------------- model folding
+_CONV_BN = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` with each BatchNorm that directly follows a conv folded into it.
+
+    In eval mode ``BN(conv(x)) = conv'(x)`` with rescaled weights and a bias, so the folded copy computes
+    the same function with one memory pass fewer per layer. RLA's state BNs (applied to a sum) stay.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(model).eval()
+    for mod in folded.modules():
+        for c, b in _CONV_BN:
+            conv, bn = getattr(mod, c, None), getattr(mod, b, None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(mod, c, fuse_conv_bn_eval(conv, bn))
+                setattr(mod, b, nn.Identity())
+        ds = getattr(mod, "downsample", None)
+        is_pair = isinstance(ds, nn.Sequential) and len(ds) == 2
+        if is_pair and isinstance(ds[0], nn.Conv2d) and isinstance(ds[1], nn.BatchNorm2d):
+            ds[0] = fuse_conv_bn_eval(ds[0], ds[1])
+            ds[1] = nn.Identity()
+    return folded
+
+
+# ---------------------------------------------------------------------------------------- embedder
+class Embedder:
+    """Batched inference wrapper around a loaded checkpoint (``model``, ``card``).
+
+    Args:
+        model: a model with ``forward_features``/``forward_head`` (``load_checkpoint``'s output).
+        card: its checkpoint card (input_size, mean, std, heads).
+        precision: ``"auto"`` | ``"bf16"`` | ``"fp32"`` (see :func:`resolve_precision`).
+        batch_size: images per forward pass (64 keeps a 2-core CPU busy without much memory).
+        num_threads: intra-op threads for torch (default: leave torch's setting).
+        compile: ``torch.compile`` the model (inductor, weights frozen into fused conv kernels): about
+            2-3x faster per image but ~30 s to compile, so ``None`` (auto) compiles only for calls of at
+            least ``compile_min_images`` images; ``ARTEXTRACT_COMPILE=0|1`` overrides auto. Falls back to
+            eager if compilation fails.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        card: dict[str, Any],
+        *,
+        precision: str = "auto",
+        batch_size: int = 64,
+        num_threads: int | None = None,
+        compile: bool | None = None,
+        compile_min_images: int = 2000,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.card = card
+        self.precision = resolve_precision(precision)
+        self.batch_size = int(batch_size)
+        if num_threads:
+            torch.set_num_threads(int(num_threads))
+        # denormal floats (common in untrained or fine-tuned deep nets) make CPU kernels ~100x slower and
+        # carry no information at inference: flush them to zero (a process-wide, harmless setting)
+        torch.set_flush_denormal(True)
+        self.input_size = int(card["input_size"])
+        crop_pct = float(card.get("crop_pct", 1.0))
+        self.resize_to = max(self.input_size, round(self.input_size / crop_pct))
+        self.mean = torch.tensor(card["mean"], dtype=torch.float32).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(card["std"], dtype=torch.float32).view(1, 3, 1, 1) * 255
+        # the caller's model is left untouched (it may be shared or still training)
+        self.model = fold_batchnorm(model).to(memory_format=torch.channels_last)
+        if (
+            self.precision == "bf16"
+        ):  # keep conv/linear weights in bf16: autocast then casts no weights per batch
+            for m in self.model.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    m.to(torch.bfloat16)
+        env = os.environ.get("ARTEXTRACT_COMPILE", "").strip()
+        self.compile = compile if compile is not None else ({"0": False, "1": True}.get(env))
+        self.compile_min_images = int(compile_min_images)
+        self._compiled: Callable[[torch.Tensor], Any] | None = None
+        self._compile_failed = False
+        self.head_names = list(getattr(model, "head_names", []))
+        self.dim = int(getattr(model, "num_features", card.get("embedding_dim", 0)))
+
+    # ---------------------------------------------------------------------------- preprocessing
+    def _resize_crop(self, img: Image.Image) -> np.ndarray:
+        """Shorter side to ``resize_to`` (bicubic, antialiased), centre crop ``input_size``: uint8 HWC."""
+        img = img.convert("RGB") if img.mode != "RGB" else img
+        w, h = img.size
+        s = self.resize_to / min(w, h)
+        nw, nh = max(self.input_size, round(w * s)), max(self.input_size, round(h * s))
+        if (nw, nh) != (w, h):
+            img = img.resize((nw, nh), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        left, top = (nw - self.input_size) // 2, (nh - self.input_size) // 2
+        img = img.crop((left, top, left + self.input_size, top + self.input_size))
+        return np.asarray(img, dtype=np.uint8)
+
+    def _to_batch(self, arrays: Sequence[np.ndarray]) -> torch.Tensor:
+        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()  # [B, 3, H, W] (a view: NHWC)
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last)
+
+    def preprocess(self, img: Image.Image) -> torch.Tensor:
+        """One image -> normalised float tensor ``[3, input_size, input_size]``."""
+        return self._to_batch([self._resize_crop(img)])[0].contiguous()
+
+    # -------------------------------------------------------------------------------- inference
+    def _eager(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        feats = self.model.forward_features(x)
+        return feats, (self.model.forward_head(feats) if self.head_names else {})
+
+    def _want_compile(self, n: int) -> bool:
+        if self._compile_failed or self.compile is False:
+            return False
+        return bool(self.compile) or n >= self.compile_min_images
+
+    def _get_compiled(self) -> Callable[[torch.Tensor], Any] | None:
+        if self._compiled is None and not self._compile_failed:
+            try:
+                import torch._inductor.config as inductor_config
+
+                inductor_config.freezing = True  # weights become constants: conv+bias+relu(+add) fuse
+                self._compiled = torch.compile(self._eager, dynamic=False)
+            except Exception:  # no compiler toolchain, unsupported platform, ...
+                self._compile_failed = True
+        return self._compiled
+
+    def _forward(
+        self, x: torch.Tensor, *, compiled: bool = False
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        n = len(x)
+        fn = self._get_compiled() if compiled else None
+        if fn is not None and n < self.batch_size:  # static shapes: pad the last batch, never recompile
+            pad = x.new_zeros((self.batch_size - n, *x.shape[1:]))
+            x = torch.cat([x, pad]).contiguous(memory_format=torch.channels_last)
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"),
+        ):
+            if fn is not None:
+                try:
+                    feats, logits = fn(x)
+                except Exception:  # compilation happens on the first call: fall back to eager for good
+                    self._compile_failed, self._compiled, fn = True, None, None
+                    x = x[:n]
+            if fn is None:
+                feats, logits = self._eager(x)
+        feats, logits = feats[:n], {k: v[:n] for k, v in logits.items()}
+        probs = {k: torch.softmax(v.float(), dim=-1).numpy() for k, v in logits.items()}
+        return feats.float().numpy(), probs
+
+    def _empty(self, n: int) -> InferenceResult:
+        heads = getattr(self.model, "heads", {})
+        return InferenceResult(
+            embeddings=np.zeros((n, self.dim), np.float32),
+            probs={h: np.zeros((n, heads[h].out_features), np.float32) for h in self.head_names},
+            failed={},
+            ok=np.zeros(n, bool),
+        )
+
+    def _run(
+        self, n: int, batches: Iterator[tuple[list[int], list[np.ndarray]]], tick: Callable[[int], None]
+    ) -> InferenceResult:
+        res = self._empty(n)
+        compiled = self._want_compile(n)
+        for idx, arrays in batches:
+            if idx:
+                emb, probs = self._forward(self._to_batch(arrays), compiled=compiled)
+                res.embeddings[idx] = emb
+                for k, v in probs.items():
+                    res.probs[k][idx] = v
+                res.ok[idx] = True
+            tick(len(arrays))
+        return res
+
+    def embed_tensor(self, x: torch.Tensor) -> InferenceResult:
+        """Embed already preprocessed images ``[N, 3, H, W]`` (normalised float), in batches."""
+        n = len(x)
+
+        def batches():
+            for s in range(0, n, self.batch_size):
+                yield list(range(s, min(s + self.batch_size, n))), x[s : s + self.batch_size]
+
+        res = self._empty(n)
+        compiled = self._want_compile(n)
+        for idx, xb in batches():
+            emb, probs = self._forward(xb.contiguous(memory_format=torch.channels_last), compiled=compiled)
+            res.embeddings[idx] = emb
+            for k, v in probs.items():
+                res.probs[k][idx] = v
+            res.ok[idx] = True
+        return res
+
+    def embed_images(self, imgs: Sequence[Image.Image]) -> InferenceResult:
+        """Embed in-memory images (each resized + centre-cropped + normalised)."""
+        n = len(imgs)
+
+        def batches():
+            for s in range(0, n, self.batch_size):
+                idx = list(range(s, min(s + self.batch_size, n)))
+                yield idx, [self._resize_crop(imgs[i]) for i in idx]
+
+        return self._run(n, batches(), lambda k: None)
+
+    def embed_paths(
+        self,
+        paths: Sequence[str | Path],
+        progress: bool | Callable[[int, int], None] = True,
+        *,
+        workers: int | None = None,
+    ) -> InferenceResult:
+        """Embed image files. Unreadable images are recorded in ``failed`` (index -> reason), not fatal.
+
+        ``progress``: True for a tqdm bar, False for none, or ``callback(done, total)``. Decoding runs in
+        ``workers`` threads (default: CPU count) one batch ahead of the model.
+        """
+        from .images import load_image
+
+        n = len(paths)
+        failed: dict[int, str] = {}
+
+        def load(i: int) -> np.ndarray | None:
+            try:
+                return self._resize_crop(load_image(paths[i]))
+            except ArtExtractError as exc:
+                failed[i] = str(exc)
+            except Exception as exc:  # never let one odd file stop a collection build
+                failed[i] = f"{paths[i]}: {type(exc).__name__}: {exc}"
+            return None
+
+        bar = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc="embedding", unit="img")
+            tick = bar.update
+        elif callable(progress):
+            done = [0]
+
+            def tick(k: int) -> None:
+                done[0] += k
+                progress(done[0], n)
+        else:
+
+            def tick(k: int) -> None:
+                return None
+
+        pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="decode")
+
+        def batches():
+            starts = list(range(0, n, self.batch_size))
+            futs = None
+            for j, s in enumerate(starts):
+                if futs is None:
+                    futs = [pool.submit(load, i) for i in range(s, min(s + self.batch_size, n))]
+                current, base = futs, s
+                if j + 1 < len(starts):  # prefetch the next batch while this one runs
+                    s2 = starts[j + 1]
+                    futs = [pool.submit(load, i) for i in range(s2, min(s2 + self.batch_size, n))]
+                arrays = [f.result() for f in current]
+                idx = [base + k for k, a in enumerate(arrays) if a is not None]
+                ok_arrays = [a for a in arrays if a is not None]
+                yield idx, ok_arrays
+                if len(ok_arrays) < len(arrays):
+                    tick(len(arrays) - len(ok_arrays))
+
+        try:
+            res = self._run(n, batches(), tick)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            if bar is not None:
+                bar.close()
+        res.failed = dict(sorted(failed.items()))
+        return res

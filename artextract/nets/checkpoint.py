@@ -1,0 +1,397 @@
+"""Released checkpoints that cannot run code: ``model.safetensors`` + ``card.json``.
+
+The card says everything needed to rebuild the model and read its outputs (architecture and its keyword
+arguments, head vocabularies, input size, normalisation, embedding size, weights hash; the trainer adds
+metrics and training-data fingerprint). Loading never unpickles anything: a pickle offered as a checkpoint
+is recognised by its name or magic bytes and refused before it is opened by any loader.
+
+Also here: :func:`init_from_imagenet`, which starts a model from torchvision ResNet weights (online) or a
+local state-dict file (``torch.load(weights_only=True)``), loading what matches and reporting the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, OfflineError, UnknownNameError
+from ..fileio import atomic_path, sha256_file, write_json_atomic
+
+FORMAT = "artextract.checkpoint/1"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "card.json"
+KINDS = ("classifier", "encoder")
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar")
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; torch.save's zip container
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _looks_like_pickle(path: Path) -> bool:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return any(head.startswith(m) for m in _PICKLE_MAGIC)
+
+
+def _refuse_pickle(path: Path) -> None:
+    raise CheckpointError(
+        f"{path} looks like a pickle (torch.save) file; it was NOT opened, because unpickling can run "
+        f"arbitrary code. Released checkpoints are a folder with {WEIGHTS_NAME} + {CARD_NAME}; "
+        "re-export trusted weights with artextract.nets.checkpoint.save_checkpoint"
+    )
+
+
+def _check_safetensors_header(path: Path) -> None:
+    """A safetensors file starts with an 8-byte little-endian header length and a JSON object."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(9)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint weights {path}: {exc}") from exc
+    if len(raw) < 9:
+        raise CheckpointError(f"{path} is not a safetensors file (only {len(raw)} bytes)")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if raw[8:9] != b"{" or n + 8 > size:
+        if _looks_like_pickle(path):
+            _refuse_pickle(path)
+        raise CheckpointError(f"{path} is not a valid safetensors file (bad header)")
+
+
+def _resolve(path: str | Path) -> tuple[Path, Path]:
+    """(weights file, card file) for a checkpoint folder or its ``.safetensors`` file."""
+    path = Path(path)
+    if path.is_dir():
+        weights = path / WEIGHTS_NAME
+        if not weights.exists():
+            pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
+            hint = f" (found {', '.join(pickles)}: pickle files are never loaded)" if pickles else ""
+            raise CheckpointError(f"no {WEIGHTS_NAME} in checkpoint folder {path}{hint}")
+        return weights, path / CARD_NAME
+    if not path.exists():
+        raise CheckpointError(
+            f"checkpoint not found: {path} (give a folder with {WEIGHTS_NAME} + {CARD_NAME})"
+        )
+    if _looks_like_pickle(path):
+        _refuse_pickle(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path}: expected a checkpoint folder or a .safetensors file")
+    return path, path.with_name(CARD_NAME)
+
+
+def _state_dict_for_save(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def _shape_problems(expected: dict[str, Any], got: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    shapes = [
+        f"{k}: weights {tuple(got[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in sorted(set(expected) & set(got))
+        if tuple(got[k].shape) != tuple(expected[k].shape)
+    ]
+    return missing, unexpected, shapes
+
+
+def _fmt(items: list[str], n: int = 5) -> str:
+    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def _mismatch_message(card: dict, missing: list[str], unexpected: list[str], shapes: list[str], sd) -> str:
+    weight_heads = {
+        k.split(".")[1]: int(v.shape[0])
+        for k, v in sd.items()
+        if k.startswith("heads.") and k.endswith(".weight")
+    }
+    card_heads = {k: len(v) for k, v in card.get("heads", {}).items()}
+    parts = [
+        f"checkpoint weights do not match their card (arch={card.get('arch')!r}, "
+        f"arch_kwargs={card.get('arch_kwargs', {})}, card heads={card_heads}, weight heads={weight_heads})"
+    ]
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches: {_fmt(shapes)}")
+    if missing:
+        parts.append(f"{len(missing)} keys missing from the weights: {_fmt(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys in the weights: {_fmt(unexpected)}")
+    return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------ save/load
+def save_checkpoint(out_dir: str | Path, model: nn.Module, card: dict[str, Any]) -> Path:
+    """Write ``out_dir/model.safetensors`` then ``out_dir/card.json`` (each atomically); return ``out_dir``.
+
+    The card is completed with format, arch/arch_kwargs (from the model built by ``create_model`` when
+    absent), heads (``{name: [class names]}``; ``{}`` for an encoder), kind, input_size/mean/std (registry
+    defaults when absent), embedding_dim, weights_sha256 and created. Other keys (metrics, train_data,
+    ...) are kept as given. The card is checked against the model before anything is written.
+    """
+    from safetensors.torch import save_file
+
+    from .registry import create_model, model_info
+
+    out_dir = Path(out_dir)
+    card = dict(card)
+    arch = card.get("arch") or getattr(model, "arch_name", None)
+    if not arch:
+        raise CheckpointError(
+            "card needs 'arch' (the registered architecture name) for a model not made by create_model"
+        )
+    arch_kwargs = dict(card.get("arch_kwargs", getattr(model, "arch_kwargs", {})) or {})
+    head_names = list(getattr(model, "head_names", []))
+    heads = card.get("heads")
+    if heads is None:
+        heads = {h: [str(i) for i in range(model.heads[h].out_features)] for h in head_names}
+    heads = {str(k): [str(c) for c in v] for k, v in heads.items()}
+    if set(heads) != set(head_names):
+        raise CheckpointError(
+            f"card heads {sorted(heads)} differ from the model's heads {sorted(head_names)}"
+        )
+    for h, classes in heads.items():
+        if len(classes) != model.heads[h].out_features:
+            raise CheckpointError(
+                f"head {h!r}: card lists {len(classes)} classes, model outputs {model.heads[h].out_features}"
+            )
+    try:
+        info = model_info(arch)
+    except UnknownNameError as exc:
+        raise CheckpointError(str(exc)) from exc
+    sd = _state_dict_for_save(model)
+    with torch.device("meta"):  # rebuild from the card (shapes only) to prove the card can load these weights
+        probe = create_model(arch, **arch_kwargs, heads={h: len(c) for h, c in heads.items()})
+    missing, unexpected, shapes = _shape_problems(probe.state_dict(), sd)
+    if missing or unexpected or shapes:
+        raise CheckpointError(
+            _mismatch_message(
+                {**card, "arch": arch, "arch_kwargs": arch_kwargs, "heads": heads},
+                missing,
+                unexpected,
+                shapes,
+                sd,
+            )
+        )
+    input_size = card.get("input_size", info["input_size"])
+    card.update(
+        format=FORMAT,
+        arch=arch,
+        arch_kwargs=arch_kwargs,
+        heads=heads,
+        kind=card.get("kind") or ("classifier" if heads else "encoder"),
+        input_size=int(input_size),
+        mean=[float(x) for x in card.get("mean", info["mean"])],
+        std=[float(x) for x in card.get("std", info["std"])],
+        embedding_dim=int(model.num_features),
+    )
+    if card["kind"] not in KINDS:
+        raise CheckpointError(f"card kind {card['kind']!r} is not one of {', '.join(KINDS)}")
+    weights = out_dir / WEIGHTS_NAME
+    with atomic_path(weights) as tmp:
+        save_file(sd, str(tmp), metadata={"format": FORMAT, "arch": arch})
+    card["weights_sha256"] = sha256_file(weights)
+    card["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    first = ("format", "arch", "arch_kwargs", "kind", "heads", "input_size", "mean", "std", "embedding_dim")
+    card = {**{k: card[k] for k in first}, **{k: v for k, v in card.items() if k not in first}}
+    write_json_atomic(out_dir / CARD_NAME, card)
+    return out_dir
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    """The card of a checkpoint folder (or of the folder holding a ``.safetensors`` file)."""
+    _, card_path = _resolve(path)
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint has no {CARD_NAME}: {card_path}") from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"unreadable {CARD_NAME} at {card_path}: {exc}") from exc
+    if not isinstance(card, dict) or card.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{card_path} is not an ArtExtract card (format {card.get('format') if isinstance(card, dict) else None!r}, "
+            f"expected {FORMAT!r})"
+        )
+    for key in ("arch", "heads", "input_size", "mean", "std"):
+        if key not in card:
+            raise CheckpointError(f"{card_path} lacks {key!r}")
+    return card
+
+
+def checkpoint_hash(path: str | Path) -> str:
+    """sha256 of the checkpoint's weights file."""
+    weights, _ = _resolve(path)
+    return sha256_file(weights)
+
+
+def load_checkpoint(path: str | Path, *, verify_hash: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model a card describes and load its safetensors weights strictly (eval mode, CPU).
+
+    Raises :class:`CheckpointError` for a pickle (never opened), a card/weights mismatch (names the keys
+    and shapes), weights changed since the card was written, or an unknown architecture.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .registry import create_model
+
+    weights, _ = _resolve(path)
+    _check_safetensors_header(weights)
+    card = read_card(path)
+    if verify_hash and card.get("weights_sha256") and sha256_file(weights) != card["weights_sha256"]:
+        raise CheckpointError(
+            f"{weights} changed after its card was written (sha256 differs from the card's)"
+        )
+    try:
+        sd = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read safetensors weights {weights}: {exc}") from exc
+    heads = {k: len(v) for k, v in card["heads"].items()}
+    try:
+        model = create_model(card["arch"], **card.get("arch_kwargs", {}), heads=heads)
+    except UnknownNameError as exc:
+        raise CheckpointError(f"card of {weights.parent}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"card of {weights.parent} cannot build {card['arch']!r}: {exc}") from exc
+    missing, unexpected, shapes = _shape_problems(model.state_dict(), sd)
+    if missing or unexpected or shapes:
+        raise CheckpointError(_mismatch_message(card, missing, unexpected, shapes, sd))
+    model.load_state_dict(sd, strict=True)
+    model.eval()
+    return model, card
+
+
+# ------------------------------------------------------------------------------------- ImageNet init
+_TORCHVISION_NAMES = {
+    "resnet18": "resnet18",
+    "resnet34": "resnet34",
+    "resnet50": "resnet50",
+    "resnet101": "resnet101",
+    "rla_resnet18": "resnet18",
+    "rla_resnet34": "resnet34",
+    "rla_resnet50": "resnet50",
+    "rla_resnet101": "resnet101",
+}
+
+
+def _download_torchvision_state_dict(tv_name: str) -> dict[str, torch.Tensor]:
+    """torchvision's DEFAULT ImageNet weights (uses the torch hub cache when present)."""
+    import torchvision
+
+    weights = torchvision.models.get_model_weights(tv_name).DEFAULT
+    return weights.get_state_dict(progress=False, check_hash=True)
+
+
+def _read_local_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise CheckpointError(f"ImageNet weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        sd: Any = load_file(str(path), device="cpu")
+    else:
+        try:  # weights_only: tensors and plain containers only, no code runs
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # the unpickler refuses anything but tensors
+            raise CheckpointError(
+                f"{path} is not a plain state dict (weights_only load refused it: {exc})"
+            ) from exc
+    for key in ("state_dict", "model"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+@torch.no_grad()
+def init_from_imagenet(model: nn.Module, source: str | Path | None = None) -> dict[str, Any]:
+    """Initialise ``model`` from ImageNet ResNet weights; returns a report of what was loaded.
+
+    ``source``: ``None`` -> torchvision's weights for the matching depth (download, or the torch hub cache);
+    a path -> a local state dict (``.pth`` via ``torch.load(weights_only=True)``, or ``.safetensors``).
+    Tensors with the same name and shape load; an RLA block's first conv, which also reads the RLA state,
+    gets the ImageNet kernel for its image channels and zeros for the state channels (so each block starts
+    as the pretrained one); a 1000-class ``fc`` loads into a head of the same shape; everything else (RLA
+    modules, heads) keeps its fresh initialisation. Offline without a file -> :class:`OfflineError`.
+    """
+    arch = getattr(model, "arch_name", None)
+    if source is None:
+        tv_name = _TORCHVISION_NAMES.get(arch or "")
+        if tv_name is None:
+            raise CheckpointError(
+                f"no torchvision ImageNet weights for architecture {arch!r}; "
+                f"available for: {', '.join(sorted(_TORCHVISION_NAMES))} (or give a local state-dict file)"
+            )
+        try:
+            src = _download_torchvision_state_dict(tv_name)
+        except (OSError, RuntimeError) as exc:  # URLError is an OSError
+            raise OfflineError(
+                f"cannot download torchvision {tv_name} ImageNet weights ({type(exc).__name__}); offline, "
+                f"copy the file (e.g. {tv_name}-*.pth from download.pytorch.org/models) here and pass its path"
+            ) from exc
+        source_name = f"torchvision:{tv_name}"
+    else:
+        path = Path(source)
+        if path.suffix.lower() in (".pkl", ".pickle"):
+            _refuse_pickle(path)
+        src = _read_local_state_dict(path)
+        source_name = str(path)
+
+    target = model.state_dict()
+    loaded, partial, used = [], [], set()
+    for key, t in target.items():
+        s = src.get(key)
+        if s is not None and tuple(s.shape) == tuple(t.shape):
+            t.copy_(s.to(t.dtype))
+            loaded.append(key)
+            used.add(key)
+        elif (
+            s is not None
+            and s.ndim == 4
+            and t.ndim == 4
+            and t.shape[0] == s.shape[0]
+            and t.shape[2:] == s.shape[2:]
+            and t.shape[1] > s.shape[1]
+        ):  # RLA: conv1 reads [x, h]; x channels come first
+            t.zero_()
+            t[:, : s.shape[1]].copy_(s.to(t.dtype))
+            partial.append(key)
+            used.add(key)
+    # the ImageNet classifier, when a head has its exact shape (e.g. the default 1000-class "logits" head)
+    heads = getattr(model, "heads", {})
+    for name in list(heads.keys()) if heads else []:
+        w, b = f"heads.{name}.weight", f"heads.{name}.bias"
+        if "fc.weight" in src and tuple(src["fc.weight"].shape) == tuple(target[w].shape) and w not in loaded:
+            target[w].copy_(src["fc.weight"])
+            target[b].copy_(src["fc.bias"])
+            loaded += [w, b]
+            used |= {"fc.weight", "fc.bias"}
+    done = set(loaded) | set(partial)
+    fresh = [k for k in target if k not in done and not k.endswith("num_batches_tracked")]
+    unused = sorted(k for k in src if k not in used and not k.endswith("num_batches_tracked"))
+    n_params = sum(v.numel() for k, v in target.items() if k in done)
+    total = sum(v.numel() for v in target.values())
+    report = {
+        "source": source_name,
+        "loaded": loaded,
+        "partial": partial,
+        "fresh": fresh,
+        "unused": unused,
+        "loaded_fraction": n_params / max(total, 1),
+    }
+    report["summary"] = (
+        f"ImageNet init from {source_name}: {len(loaded)} tensors loaded, {len(partial)} partially "
+        f"(RLA-extended convs), {len(fresh)} fresh, {len(unused)} unused from the source; "
+        f"{100 * report['loaded_fraction']:.1f}% of values initialised from ImageNet"
+    )
+    return report

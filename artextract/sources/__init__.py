@@ -1,0 +1,1 @@
+"""Where collections come from: the built-in demo generator, NGA open data, WikiArt with the ArtGAN splits."""

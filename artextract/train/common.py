@@ -1,0 +1,433 @@
+"""Plumbing shared by the trainers: distributed set-up, precision, schedules, training state, logs, curves.
+
+- Distributed set-up reads torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``); without it
+  training runs as a single process. gloo on CPU, nccl on CUDA. Only rank 0 writes files.
+- The training state (``train_state.pt``: model, optimiser, scheduler, scaler, EMA target, epoch, step in
+  the epoch, sampler seed, RNG states) is written atomically with ``torch.save`` and read back with
+  ``torch.load(weights_only=True)``, so it is either the previous complete state or the new complete one.
+- ``log.jsonl`` holds one JSON object per line (``step``, ``epoch``, ``resume`` records); ``curves.png``
+  is redrawn from it after every epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..errors import ArtExtractError, CheckpointError
+from ..fileio import atomic_path, write_text_atomic
+
+STATE_NAME = "train_state.pt"
+LOG_NAME = "log.jsonl"
+CURVES_NAME = "curves.png"
+ARGS_NAME = "args.yaml"
+
+
+# ------------------------------------------------------------------------------------------- distributed
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process sits: rank, world size, local rank and the device it trains on."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str = "auto") -> DistEnv:
+    """Set up the process group from torchrun's variables (single process when they are absent).
+
+    ``device``: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``. CPU threads are split
+    between the processes of one machine so N ranks on N cores do not oversubscribe.
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise ArtExtractError(f"unknown device {device!r}; valid: auto, cpu, cuda")
+    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
+    if use_cuda and not torch.cuda.is_available():
+        raise ArtExtractError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        dev = torch.device("cuda", local_rank)
+    else:
+        dev = torch.device("cpu")
+        if world > 1:
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(local_world, 1)))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistEnv(rank, world, local_rank, dev)
+
+
+def cleanup_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(env: DistEnv) -> None:
+    if env.distributed:
+        dist.barrier()
+
+
+def all_reduce_sum(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
+    """Sum a tensor over ranks (a copy; the input is unchanged)."""
+    t = t.detach().clone().to(env.device)
+    if env.distributed:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.cpu()
+
+
+def all_gather_rows(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
+    """Concatenate each rank's rows ``[n_r, ...]`` (ranks may hold different counts), in rank order."""
+    if not env.distributed:
+        return t.cpu()
+    t = t.to(env.device)
+    n = torch.tensor([t.shape[0]], device=env.device)
+    sizes = [torch.zeros_like(n) for _ in range(env.world_size)]
+    dist.all_gather(sizes, n)
+    sizes_i = [int(s.item()) for s in sizes]
+    pad = t.new_zeros((max(sizes_i), *t.shape[1:]))
+    pad[: t.shape[0]] = t
+    parts = [torch.zeros_like(pad) for _ in range(env.world_size)]
+    dist.all_gather(parts, pad)
+    return torch.cat([p[:s] for p, s in zip(parts, sizes_i, strict=True)]).cpu()
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a DistributedDataParallel wrapper (or the module itself)."""
+    return model.module if hasattr(model, "module") else model
+
+
+# --------------------------------------------------------------------------------------------- precision
+def resolve_train_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> bf16 on a CUDA GPU that supports it or a CPU with native bf16 matmul, else fp32.
+
+    ``fp16`` (CUDA only) trains with a gradient scaler; ``bf16`` and ``fp32`` need none.
+    """
+    valid = ("auto", "bf16", "fp16", "fp32")
+    if precision not in valid:
+        raise ArtExtractError(f"unknown precision {precision!r}; valid: {', '.join(valid)}")
+    if device.type == "cuda":
+        if precision == "auto":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return precision
+    if precision == "fp16":
+        raise ArtExtractError("fp16 training needs a CUDA GPU; on a CPU use bf16 or fp32")
+    from ..infer import resolve_precision
+
+    return resolve_precision(precision)
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Autocast context for ``bf16``/``fp16``; a no-op for ``fp32``."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def make_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled only for fp16 on CUDA (bf16 has fp32's range)."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16" and device.type == "cuda")
+
+
+# ---------------------------------------------------------------------------------------------- schedule
+def warmup_cosine(total_steps: int, warmup_steps: int, min_factor: float = 0.0) -> Callable[[int], float]:
+    """LR factor for ``LambdaLR``: linear warm-up from ~0 to 1, then cosine decay to ``min_factor``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(warmup_steps, 1)
+        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+        progress = min(max(progress, 0.0), 1.0)
+        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: no weight decay on biases and normalisation weights (1-D tensors)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- seeds
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states in a form ``torch.load(weights_only=True)`` accepts."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": list(_to_lists(random.getstate())),
+        "numpy": {
+            "key": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _to_lists(x: Any) -> Any:
+    return [_to_lists(v) for v in x] if isinstance(x, tuple | list) else x
+
+
+def _to_tuples(x: Any) -> Any:
+    return tuple(_to_tuples(v) for v in x) if isinstance(x, list) else x
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_to_tuples(state["python"]))
+    n = state["numpy"]
+    np.random.set_state(
+        ("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ------------------------------------------------------------------------------------------ train state
+def save_train_state(out_dir: Path, state: dict[str, Any]) -> Path:
+    """Write ``train_state.pt`` atomically (temporary file in the same folder, fsync, rename)."""
+    path = Path(out_dir) / STATE_NAME
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load_train_state(out_dir: Path) -> dict[str, Any] | None:
+    """The saved training state, or ``None`` when there is none. Never unpickles code."""
+    path = Path(out_dir) / STATE_NAME
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot read training state {path} ({type(exc).__name__}: {exc}); delete it or pass --overwrite "
+            "to start again"
+        ) from exc
+
+
+def restart_from_checkpoint(
+    state: dict[str, Any],
+    *,
+    strict_keys: tuple[str, ...] = (),
+    args: dict[str, Any] | None = None,
+    **objects: Any,
+) -> None:
+    """Load ``state[name]`` into each object with a ``load_state_dict`` (model, optimizer, scheduler, ...).
+
+    ``strict_keys`` name settings that must match between the saved run and this one (e.g. ``arch``);
+    a difference raises :class:`CheckpointError` saying which.
+    """
+    if args is not None:
+        saved = state.get("args", {})
+        diff = [
+            f"{k}: saved {saved.get(k)!r}, now {args.get(k)!r}"
+            for k in strict_keys
+            if saved.get(k) != args.get(k)
+        ]
+        if diff:
+            raise CheckpointError(
+                "cannot resume: the saved run used different settings (" + "; ".join(diff) + "); "
+                "use the same settings, a new --out, or --overwrite"
+            )
+    for name, obj in objects.items():
+        if obj is None:
+            continue
+        if name not in state:
+            raise CheckpointError(f"training state has no {name!r} entry; it was written by another trainer")
+        obj.load_state_dict(state[name])
+
+
+def plain_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``vars(args)`` with paths as strings (for YAML, JSON and the training state)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())}
+
+
+def write_args_yaml(out_dir: Path, args: argparse.Namespace, extra: dict[str, Any] | None = None) -> None:
+    import yaml
+
+    data = plain_args(args)
+    if extra:
+        data["resolved"] = extra
+    write_text_atomic(Path(out_dir) / ARGS_NAME, yaml.safe_dump(data, sort_keys=True))
+
+
+# ------------------------------------------------------------------------------------------------ logs
+class JsonlLog:
+    """Append-only JSON-lines log (rank 0 only; other ranks get a log that writes nothing)."""
+
+    def __init__(self, path: Path, enabled: bool = True) -> None:
+        self.path = Path(path)
+        self.enabled = enabled
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=_json_default) + "\n")
+            fh.flush()
+
+    def truncate_after(self, epoch: int, step: int) -> None:
+        """On resume: drop records from after the restored position (a killed run may have written some)."""
+        if not self.enabled or not self.path.exists():
+            return
+        keep = []
+        for rec in read_log(self.path):
+            e = rec.get("epoch", -1)
+            if rec.get("type") == "epoch" and e >= epoch:
+                continue
+            if rec.get("type") == "step" and (e > epoch or (e == epoch and rec.get("step", 0) > step)):
+                continue
+            keep.append(json.dumps(rec, default=_json_default))
+        write_text_atomic(self.path, "".join(line + "\n" for line in keep))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """Records of a ``log.jsonl``; a torn last line (a run killed mid-write) is ignored."""
+    out = []
+    if not Path(path).exists():
+        return out
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def epoch_records(path: Path) -> list[dict[str, Any]]:
+    """One ``epoch`` record per epoch (the last written wins), in epoch order."""
+    by_epoch = {r["epoch"]: r for r in read_log(path) if r.get("type") == "epoch"}
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def plot_curves(log_path: Path, out_path: Path, title: str = "") -> Path | None:
+    """Draw loss and per-head validation metrics per epoch from ``log.jsonl`` into a PNG (atomically)."""
+    recs = epoch_records(log_path)
+    if not recs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] + 1 for r in recs]
+    val_keys = sorted({k for r in recs for k in r.get("val", {})})
+    ncols = 1 + bool(val_keys)
+    fig, axes = plt.subplots(1, ncols, figsize=(5.5 * ncols, 3.8), squeeze=False)
+    ax = axes[0][0]
+    ax.plot(epochs, [r.get("train_loss", float("nan")) for r in recs], marker="o", label="train loss")
+    if any("val_loss" in r for r in recs):
+        ax.plot(epochs, [r.get("val_loss", float("nan")) for r in recs], marker="o", label="val loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if val_keys:
+        ax = axes[0][1]
+        for key in val_keys:
+            for metric, style in (("top1", "-"), ("macro_f1", "--")):
+                ys = [r.get("val", {}).get(key, {}).get(metric, float("nan")) for r in recs]
+                if not all(math.isnan(y) for y in ys):
+                    ax.plot(epochs, ys, style, marker="o", label=f"{key} {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return out_path
+
+
+# --------------------------------------------------------------------------------------------- helpers
+class Meter:
+    """Running sums for a scalar (e.g. the training loss) over an epoch."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, value: float, n: int = 1) -> None:
+        self.total += float(value) * n
+        self.count += n
+
+    def global_avg(self, env: DistEnv) -> float:
+        t = all_reduce_sum(torch.tensor([self.total, float(self.count)], dtype=torch.float64), env)
+        return float(t[0] / t[1]) if t[1] > 0 else float("nan")
+
+
+def progress(iterable: Any, *, enabled: bool, total: int | None = None, desc: str = "") -> Iterator:
+    """tqdm over ``iterable`` when ``enabled`` (rank 0 with --progress), else the iterable itself."""
+    if not enabled:
+        return iter(iterable)
+    from tqdm import tqdm
+
+    return iter(tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr))
+
+
+def say(env: DistEnv, msg: str) -> None:
+    """Print a line on rank 0 (flushed, so a log tailer sees it at once)."""
+    if env.is_main:
+        print(msg, flush=True)
+
+
+def now() -> float:
+    return time.perf_counter()

@@ -1,0 +1,70 @@
+"""Confusion: one matrix per attribute (val split); click a cell to see its paintings."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from artextract import ui
+
+ui.ensure_app_navigation()
+st.title("Confusion")
+b = ui.current_bundle()
+key = ui.bundle_key(b)
+attrs = [a for a in b.attributes if a in b.metrics]
+if not attrs:
+    st.info("This bundle has no classification metrics (no labelled validation paintings).")
+    st.stop()
+
+mode = st.segmented_control(
+    "Show", ["Counts", "Row-normalised"], default="Counts", key="confusion.mode", width="content"
+)
+normalise = mode == "Row-normalised"
+verdict_of = ui.verdicts(b)
+
+for attr, tab in zip(attrs, st.tabs([ui.attribute_label(a) for a in attrs]), strict=True):
+    ns = f"confusion.{attr}"
+    ui.init_state({f"{ns}.cell": None, f"{ns}.focus": None, f"{ns}.history": []})
+    m = b.metrics[attr]
+    with tab:
+        c = st.columns(4)
+        c[0].metric("Accuracy", ui.fmt(m.get("accuracy")), help=f"{m.get('n', 0)} val paintings")
+        c[1].metric("Top-5", ui.fmt(m.get("top5")))
+        c[2].metric("Macro-F1", ui.fmt(m.get("macro_f1")))
+        uniform, majority = ui.chance_levels(m)
+        c[3].metric("Chance / majority", f"{ui.fmt(uniform)} / {ui.fmt(majority)}")
+        matrix, table = st.columns([3, 1])
+        with matrix:
+            st.plotly_chart(
+                ui.confusion_figure(b, key, attr, normalise),
+                key=f"{ns}.chart",
+                on_select=ui.cell_callback(ns, f"{ns}.chart"),
+                selection_mode=("points",),
+                config={"displaylogo": False},
+            )
+        with table:
+            st.markdown("**Per class** (val)")
+            st.dataframe(
+                ui.per_class_table(b, attr),
+                hide_index=True,
+                column_config={
+                    "precision": st.column_config.NumberColumn(format="%.2f"),
+                    "recall": st.column_config.NumberColumn(format="%.2f"),
+                },
+            )
+        cell = st.session_state[f"{ns}.cell"]
+        if cell is None:
+            st.caption("Click a cell to see the paintings in it.")
+            continue
+        t, p = cell
+        rows = ui.cell_rows(b, attr, t, p)
+        classes = b.classes[attr]
+        st.subheader(f"Catalogued {classes[t]}, predicted {classes[p]}: {len(rows)} painting(s)")
+        gal, insp = st.columns([3, 2], gap="medium")
+        with gal:
+            ui.gallery(b, rows.tolist(), ns=ns)
+        with insp:
+            focus = st.session_state[f"{ns}.focus"]
+            if focus is not None:
+                ui.inspector(b, int(focus), ns=ns, verdict_of=verdict_of)
+            elif len(rows):
+                st.info("Pick “Inspect” under a painting to open it here.")

@@ -1,0 +1,100 @@
+"""Explore: the collection as a t-SNE/UMAP map; click or lasso paintings to inspect and export them."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from artextract import ui
+
+NS = "explore"
+CHART = f"{NS}.chart"
+
+ui.ensure_app_navigation()
+st.title("Explore")
+b = ui.current_bundle()
+key = ui.bundle_key(b)
+ui.init_state({f"{NS}.selected": [], f"{NS}.focus": None, f"{NS}.history": []})
+verdict_of = ui.verdicts(b)
+
+with st.sidebar:
+    st.subheader("Map")
+    projection = st.radio(
+        "Projection",
+        b.projections,
+        format_func=lambda p: {"tsne": "t-SNE", "umap": "UMAP"}.get(p, p),
+        horizontal=True,
+        key=f"{NS}.projection",
+    )
+    options = ui.colour_options(b)
+    colour_label = st.selectbox("Colour by", list(options), key=f"{NS}.colour")
+    threshold = st.slider(
+        "Outlier threshold",
+        0.0,
+        1.0,
+        float(b.outlier_threshold),
+        0.01,
+        key=f"{NS}.threshold",
+        help="Paintings scoring at least this are flagged (ringed on the map).",
+    )
+    flagged_only = st.checkbox("Flagged only", key=f"{NS}.flagged_only")
+    st.subheader("Filter")
+    filters = tuple(
+        (a, tuple(st.multiselect(ui.attribute_label(a), ui.filter_values(b, key, a), key=f"{NS}.filter.{a}")))
+        for a in b.attributes
+        if a in b.items.columns
+    )
+
+rows = ui.filtered_rows(b, key, filters, flagged_only, threshold)
+is_everything = len(rows) == len(b.items)
+st.caption(
+    f"{len(rows):,} of {len(b.items):,} paintings shown. Hover for title and artist; click a point, "
+    "or drag a lasso (double-click to clear), to inspect."
+)
+
+left, right = st.columns([3, 2], gap="medium")
+with left:
+    if len(rows) == 0:
+        st.info("No painting matches these filters.")
+    else:
+        fig = ui.scatter_figure(
+            b,
+            key,
+            projection,
+            options[colour_label],
+            None if is_everything else tuple(rows.tolist()),
+            threshold,
+            ui.verdict_signature(verdict_of),
+        )
+        st.plotly_chart(
+            fig,
+            key=CHART,
+            on_select=ui.selection_callback(NS, CHART),
+            selection_mode=("points", "box", "lasso"),
+            config={"scrollZoom": True, "displaylogo": False},
+        )
+    selected = st.session_state[f"{NS}.selected"]
+    if selected:
+        table = ui.selection_table(b, selected, verdict_of)
+        st.markdown(f"**{len(selected):,} selected** — pick a row to inspect it")
+        st.dataframe(
+            table,
+            key=f"{NS}.table",
+            hide_index=True,
+            on_select=ui.table_callback(NS, f"{NS}.table", selected),
+            selection_mode="single-row",
+            column_config={"source_url": st.column_config.LinkColumn("source")},
+        )
+        st.download_button(
+            "Export selection (CSV)",
+            ui.to_csv_bytes(table),
+            file_name=f"{b.name}-selection.csv",
+            mime="text/csv",
+            key=f"{NS}.export",
+        )
+
+with right:
+    focus = st.session_state[f"{NS}.focus"]
+    if focus is None:
+        st.info("Click a point or lasso a group on the map to open a painting here.")
+    else:
+        ui.inspector(b, int(focus), ns=NS, verdict_of=verdict_of)

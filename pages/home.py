@@ -1,0 +1,51 @@
+"""Home: what is loaded, collection counts and headline metrics."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from artextract import ui
+
+ui.ensure_app_navigation()
+st.title("ArtExtract")
+st.caption("See a painting collection through deep learning: classify, explore, find outliers, find similar.")
+
+b = ui.current_bundle()
+summary = ui.bundle_summary(b)
+
+st.subheader(f"Collection: {b.name}")
+c = st.columns(5)
+c[0].metric("Paintings", f"{summary['paintings']:,}")
+c[1].metric("Train / val", f"{summary['train']:,} / {summary['val']:,}")
+c[2].metric("Flagged outliers", f"{summary['flagged']:,}", help=f"outlier score ≥ {b.outlier_threshold:.2f}")
+c[3].metric("Reviewed", f"{summary['reviewed']:,}")
+c[4].metric("Reference paintings", f"{summary['reference']:,}" if summary["reference"] else "none")
+
+st.subheader("Classifier on the validation split")
+st.dataframe(
+    ui.headline_metrics(b),
+    hide_index=True,
+    column_config={
+        k: st.column_config.NumberColumn(k, format="%.3f")
+        for k in ("accuracy", "top-5", "macro-F1", "chance", "majority")
+    },
+)
+
+st.subheader("Where to go")
+st.page_link(
+    "pages/explore.py",
+    label="Explore the map of the collection and inspect paintings",
+    icon=":material/scatter_plot:",
+)
+st.page_link(
+    "pages/confusion.py", label="See where the classifier confuses classes", icon=":material/grid_on:"
+)
+st.page_link(
+    "pages/similar.py", label="Find reference paintings similar to an upload", icon=":material/image_search:"
+)
+st.page_link("pages/review.py", label="Review flagged paintings", icon=":material/fact_check:")
+st.page_link("pages/models.py", label="Model cards and training curves", icon=":material/model_training:")
+
+with st.expander("Bundle details"):
+    st.write(f"Folder: `{b.root}`")
+    st.json(summary["manifest"], expanded=False)

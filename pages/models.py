@@ -1,0 +1,48 @@
+"""Models: each checkpoint's card, training curves and metrics."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from artextract import ui
+from artextract.errors import BundleError
+
+ui.ensure_app_navigation()
+st.title("Models")
+try:
+    b = ui.load_bundle()
+except BundleError as exc:
+    st.warning(f"No bundle loaded ({exc}); showing the checkpoints under models/.")
+    b = None
+
+found = ui.checkpoint_dirs(b)
+if not found:
+    st.info("No checkpoints found. Train some with 'python -m artextract.train classifier|byol'.")
+    st.stop()
+
+for label, cdir in found.items():
+    card = ui.read_card(str(cdir), ui.mtime(cdir / "card.json"))
+    with st.expander(label, expanded=True):
+        if card is None:
+            st.error(f"{cdir}: card.json is missing or unreadable")
+            continue
+        st.markdown(ui.card_summary(card, cdir))
+        metrics = ui.card_metrics(card)
+        if not metrics.empty:
+            st.markdown("**Validation metrics (from the card)**")
+            st.dataframe(metrics, hide_index=True)
+        log = ui.read_log(str(cdir), ui.mtime(cdir / "log.jsonl"))
+        curves = ui.curve_columns(log)
+        if curves:
+            st.markdown("**Training curves**")
+            cols = st.columns(min(3, len(curves)))
+            for i, (name, columns) in enumerate(curves.items()):
+                with cols[i % len(cols)]:
+                    st.caption(name)
+                    st.line_chart(log.set_index(columns[0])[columns[1:]], height=220)
+        elif (cdir / "curves.png").is_file():
+            st.image(str(cdir / "curves.png"), caption="Training curves")
+        else:
+            st.caption("No training log next to this checkpoint.")
+        with st.popover("Full card"):
+            st.json(card)

@@ -1,0 +1,64 @@
+"""Review: the queue of flagged paintings; record "confirmed" or "dismissed" with a note."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from artextract import review, ui
+
+NS = "review"
+
+ui.ensure_app_navigation()
+st.title("Review flagged paintings")
+b = ui.current_bundle()
+ui.init_state({f"{NS}.focus": None, f"{NS}.history": []})
+verdict_of = ui.verdicts(b)
+
+show = st.segmented_control(
+    "Show",
+    ["To review", "Confirmed", "Dismissed", "All flagged"],
+    default="To review",
+    key=f"{NS}.show",
+    on_change=ui.focus_row,
+    args=(NS, None),
+    kwargs={"push": False},
+)
+queue = ui.review_queue(b, verdict_of, show or "All flagged")
+done = sum(1 for pid in ui.flagged_ids(b) if pid in verdict_of)
+st.caption(
+    f"{done} of {len(ui.flagged_ids(b))} flagged paintings reviewed (outlier score ≥ {b.outlier_threshold:.2f}). "
+    "Verdicts are saved at once and kept across restarts."
+)
+
+left, right = st.columns([2, 3], gap="medium")
+with left:
+    if queue.empty:
+        st.success("Nothing here.") if show == "To review" else st.info("Nothing here.")
+    else:
+        st.dataframe(
+            queue.drop(columns=["row"]),
+            key=f"{NS}.table",
+            hide_index=True,
+            on_select=ui.table_callback(NS, f"{NS}.table", queue["row"].tolist()),
+            selection_mode="single-row",
+            column_config={
+                "outlier_score": st.column_config.ProgressColumn(
+                    "score", min_value=0.0, max_value=1.0, format="%.2f"
+                )
+            },
+        )
+    st.download_button(
+        "Export verdicts (CSV)",
+        review.export_csv(bundle_name=b.name).encode("utf-8"),
+        file_name=f"{b.name}-verdicts.csv",
+        mime="text/csv",
+        key=f"{NS}.export",
+    )
+
+with right:
+    focus = st.session_state[f"{NS}.focus"]
+    if focus is None and not queue.empty:
+        focus = int(queue["row"].iloc[0])
+        st.session_state[f"{NS}.focus"] = focus
+    if focus is not None:
+        ui.inspector(b, int(focus), ns=NS, verdict_of=verdict_of, advance_after_verdict=show == "To review")

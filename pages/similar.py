@@ -1,0 +1,72 @@
+"""Similar: the nearest reference paintings to an upload or to a painting of the collection."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from artextract import ui
+from artextract.errors import ArtExtractError
+
+NS = "similar"
+
+ui.ensure_app_navigation()
+st.title("Similar paintings")
+b = ui.current_bundle()
+ref = b.reference
+if ref is None:
+    st.warning("This bundle has no reference collection to search; rebuild it with one ('artextract build').")
+    st.stop()
+st.caption(f"Searching {len(ref.items):,} reference paintings.")
+
+source = st.radio(
+    "Query", ["Upload a painting", "A painting from the collection"], horizontal=True, key=f"{NS}.source"
+)
+k = st.slider("How many neighbours", 1, 48, 12, key=f"{NS}.k")
+
+query, query_label = None, ""
+if source == "Upload a painting":
+    upload = st.file_uploader(
+        f"JPEG, PNG, WebP, TIFF, BMP or GIF (first frame), up to {ui.UPLOAD_MAX_MB} MB",
+        type=list(ui.UPLOAD_TYPES),
+        key=f"{NS}.upload",
+        max_upload_size=ui.UPLOAD_MAX_MB,
+    )
+    if upload is not None:
+        try:
+            query = ui.read_upload(upload)
+            query_label = upload.name
+        except ArtExtractError as exc:
+            st.error(f"Cannot use this upload: {exc}")
+else:
+    needle = st.text_input("Search title, artist or id", key=f"{NS}.search")
+    matches = ui.search_items(b, ui.bundle_key(b), needle)
+    if len(matches) == 0:
+        st.info("No painting matches.")
+    else:
+        row = st.selectbox(
+            f"Painting ({len(matches):,} match{'es' if len(matches) != 1 else ''}, first 200 listed)",
+            matches[:200].tolist(),
+            format_func=lambda r: ui.painting_label(b, r),
+            key=f"{NS}.pick",
+        )
+        try:
+            query, query_label = ui.painting_image(b, row), ui.painting_label(b, row)
+        except ArtExtractError as exc:
+            st.error(f"Cannot read this painting: {exc}")
+
+if query is not None:
+    try:
+        with st.spinner("Searching…"):
+            labels = ui.classify(b, query)
+            hits = ui.similar(b, query, k)
+    except ArtExtractError as exc:
+        st.error(str(exc))
+        st.stop()
+    qcol, pcol = st.columns([1, 2])
+    with qcol:
+        st.image(query, caption=query_label, width="stretch")
+    with pcol:
+        st.markdown("**The classifier sees**")
+        st.dataframe(ui.label_table(labels), hide_index=True)
+    st.subheader(f"{len(hits)} nearest reference paintings")
+    ui.neighbour_grid(ref, hits, ns=NS)

@@ -1,0 +1,176 @@
+"""One AppTest per page, over the real tiny bundle (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artextract import review, ui
+from artextract.bundle import open_bundle
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+@pytest.fixture()
+def env(tiny_bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(tiny_bundle))
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
+    return open_bundle(tiny_bundle)
+
+
+def run_page(page: str | None = None, state: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    if page:
+        at.switch_page(f"pages/{page}.py")
+        for k, v in (state or {}).items():
+            at.session_state[k] = v
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(
+        [m.value for m in at.markdown] + [c.value for c in at.caption] + [s.value for s in at.subheader]
+    )
+
+
+def test_home_shows_what_is_loaded(env):
+    at = run_page()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Paintings"] == f"{len(env.items):,}"
+    assert metrics["Flagged outliers"] == f"{int(env.items['flagged'].sum()):,}"
+    assert metrics["Reference paintings"] == f"{len(env.reference.items):,}"
+    table = at.dataframe[0].value
+    assert list(table["attribute"]) == env.attributes
+    assert np.allclose(table["accuracy"].astype(float), [env.metrics[a]["accuracy"] for a in env.attributes])
+
+
+def test_a_missing_bundle_is_one_clear_error_and_the_app_stays_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
+    at = run_page()
+    assert len(at.error) == 1 and "artextract build" in at.error[0].value
+    for page in ("explore", "confusion", "similar", "review"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception and len(at.error) == 1
+    at.switch_page("pages/models.py").run()
+    assert not at.exception and at.title[0].value == "Models"
+
+
+def test_explore_inspector_and_neighbour_walk(env):
+    row = int(np.flatnonzero(env.items["flagged"].to_numpy())[0])
+    at = run_page("explore", {"explore.focus": row, "explore.selected": [row, (row + 1) % len(env.items)]})
+    item = env.items.iloc[row]
+    body = texts(at)
+    assert f"### {item['title']}" in body and "2 selected" in body
+    assert "Outlier score" in body and "flagged" in body
+    for reason in item["outlier_reasons"].split("; "):
+        assert reason in body
+    for a in env.attributes:
+        assert f"**{a}**: catalog *{item[a] or '(unlabelled)'}*, predicted *{item[f'pred_{a}']}*" in body
+    assert at.get("download_button")  # export of the selection
+    # walk to the first nearest painting, then back
+    first_nb = env.neighbours_of(row, 1)[0][0]
+    at.button(key="explore.nb.0").click().run()
+    assert at.session_state["explore.focus"] == first_nb
+    assert f"### {env.items.iloc[first_nb]['title']}" in texts(at)
+    at.button(key="explore.back").click().run()
+    assert at.session_state["explore.focus"] == row
+
+
+def test_explore_filters_narrow_the_map(env):
+    at = run_page("explore")
+    style = env.items["style"].value_counts().index[0]
+    at.multiselect(key="explore.filter.style").set_value([style]).run()
+    n = int((env.items["style"] == style).sum())
+    assert f"{n:,} of {len(env.items):,} paintings shown" in texts(at)
+    at.checkbox(key="explore.flagged_only").check().run()
+    n_flag = int(((env.items["style"] == style) & env.items["flagged"]).sum())
+    body = texts(at)
+    assert f"{n_flag:,} of {len(env.items):,} paintings shown" in body or "No painting matches" in "\n".join(
+        i.value for i in at.info
+    )
+    for label in ui.colour_options(env):
+        at.selectbox(key="explore.colour").set_value(label).run()
+        assert not at.exception, label
+
+
+def test_confusion_cell_opens_a_gallery(env):
+    attr = env.attributes[0]
+    cm = np.asarray(env.metrics[attr]["confusion"])
+    t, p = (int(v) for v in np.argwhere(cm == cm.max())[0])
+    at = run_page("confusion", {f"confusion.{attr}.cell": (t, p)})
+    classes = env.classes[attr]
+    assert f"Catalogued {classes[t]}, predicted {classes[p]}: {cm[t, p]} painting(s)" in texts(at)
+    rows = ui.cell_rows(env, attr, t, p)
+    at.button(key=f"confusion.{attr}.g.{rows[0]}").click().run()
+    assert f"### {env.items.iloc[rows[0]]['title']}" in texts(at)
+    at.segmented_control(key="confusion.mode").set_value("Row-normalised").run()
+    assert not at.exception
+
+
+def jpeg_bytes(path: Path) -> bytes:
+    buf = io.BytesIO()
+    Image.open(path).convert("RGB").save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_similar_upload_then_corrupt_upload(env):
+    at = run_page("similar")
+    at.slider(key="similar.k").set_value(5).run()
+    at.file_uploader(key="similar.upload").upload(
+        "query.jpg", jpeg_bytes(env.image_path(0)), "image/jpeg"
+    ).run()
+    assert not at.exception and not at.error
+    assert "5 nearest reference paintings" in texts(at)
+    assert "similarity" in texts(at)
+    seen = at.dataframe[0].value  # the classifier's top-3 per head
+    assert list(seen["attribute"]) == env.attributes
+    at.file_uploader(key="similar.upload").set_value(
+        ("bad.jpg", b"\xff\xd8\xff\xe0 not a jpeg", "image/jpeg")
+    )
+    at.run()
+    assert not at.exception and len(at.error) == 1 and "bad.jpg" in at.error[0].value
+    assert at.slider(key="similar.k").value == 5  # the page is still there and usable
+
+
+def test_similar_pick_from_the_collection(env):
+    at = run_page("similar")
+    at.radio(key="similar.source").set_value("A painting from the collection").run()
+    title = env.items["title"].iloc[3]
+    at.text_input(key="similar.search").input(env.items["id"].iloc[3]).run()
+    assert title in ui.painting_label(env, at.selectbox(key="similar.pick").value)
+    assert "nearest reference paintings" in texts(at) and not at.error
+
+
+def test_review_records_a_verdict(env, tmp_path):
+    at = run_page("review")
+    queue = ui.review_queue(env, {}, "To review")
+    first = queue["row"].iloc[0]
+    assert f"### {env.items.iloc[first]['title']}" in texts(at)
+    at.text_input(key="review.note").input("catalogued under the wrong artist").run()
+    at.button(key="review.confirm").click().run()
+    pid = env.items.iloc[first]["id"]
+    assert review.verdict_map(env.name) == {pid: "confirmed"}
+    assert review.list_verdicts(env.name)["note"].iloc[0] == "catalogued under the wrong artist"
+    if len(queue) > 1:  # the next painting in the queue is shown
+        assert f"### {env.items.iloc[queue['row'].iloc[1]]['title']}" in texts(at)
+    at.segmented_control(key="review.show").set_value("Confirmed").run()
+    assert list(at.dataframe[0].value["title"]) == [env.items.iloc[first]["title"]]
+
+
+def test_models_shows_the_bundle_checkpoints(env):
+    at = run_page("models")
+    labels = [e.label for e in at.expander]
+    assert any(lab.startswith("classifier") for lab in labels) and any(
+        lab.startswith("encoder") for lab in labels
+    )
+    card = ui.read_card(str(env.checkpoint_dir("classifier")))
+    assert card["arch"] in texts(at)

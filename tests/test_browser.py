@@ -1,0 +1,321 @@
+"""Real-browser tests: headless Chromium (Playwright) against `streamlit run app.py`.
+
+Each test drives one page's main interaction the way a curator does: click a point, draw a lasso,
+click a confusion cell, upload a painting (and a corrupt file), record a verdict and see it after a
+server restart. Skipped when Playwright or Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("ARTEXTRACT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 30_000
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def app_server(bundle: Path, data: Path, log: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free port; yields its URL, stops it afterwards."""
+    port = free_port()
+    env = dict(os.environ, ARTEXTRACT_BUNDLE=str(bundle), ARTEXTRACT_DATA=str(data))
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("appdata")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle, data_dir) -> Iterator[str]:
+    with app_server(tiny_bundle, data_dir, data_dir / "server.log") as url:
+        yield url
+
+
+@pytest.fixture()
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    yield pg
+    ctx.close()
+
+
+def open_page(page, url: str, path: str, heading: str) -> None:
+    page.goto(f"{url}/{path}")
+    page.get_by_role("heading", name=heading).first.wait_for()
+    wait_idle(page)
+
+
+def wait_idle(page) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS
+    )
+
+
+# Screen position of data points / categories, from Plotly's own axes.
+POINT_JS = """
+([chart, trace, i]) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[chart];
+  const fl = gd._fullLayout, tr = gd._fullData[trace];
+  const r = gd.getBoundingClientRect();
+  return [r.left + fl.xaxis._offset + fl.xaxis.d2p(tr.x[i]),
+          r.top + fl.yaxis._offset + fl.yaxis.d2p(tr.y[i]), tr.customdata[i]];
+}
+"""
+# Index (in trace 0) of the point farthest from any other painting on screen, so a click hits it.
+ISOLATED_JS = """
+(chart) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[chart];
+  const fl = gd._fullLayout, pts = [];
+  gd._fullData.forEach((tr, k) => { for (let i = 0; i < tr.x.length; i++)
+    pts.push([k, i, fl.xaxis.d2p(tr.x[i]), fl.yaxis.d2p(tr.y[i]), Number(tr.customdata[i])]); });
+  let best = -1, bestD = -1;
+  for (const a of pts) {
+    if (a[0] !== 0) continue;
+    let d = Infinity;
+    for (const b of pts) if (b[4] !== a[4]) d = Math.min(d, Math.hypot(a[2] - b[2], a[3] - b[3]));
+    if (d > bestD) { bestD = d; best = a[1]; }
+  }
+  return best;
+}
+"""
+CELL_JS = """
+([chart, t, p]) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[chart];
+  const fl = gd._fullLayout, tr = gd._fullData[1], r = gd.getBoundingClientRect();
+  for (let i = 0; i < tr.customdata.length; i++) {
+    const cd = tr.customdata[i];
+    if (Number(cd[0]) === t && Number(cd[1]) === p)
+      return [r.left + fl.xaxis._offset + fl.xaxis.d2p(tr.x[i]),
+              r.top + fl.yaxis._offset + fl.yaxis.d2p(tr.y[i])];
+  }
+  return null;
+}
+"""
+EXTENT_JS = """
+(chart) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[chart];
+  const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+  return [r.left + fl.xaxis._offset, r.top + fl.yaxis._offset, fl.xaxis._length, fl.yaxis._length];
+}
+"""
+
+
+def wait_for_chart(page, chart: int = 0) -> None:
+    page.wait_for_function(
+        f"() => document.querySelectorAll('.js-plotly-plot').length > {chart} && "
+        f"document.querySelectorAll('.js-plotly-plot')[{chart}]._fullData"
+    )
+
+
+def inspector(page, ns: str):
+    return page.locator(f".st-key-{ns}-inspector")
+
+
+def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
+    from artextract.bundle import open_bundle
+
+    b = open_bundle(tiny_bundle)
+    open_page(page, server, "explore", "Explore")
+    wait_for_chart(page)
+    x, y, row = page.evaluate(POINT_JS, [0, 0, page.evaluate(ISOLATED_JS, 0)])
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    title = str(b.items.iloc[int(row)]["title"])
+    insp = inspector(page, "explore")
+    insp.get_by_role("heading", name=title, exact=True).wait_for()
+    assert insp.get_by_text("Outlier score").count() == 1
+    insp.locator("img").first.wait_for()
+    # walk to the nearest painting
+    nb = b.neighbours_of(int(row), 1)[0][0]
+    insp.get_by_role("button", name="Open").first.click()
+    insp.get_by_role("heading", name=str(b.items.iloc[nb]["title"]), exact=True).wait_for()
+
+
+def test_explore_lasso_selects_and_exports(server, page, tiny_bundle):
+    open_page(page, server, "explore", "Explore")
+    wait_for_chart(page)
+    x0, y0, w, h = page.evaluate(EXTENT_JS, 0)
+    page.mouse.move(x0 + w / 2, y0 + h / 2)  # the mode bar shows on hover
+    page.locator('.modebar-btn[data-val="lasso"]').first.click()
+    # a lasso around the whole plotting area: every painting is selected
+    pts = [
+        (x0 + 2, y0 + 2),
+        (x0 + w - 2, y0 + 2),
+        (x0 + w - 2, y0 + h - 2),
+        (x0 + 2, y0 + h - 2),
+        (x0 + 2, y0 + 4),
+    ]
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    for px, py in pts[1:]:
+        page.mouse.move(px, py, steps=8)
+    page.mouse.up()
+    from artextract.bundle import open_bundle
+
+    n = len(open_bundle(tiny_bundle).items)
+    page.get_by_text(f"{n:,} selected").wait_for()
+    inspector(page, "explore").get_by_role("heading").first.wait_for()
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Export selection (CSV)").click()
+    text = Path(dl.value.path()).read_text()
+    assert len(text.strip().splitlines()) == n + 1 and text.startswith("id,")
+
+
+def test_confusion_click_a_cell_opens_its_gallery(server, page, tiny_bundle):
+    import numpy as np
+
+    from artextract.bundle import open_bundle
+
+    b = open_bundle(tiny_bundle)
+    attr = b.attributes[0]
+    cm = np.asarray(b.metrics[attr]["confusion"])
+    t, p = (int(v) for v in np.argwhere(cm == cm.max())[0])
+    open_page(page, server, "confusion", "Confusion")
+    wait_for_chart(page)
+    x, y = page.evaluate(CELL_JS, [0, t, p])  # trace 1 = the clickable cells
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    classes = b.classes[attr]
+    page.get_by_text(f"Catalogued {classes[t]}, predicted {classes[p]}: {cm[t, p]} painting(s)").wait_for()
+    page.get_by_role("button", name="Inspect").first.click()
+    inspector(page, f"confusion-{attr}").get_by_role("heading").first.wait_for()
+
+
+def _jpeg(path: Path) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.open(path).convert("RGB").save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_similar_upload_and_corrupt_upload(server, page, tiny_bundle):
+    from artextract.bundle import open_bundle
+
+    b = open_bundle(tiny_bundle)
+    open_page(page, server, "similar", "Similar paintings")
+    upload = page.locator("input[type=file]")
+    upload.set_input_files(
+        files=[{"name": "query.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(b.image_path(0))}]
+    )
+    page.get_by_text("nearest reference paintings").wait_for()
+    assert page.get_by_text("similarity").count() >= 1
+    assert page.locator("[data-testid=stAlertContentError]").count() == 0
+    bad = b"\xff\xd8\xff\xe0" + b"\x00garbage" * 50
+    upload.set_input_files(files=[{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": bad}])
+    page.get_by_text("Cannot use this upload").wait_for()
+    wait_idle(page)
+    assert page.locator("[data-testid=stAlertContentError]").count() == 1
+    # still usable: a good upload works again
+    upload.set_input_files(
+        files=[{"name": "again.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(b.image_path(1))}]
+    )
+    page.get_by_text("nearest reference paintings").wait_for()
+    wait_idle(page)
+    assert page.locator("[data-testid=stAlertContentError]").count() == 0
+
+
+def test_review_verdict_survives_a_restart(browser, tiny_bundle, tmp_path):
+    from artextract.bundle import open_bundle
+
+    b = open_bundle(tiny_bundle)
+    first = b.items[b.items["flagged"]].sort_values("outlier_score", ascending=False, kind="stable").iloc[0]
+    note = "catalogued under the wrong artist"
+    with app_server(tiny_bundle, tmp_path, tmp_path / "server.log") as url:
+        ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        open_page(page, url, "review", "Review flagged paintings")
+        insp = inspector(page, "review")
+        insp.get_by_role("heading", name=str(first["title"]), exact=True).wait_for()
+        insp.get_by_label("Note (optional)").fill(note)
+        insp.get_by_label("Note (optional)").press("Enter")
+        wait_idle(page)
+        insp.get_by_role("button", name="Confirm: catalog problem").click()
+        page.get_by_text(f"Recorded “confirmed” for {first['title']}").wait_for()
+        ctx.close()
+    with app_server(tiny_bundle, tmp_path, tmp_path / "server.log") as url:
+        ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        open_page(page, url, "review", "Review flagged paintings")
+        page.get_by_text("1 of").first.wait_for()
+        page.get_by_role("radio", name="Confirmed").click()
+        wait_idle(page)
+        insp = inspector(page, "review")
+        insp.get_by_role("heading", name=str(first["title"]), exact=True).wait_for()
+        insp.get_by_text("Verdict: confirmed").wait_for()
+        ctx.close()
+    from artextract import review
+
+    assert review.list_verdicts(b.name, db=tmp_path / "review.sqlite")["note"].tolist() == [note]

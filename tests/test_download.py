@@ -1,0 +1,207 @@
+"""The downloader against a local HTTP server on 127.0.0.1 that injects faults.
+
+Faults: HTTP 500 (transient and permanent), 429 with Retry-After, a hung response (timeout), a
+truncated body (transient and permanent), an HTML body served as image/jpeg, a slow drip, 404, an
+oversized body. Checks: every good image arrives valid, every failure is reported with its reason,
+an interrupted run resumes without refetching verified files (requests counted server-side), and no
+partial file is ever left under a final name (including after SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+from fault_server import FaultServer
+
+from artextract.errors import OfflineError
+from artextract.images import load_image
+from artextract.sources.download import (
+    DownloadTask,
+    download_files,
+    parse_retry_after,
+)
+
+FAST = dict(timeout=0.4, total_timeout=3.0, retries=2, backoff=0.01, max_backoff=0.05, progress=False)
+
+
+def no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ------------------------------------------------------------------------------------------ tests
+GOOD = {
+    "ok1.jpg": ("ok",),
+    "ok2.jpg": ("ok",),
+    "ok3.jpg": ("ok",),
+    "e500_twice.jpg": ("status_then_ok", 2, 500),
+    "r429.jpg": ("429_then_ok", 1, "1"),
+    "hang_once.jpg": ("hang_then_ok", 1, 1.0),
+    "truncated_once.jpg": ("truncate_then_ok", 1),
+    "slow.jpg": ("slow",),
+}
+BAD = {
+    "e500.jpg": (("status", 500), "HTTP 500"),
+    "missing.jpg": (("status", 404), "HTTP 404"),
+    "truncated.jpg": (("truncate",), "truncated"),
+    "html.jpg": (("html",), "not an image"),
+    "huge.jpg": (("huge",), "too large"),
+    "hang.jpg": (("hang", 1.0), "timed out"),
+}
+
+
+def test_faults_good_images_valid_and_failures_reported(tmp_path):
+    routes = {**GOOD, **{k: v[0] for k, v in BAD.items()}}
+    out = tmp_path / "images"
+    with FaultServer(routes) as srv:
+        tasks = [DownloadTask(srv.url(name), out / name, name) for name in sorted(routes)]
+        summary = download_files(tasks, workers=4, max_bytes=1_000_000, **FAST)
+        counts, times, bodies = dict(srv.counts), dict(srv.times), srv.bodies
+
+    by_key = {r.key: r for r in summary.results}
+    assert len(summary.results) == len(routes)
+    for name in GOOD:
+        r = by_key[name]
+        assert r.status == "downloaded", (name, r.reason, r.detail)
+        assert (out / name).read_bytes() == bodies[name]
+        load_image(out / name)  # decodes
+    for name, (_, reason) in BAD.items():
+        r = by_key[name]
+        assert r.status == "failed" and r.reason == reason, (name, r.status, r.reason, r.detail)
+        assert not (out / name).exists(), f"no file may remain under a final name for {name}"
+    assert summary.failed == len(BAD) and summary.downloaded == len(GOOD) and not summary.ok
+    # retry policy, seen from the server
+    assert counts["e500_twice.jpg"] == 3 and counts["e500.jpg"] == 3  # 1 + retries
+    assert counts["missing.jpg"] == 1 and counts["html.jpg"] == 1  # permanent: not retried
+    assert counts["truncated_once.jpg"] == 2 and counts["hang_once.jpg"] == 2
+    t429 = times["r429.jpg"]
+    assert len(t429) == 2 and t429[1] - t429[0] >= 0.9, "Retry-After: 1 must be honoured"
+    assert no_temp_files(tmp_path)
+    line = summary.summary_line()
+    assert f"{len(GOOD)} downloaded" in line and f"{len(BAD)} failed" in line and "1 HTTP 404" in line
+    report = summary.failure_report()
+    assert all(reason in report for _, reason in BAD.values())
+    csv_path = summary.write_failures_csv(tmp_path / "failures.csv")
+    assert len(csv_path.read_text().strip().splitlines()) == len(BAD) + 1
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_download_resumes_without_refetching(tmp_path):
+    names = [f"img{i:02d}.jpg" for i in range(12)]
+    routes = {n: ("hang_then_ok", 1, 0.05) for n in names}  # every first fetch takes 50 ms
+    out = tmp_path / "images"
+    with FaultServer(routes) as srv:
+        tasks = [DownloadTask(srv.url(n), out / n, n) for n in names]
+
+        def stop_after_4(result, done, total):
+            if done == 4:
+                raise Interrupt
+
+        with pytest.raises(Interrupt):
+            download_files(tasks, workers=2, **{**FAST, "progress": stop_after_4})
+        present = sorted(p.name for p in out.glob("*.jpg"))
+        assert 4 <= len(present) < len(names)
+        for p in present:
+            load_image(out / p)  # every file under a final name is complete
+        assert no_temp_files(out)
+        first_counts = dict(srv.counts)
+
+        # a damaged file under a final name (e.g. disk trouble) is detected and fetched again
+        damaged = present[0]
+        (out / damaged).write_bytes(b"\xff\xd8 not really a jpeg")
+        summary = download_files(tasks, workers=2, **FAST)
+        counts = dict(srv.counts)
+
+    assert summary.ok and summary.downloaded + summary.skipped == len(names)
+    assert summary.skipped == len(present) - 1
+    for n in present:
+        expected = first_counts[n] + (1 if n == damaged else 0)
+        assert counts[n] == expected, f"{n} was refetched although verified"
+    for n in names:
+        assert (out / n).read_bytes() == srv.bodies[n]
+    assert no_temp_files(out)
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from artextract.sources.download import DownloadTask, download_files
+download_files([DownloadTask(sys.argv[1], Path(sys.argv[2]), "x")], workers=1, timeout=30,
+               retries=0, progress=False)
+"""
+
+
+def test_sigkill_mid_body_leaves_no_file_under_final_name(tmp_path):
+    dest = tmp_path / "images" / "stall.jpg"
+    with FaultServer({"stall.jpg": ("stall",)}) as srv:
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        child = subprocess.Popen([sys.executable, "-c", CHILD, srv.url("stall.jpg"), str(dest)], env=env)
+        try:
+            assert srv.half_sent.wait(30), "child never started downloading"
+            time.sleep(0.2)  # let it write the half body to its temporary file
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        finally:
+            if child.poll() is None:
+                child.kill()
+        assert not dest.exists(), "a killed download must not leave a file under its final name"
+        leftovers = list(dest.parent.glob(".stall.jpg.*.tmp"))
+        assert leftovers, "expected the killed run's temporary file"
+        srv.release.set()
+        srv.routes["stall.jpg"] = ("ok",)
+        summary = download_files([DownloadTask(srv.url("stall.jpg"), dest)], **FAST)
+        body = srv.bodies["stall.jpg"]
+    assert summary.ok and dest.read_bytes() == body
+    assert no_temp_files(dest.parent), "stale temporary files are cleaned on resume"
+
+
+def test_offline_unresolvable_host_one_line(tmp_path):
+    tasks = [DownloadTask("http://no-such-host.invalid/a.jpg", tmp_path / "a.jpg")]
+    with pytest.raises(OfflineError) as exc:
+        download_files(tasks, **FAST, offline_hint="pass --tables DIR")
+    msg = str(exc.value)
+    assert "no-such-host.invalid" in msg and "\n" not in msg and "--tables" in msg
+
+
+def test_offline_unreachable_port(tmp_path):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    tasks = [DownloadTask(f"http://127.0.0.1:{port}/a.jpg", tmp_path / "a.jpg")]
+    with pytest.raises(OfflineError, match="cannot reach 127.0.0.1"):
+        download_files(tasks, **FAST)
+    # without the up-front check, the same is concluded from the failed attempts
+    with pytest.raises(OfflineError, match="could not connect"):
+        download_files(tasks, **FAST, check_offline=False)
+    assert not (tmp_path / "a.jpg").exists()
+
+
+def test_parse_retry_after():
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    now = time.time()
+    assert 25 <= parse_retry_after(formatdate(now + 30, usegmt=True), now=now) <= 31
+    assert parse_retry_after(formatdate(now - 30, usegmt=True), now=now) == 0.0
+
+
+def test_duplicate_destinations_refused(tmp_path):
+    from artextract.errors import ArtExtractError
+
+    t = [
+        DownloadTask("http://127.0.0.1:1/a", tmp_path / "a.jpg"),
+        DownloadTask("http://x/b", tmp_path / "a.jpg"),
+    ]
+    with pytest.raises(ArtExtractError, match="more than one download"):
+        download_files(t, **FAST)

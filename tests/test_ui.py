@@ -1,0 +1,168 @@
+"""The app's helper module outside a running app: figures, filters, selections, queues."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from artextract import ui
+from artextract.bundle import open_bundle
+from artextract.errors import BundleError
+
+
+@pytest.fixture(scope="module")
+def b(tiny_bundle):
+    return open_bundle(tiny_bundle)
+
+
+def arr(v) -> np.ndarray:
+    """A figure-dict array: plain list or Plotly's typed-array encoding {dtype, bdata, shape}."""
+    if isinstance(v, dict) and "bdata" in v:
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+        shape = v.get("shape")
+        if shape:
+            a = a.reshape([int(d) for d in str(shape).split(",")])
+        return a
+    return np.asarray(v)
+
+
+def _rows_in(fig: dict, flagged: bool) -> np.ndarray:
+    parts = [
+        arr(t["customdata"]).ravel()
+        for t in fig["data"]
+        if str(t.get("name", "")).startswith("flagged") == flagged
+    ]
+    return np.concatenate(parts) if parts else np.array([], dtype=int)
+
+
+@pytest.mark.parametrize("colour", ["style", "pred_artist", "correct_genre", "outlier_score", "_verdict"])
+def test_scatter_shows_every_painting_once_and_rings_the_flagged(b, colour):
+    fig = ui.scatter_figure(b, ui.bundle_key(b), b.projections[0], colour, None, b.outlier_threshold)
+    rows = _rows_in(fig, flagged=False)
+    assert sorted(rows.tolist()) == list(range(len(b.items)))
+    ringed = _rows_in(fig, flagged=True)
+    assert sorted(ringed.tolist()) == np.flatnonzero(b.items["flagged"].to_numpy()).tolist()
+    first = fig["data"][0]
+    x = arr(first["x"]).astype(float)
+    rows0 = arr(first["customdata"]).ravel()
+    np.testing.assert_allclose(x, b.items[f"{b.projections[0]}_x"].to_numpy()[rows0], rtol=1e-6)
+
+
+def test_scatter_of_a_filtered_subset_and_verdict_rings(b):
+    rows = ui.filtered_rows(b, ui.bundle_key(b), (("style", (b.items["style"].iloc[0],)),))
+    assert len(rows) == int((b.items["style"] == b.items["style"].iloc[0]).sum())
+    pid = b.items["id"].iloc[int(np.flatnonzero(b.items["flagged"].to_numpy())[0])]
+    fig = ui.scatter_figure(
+        b, ui.bundle_key(b), b.projections[0], "style", None, b.outlier_threshold, ((pid, "confirmed"),)
+    )
+    names = [t["name"] for t in fig["data"]]
+    assert any(n.startswith("flagged: confirmed (1)") for n in names)
+    sub = ui.scatter_figure(b, ui.bundle_key(b), b.projections[0], "style", tuple(rows.tolist()), 1.1)
+    assert sorted(_rows_in(sub, flagged=False).tolist()) == rows.tolist()
+
+
+def test_too_many_classes_fold_into_other(b, monkeypatch):
+    monkeypatch.setattr(ui, "MAX_LEGEND", 2)
+    fig = ui.scatter_figure.__wrapped__(b, "k", b.projections[0], "artist", None, 1.1)
+    names = [t["name"].rsplit(" (", 1)[0] for t in fig["data"]]
+    assert len(names) == 3 and names[-1] == ui.OTHER
+
+
+def test_flagged_only_and_threshold(b):
+    key = ui.bundle_key(b)
+    assert ui.filtered_rows(b, key, (), True, None).tolist() == np.flatnonzero(b.items["flagged"]).tolist()
+    assert len(ui.filtered_rows(b, key, (), True, 0.0)) == len(b.items)
+
+
+def test_selection_points_map_back_to_rows():
+    state = {
+        "selection": {
+            "points": [
+                {"customdata": 7},
+                {"customdata": [3, "x"]},
+                {"customdata": {"0": 5, "1": 2}},
+                {"customdata": 7},  # same painting in the ring trace
+                {"x": 1.0},  # no customdata
+            ]
+        }
+    }
+    assert ui.rows_from_selection(state) == [7, 3, 5]
+    assert ui.rows_from_selection(None) == []
+    assert ui.cell_from_selection({"selection": {"points": [{"customdata": {"0": 2, "1": 1, "2": 9}}]}}) == (
+        2,
+        1,
+    )
+    assert ui.cell_from_selection({"selection": {"points": []}}) is None
+
+
+def test_confusion_cells_match_the_matrix(b):
+    for attr in b.attributes:
+        cm = np.asarray(b.metrics[attr]["confusion"])
+        for t, p in np.argwhere(cm > 0)[:5]:
+            rows = ui.cell_rows(b, attr, int(t), int(p))
+            assert len(rows) == cm[t, p]
+            assert (b.items["split"].iloc[rows] == "val").all()
+        fig = ui.confusion_figure(b, ui.bundle_key(b), attr, False)
+        cells = arr(fig["data"][1]["customdata"])
+        assert (cells[:, 2].reshape(cm.shape) == cm).all()
+        shown, counts, _ = ui.confusion_matrix(b, attr, True)
+        nz = counts.sum(1) > 0
+        np.testing.assert_allclose(shown[nz].sum(1), 1.0)
+    with pytest.raises(BundleError, match="no confusion matrix"):
+        ui.confusion_matrix(b, "medium", False)
+
+
+def test_selection_table_and_csv(b):
+    rows = [3, 1]
+    t = ui.selection_table(b, rows, {b.items["id"].iloc[1]: "dismissed"})
+    assert t["id"].tolist() == b.items["id"].iloc[rows].tolist()
+    assert t["verdict"].tolist() == ["", "dismissed"]
+    assert {"outlier_score", "outlier_reasons", f"pred_{b.attributes[0]}"} <= set(t.columns)
+    back = pd.read_csv(__import__("io").BytesIO(ui.to_csv_bytes(t)), keep_default_na=False)
+    assert back["id"].tolist() == t["id"].tolist()
+
+
+def test_review_queue_orders_and_filters(b):
+    q = ui.review_queue(b, {}, "To review")
+    assert len(q) == int(b.items["flagged"].sum())
+    assert q["outlier_score"].is_monotonic_decreasing
+    pid = b.items["id"].iloc[int(q["row"].iloc[0])]
+    q2 = ui.review_queue(b, {pid: "confirmed"}, "To review")
+    assert len(q2) == len(q) - 1
+    assert ui.review_queue(b, {pid: "confirmed"}, "Confirmed")["row"].tolist() == [q["row"].iloc[0]]
+    with pytest.raises(ValueError, match="To review"):
+        ui.review_queue(b, {}, "pending")
+
+
+def test_image_bytes_reports_an_unreadable_image(tmp_path):
+    bad = tmp_path / "x.jpg"
+    bad.write_bytes(b"nope")
+    data, err = ui.image_bytes(str(bad))
+    assert data is None and "x.jpg" in err
+
+
+def test_curve_columns_groups_a_training_log():
+    log = pd.DataFrame(
+        {"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_style_top1": [0.3, 0.6], "lr": [0.1, 0.05]}
+    )
+    groups = ui.curve_columns(log)
+    assert groups["loss"] == ["epoch", "train_loss"]
+    assert groups["validation metrics"] == ["epoch", "val_style_top1"]
+    assert groups["schedule"] == ["epoch", "lr"]
+    assert ui.curve_columns(pd.DataFrame()) == {}
+
+
+def test_reasons_are_grouped_per_attribute():
+    text = (
+        "style: catalogued as cubist; 9 of its 10 nearest neighbours are pointillist; artist: catalogued as A"
+    )
+    assert ui.group_reasons(text, ["style", "artist"]) == [
+        "style: catalogued as cubist; 9 of its 10 nearest neighbours are pointillist",
+        "artist: catalogued as A",
+    ]
+    plain = "catalogued as Monet; the classifier gives Renoir 0.81"
+    assert ui.group_reasons(plain, ["artist"]) == ["catalogued as Monet", "the classifier gives Renoir 0.81"]
+    assert ui.group_reasons("", ["artist"]) == []

@@ -1,0 +1,126 @@
+"""Indexing a local WikiArt folder with the ArtGAN splits into a catalog."""
+
+from __future__ import annotations
+
+import pytest
+from artgan_fixtures import make_images, write_splits
+
+from artextract.catalog import read_catalog
+from artextract.errors import CatalogError
+from artextract.images import load_image
+from artextract.sources.artgan import ArtGANSplitError
+from artextract.sources.wikiart import index_wikiart, run_wikiart
+
+PROPER = "Symbolism/arnold-böcklin_the-plague-1898.jpg"
+LISTED_MOJIBAKE = "Symbolism/" + PROPER.split("/", 1)[1].encode("utf-8").decode("latin-1").lower()
+
+
+@pytest.fixture
+def collection(tmp_path):
+    splits = write_splits(
+        tmp_path / "splits",
+        style={
+            "train": ["Impressionism/claude-monet_water-lilies-6.jpg,0", "Realism/ilya-repin_barge-haulers.jpg,1",
+                      f"{LISTED_MOJIBAKE},2", "Realism/gone_missing-painting.jpg,1"],
+            "val": ["Impressionism/claude-monet_haystacks-1891.jpg,0"],
+        },
+        artist={"train": ["Impressionism/claude-monet_water-lilies-6.jpg,0"],
+                "val": ["Impressionism/claude-monet_haystacks-1891.jpg,0"]},
+        genre={"train": ["Realism/ilya-repin_barge-haulers.jpg,0"], "val": []},
+    )  # fmt: skip
+    root = tmp_path / "wikiart"
+    make_images(
+        root,
+        [
+            "Impressionism/claude-monet_water-lilies-6.jpg",
+            "Impressionism/claude-monet_haystacks-1891.jpg",
+            "Realism/ilya-repin_barge-haulers.jpg",
+            PROPER,  # on disk with its proper name, listed doubly encoded
+            "Realism/someone_not-in-any-list.jpg",  # unlisted
+        ],
+    )
+    (root / "README.txt").write_text("not an image; ignored")
+    return root, splits
+
+
+def test_index_in_place_reports_missing_and_unlisted(collection):
+    root, splits = collection
+    path, s = index_wikiart(root, splits)
+    assert path == root / "catalog.csv"
+    cat = read_catalog(root)
+    assert s.listed == 5 and s.indexed == len(cat) == 4
+    assert s.missing == ["Realism/gone_missing-painting.jpg"]
+    assert s.unlisted == ["Realism/someone_not-in-any-list.jpg"]
+    assert (root / "wikiart_missing.txt").read_text().split() == s.missing
+    assert (root / "wikiart_unlisted.txt").read_text().split() == s.unlisted
+    for rel in cat["image"]:
+        load_image(root / rel)
+    row = cat.set_index("id").loc["Impressionism/claude-monet_water-lilies-6.jpg"]
+    assert row["style"] == "Impressionism" and row["artist"] == "Claude_Monet" and row["split"] == "train"
+    assert row["title"] == "water lilies 6" and row["artist_name"] == "Claude Monet"
+    assert (
+        row["source"] == "wikiart"
+        and row["source_url"] == "https://www.wikiart.org/en/claude-monet/water-lilies-6"
+    )
+    assert "non-commercial" in row["license"]
+    assert PROPER in set(cat["image"])  # matched despite the listed mojibake
+    barge = cat.set_index("id").loc["Realism/ilya-repin_barge-haulers.jpg"]
+    assert barge["artist"] == "" and barge["genre"] == "landscape"  # artist masked, genre labelled
+    line = s.summary_line()
+    assert (
+        "4 painting(s) indexed" in line
+        and "1 listed but missing" in line
+        and "1 present but unlisted" in line
+    )
+    assert "gone_missing-painting.jpg" in line and "train 3, val 1" in line
+
+
+def test_index_elsewhere_links_images(collection, tmp_path):
+    root, splits = collection
+    out = tmp_path / "collections" / "wikiart"
+    s = run_wikiart(root, splits, out, progress=False)
+    cat = read_catalog(out)
+    assert (out / "images").is_symlink() and all(r.startswith("images/") for r in cat["image"])
+    for rel in cat["image"]:
+        load_image(out / rel)
+    assert s.indexed == 4
+    # rerun is fine (same link); a folder containing the root uses relative paths instead
+    run_wikiart(root, splits, out, progress=False)
+    s2 = run_wikiart(root, splits, tmp_path, progress=False)
+    cat2 = read_catalog(tmp_path)
+    assert all(r.startswith("wikiart/") for r in cat2["image"]) and s2.indexed == 4
+
+
+def test_on_missing_fail(collection):
+    root, splits = collection
+    with pytest.raises(ArtGANSplitError, match=r"missing image.*: 1 \(e\.g\. Realism/gone_missing-painting"):
+        index_wikiart(root, splits, on_missing="fail")
+    assert not (root / "catalog.csv").exists()
+    with pytest.raises(CatalogError, match="skip, fail"):
+        index_wikiart(root, splits, on_missing="maybe")
+    with pytest.raises(CatalogError, match="not found"):
+        index_wikiart(root / "nope", splits)
+
+
+def test_decode_check_drops_unreadable(collection):
+    root, splits = collection
+    (root / "Realism" / "ilya-repin_barge-haulers.jpg").write_bytes(b"\xff\xd8\xff truncated")
+    _, s = index_wikiart(root, splits, check_images="decode")
+    assert s.indexed == 3 and not s.ok
+    assert any(i.kind == "unreadable image" for i in s.artgan.issues)
+
+
+@pytest.mark.shared_data
+def test_real_splits_with_a_tiny_folder(shared_data, tmp_path):
+    from artextract.sources.artgan import read_artgan_splits
+
+    splits = shared_data / "artgan_splits"
+    table, _ = read_artgan_splits(splits)
+    pick = list(table["path"][table["artist"] != ""][:3]) + list(table["path"][table["split"] == "val"][:3])
+    root = tmp_path / "wikiart"
+    make_images(root, pick)
+    _, s = index_wikiart(root, splits)
+    cat = read_catalog(root)
+    assert s.indexed == len(set(pick)) == len(cat) and s.listed == len(table)
+    assert len(s.missing) == len(table) - len(set(pick)) and not s.unlisted
+    assert set(cat["split"]) <= {"train", "val"} and (cat["style"] != "").any()
