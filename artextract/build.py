@@ -334,7 +334,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
         fn = {"umap": projection.umap_2d, "tsne": projection.tsne_2d}.get(method)
         if fn is None:
             raise BundleError(f"unknown projection {method!r}; choose from umap, tsne")
-        k_p = _key(method, k_classify, cfg.seed)
+        k_p = _key(method, k_classify, cfg.seed, 2)  # bump when projection defaults change
         f = f"{method}.npy"
         proj_files[method] = f
         if not fresh(method, k_p, [f]):
@@ -347,7 +347,9 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
     k_out = _key("outliers", k_classify, cfg.k, cfg.seed, 2)
     if not fresh("outliers", k_out, ["outliers.parquet"]):
         started = time.perf_counter()
-        scores = score_outliers(emb, labels, probs, classes, k=cfg.k, seed=cfg.seed)
+        scores = score_outliers(
+            emb, labels, probs, classes, k=cfg.k, seed=cfg.seed, neighbours=np.load(out / "neighbours.npy")
+        )
         _save_parquet(out / "outliers.parquet", scores)
         done("outliers", k_out, ["outliers.parquet"], started)
     scores = pd.read_parquet(out / "outliers.parquet")

@@ -11,6 +11,7 @@ Extra columns (e.g. ``medium``, ``image_url``) are kept.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -91,8 +92,10 @@ def write_catalog(df: pd.DataFrame, collection: str | Path) -> Path:
 
 def image_path(collection: str | Path, row_image: str) -> Path:
     """Absolute path of a catalog ``image`` entry; refuses paths that escape the collection folder."""
-    root = catalog_path(collection).parent.resolve()
-    p = (root / row_image).resolve()
+    # normalise without following links, so a collection may link its images from elsewhere
+    # (e.g. a WikiArt download kept outside the project), while "../" still cannot escape
+    root = Path(os.path.normpath(catalog_path(collection).parent.absolute()))
+    p = Path(os.path.normpath(root / row_image))
     if root != p and root not in p.parents:
         raise CatalogError(f"image path {row_image!r} points outside the collection folder")
     return p

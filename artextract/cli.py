@@ -68,7 +68,7 @@ def cmd_data_wikiart(args: argparse.Namespace) -> int:
         on_missing=args.on_missing,
     )
     print(summary.summary_line())
-    return 0
+    return 0 if summary.ok else 1
 
 
 # --------------------------------------------------------------------------------------------- build
@@ -201,7 +201,8 @@ def cmd_app(args: argparse.Namespace) -> int:
         "false",
     ]
     print(f"ArtExtract on http://localhost:{args.port}")
-    return subprocess.call(cmd, env=env)
+    # run from the project root so its .streamlit/config.toml (theme, upload limit) applies
+    return subprocess.call(cmd, env=env, cwd=PROJECT_ROOT)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -568,7 +568,13 @@ def read_log(checkpoint_dir: str, stamp: int = 0) -> pd.DataFrame:
                     continue
     except OSError:
         return pd.DataFrame()
-    return pd.json_normalize(rows) if rows else pd.DataFrame()
+    # the trainers also log every N steps and resumes; the curves are per epoch
+    rows = [r for r in rows if isinstance(r, dict) and r.get("type", "epoch") == "epoch"]
+    log = pd.json_normalize(rows) if rows else pd.DataFrame()
+    if "epoch" in log.columns and "type" in log.columns:  # trainers count epochs from 0
+        log = log.drop(columns="type").assign(epoch=log["epoch"] + 1)
+        log = log.drop_duplicates("epoch", keep="last")  # a resumed run may repeat an epoch
+    return log
 
 
 def checkpoint_dirs(b: Bundle | None) -> dict[str, Path]:
@@ -1041,8 +1047,8 @@ def curve_columns(log: pd.DataFrame) -> dict[str, list[str]]:
         name = c.lower()
         if "loss" in name:
             g = "loss"
-        elif any(t in name for t in ("acc", "top1", "top5", "f1")):
-            g = "validation metrics"
+        elif any(t in name for t in ("acc", "top1")) or name == "score":  # BYOL: kNN-probe top-1
+            g = "validation top-1"
         elif "lr" in name or "tau" in name:
             g = "schedule"
         else:

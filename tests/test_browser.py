@@ -193,6 +193,7 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     title = str(b.items.iloc[int(row)]["title"])
     insp = inspector(page, "explore")
     insp.get_by_role("heading", name=title, exact=True).wait_for()
+    insp.get_by_text("Outlier score").wait_for()  # the inspector renders top-down; wait, then count
     assert insp.get_by_text("Outlier score").count() == 1
     insp.locator("img").first.wait_for()
     # walk to the nearest painting

@@ -114,7 +114,7 @@ def test_torchrun_sharded_embedding_matches_single_process(small_cfg, tiny_bundl
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--master_port=0",
+        "--standalone",
         "-m",
         "artextract",
         "build",

@@ -44,7 +44,7 @@ def test_default_plan_size_and_outlier_share():
     wrong = {t["id"] for t in truth if t["kind"] == "wrong_artist"}
     by_name = {a.name: a for a in demo.ARTISTS}
     ok = df[~df["id"].isin(wrong)]
-    assert all(s in by_name[a].styles for a, s in zip(ok["artist"], ok["style"]))
+    assert all(s in by_name[a].styles for a, s in zip(ok["artist"], ok["style"], strict=True))
 
 
 def test_tiny_demo_is_a_valid_collection(tiny_demo):
@@ -89,7 +89,7 @@ def test_styles_look_different_from_each_other():
 def test_outlier_kinds_are_what_they_claim(tmp_path):
     rows, jobs, truth = demo.plan(300, 64, 0, "demo", 0.02)
     kinds = {t["id"]: t["kind"] for t in truth}
-    by_id = {r["id"]: (r, j) for r, j in zip(rows, jobs)}
+    by_id = {r["id"]: (r, j) for r, j in zip(rows, jobs, strict=True)}
     for tid, kind in kinds.items():
         row, job = by_id[tid]
         assert job.kind == kind

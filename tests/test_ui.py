@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import numpy as np
 import pandas as pd
@@ -144,13 +145,39 @@ def test_image_bytes_reports_an_unreadable_image(tmp_path):
     assert data is None and "x.jpg" in err
 
 
-def test_curve_columns_groups_a_training_log():
-    log = pd.DataFrame(
-        {"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_style_top1": [0.3, 0.6], "lr": [0.1, 0.05]}
-    )
+def test_training_log_becomes_per_epoch_curves(tmp_path):
+    """The trainers' log.jsonl (step, epoch and resume records; epochs from 0) -> one row per epoch."""
+    recs = [
+        {"type": "step", "epoch": 0, "step": 20, "loss": 2.0, "lr": 0.01},
+        {
+            "type": "epoch",
+            "epoch": 0,
+            "lr": 0.1,
+            "train_loss": 1.0,
+            "val": {"style": {"top1": 0.3, "top5": 0.9}},
+        },
+        {"type": "resume", "epoch": 1, "step": 40},
+        {
+            "type": "epoch",
+            "epoch": 1,
+            "lr": 0.05,
+            "train_loss": 0.5,
+            "val": {"style": {"top1": 0.6, "top5": 1}},
+        },
+        {
+            "type": "epoch",
+            "epoch": 1,
+            "lr": 0.05,
+            "train_loss": 0.4,
+            "val": {"style": {"top1": 0.7, "top5": 1}},
+        },
+    ]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\nnot json\n")
+    log = ui.read_log.__wrapped__(str(tmp_path))
+    assert log["epoch"].tolist() == [1, 2] and log["train_loss"].tolist() == [1.0, 0.4]
     groups = ui.curve_columns(log)
     assert groups["loss"] == ["epoch", "train_loss"]
-    assert groups["validation metrics"] == ["epoch", "val_style_top1"]
+    assert groups["validation top-1"] == ["epoch", "val.style.top1"]
     assert groups["schedule"] == ["epoch", "lr"]
     assert ui.curve_columns(pd.DataFrame()) == {}
 

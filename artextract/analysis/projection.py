@@ -100,13 +100,15 @@ def umap_2d(
     X: np.ndarray,
     *,
     seed: int = 0,
-    n_neighbors: int = 15,
-    min_dist: float = 0.1,
+    n_neighbors: int = 30,
+    min_dist: float = 0.5,
     metric: str = "cosine",
 ) -> np.ndarray:
     """UMAP (umap-learn) to 2-D: [N, 2] float32, deterministic for ``seed``.
 
-    Setting a seed makes umap-learn run its optimisation on one thread (that is what makes it
+    The defaults favour a readable map over tight clumps: a well-trained classifier's embeddings form
+    very compact groups, which umap-learn's own defaults (15, 0.1) draw as dots a curator cannot click
+    apart. Setting a seed makes umap-learn run its optimisation on one thread (that is what makes it
     reproducible). ``n_neighbors`` is capped at N - 1.
     """
     x = _prepare(X, metric)

@@ -71,40 +71,148 @@ def _hex(*codes: str) -> tuple[tuple[int, int, int], ...]:
 
 # Ten fictional painters. Palettes are five colours sorted dark to light.
 ARTISTS: tuple[Artist, ...] = (
-    Artist("Amalia Voss", _hex("#1d2b53", "#2e6f95", "#7fb7be", "#d3c4a5", "#f4efe1"),
-           ("Pointillism", "Impressionism"), ("landscape", "marina", "portrait"), (1884, 1902), 0.8, 10, 0.3),
-    Artist("Bertrand Okafor", _hex("#3b1f0e", "#8a4b1c", "#c98b3a", "#e5c07b", "#f7ead0"),
-           ("Cubism",), ("still life", "portrait", "abstract"), (1908, 1925), 1.1, 8, 1.2),
-    Artist("Clara Mendes", _hex("#2d1e2f", "#6b2d5c", "#c0537a", "#f0a6ca", "#fbe3ec"),
-           ("Impressionism", "Color Field Painting"), ("landscape", "still life", "abstract"), (1890, 1931),
-           1.0, 14, 0.9),
-    Artist("Dmitri Arkhangelsky", _hex("#101820", "#3a4e48", "#6a8d73", "#a3b18a", "#dad7cd"),
-           ("Impressionism", "Pointillism", "Cubism"), ("landscape", "marina", "still life"), (1879, 1915),
-           1.3, 9, 0.1),
-    Artist("Eun-ji Park", _hex("#0b132b", "#1c2541", "#3a506b", "#5bc0be", "#e0fbfc"),
-           ("Color Field Painting", "Hard Edge Painting"), ("abstract", "marina", "landscape"), (1952, 1979),
-           1.0, 5, 0.0),
-    Artist("Farid Haddad", _hex("#370617", "#9d0208", "#dc2f02", "#f48c06", "#ffba08"),
-           ("Abstract Expressionism",), ("abstract", "portrait", "landscape"), (1947, 1968), 1.4, 22, 2.2),
-    Artist("Greta Lindqvist", _hex("#22223b", "#4a4e69", "#9a8c98", "#c9ada7", "#f2e9e4"),
-           ("Cubism", "Hard Edge Painting"), ("portrait", "still life", "abstract"), (1912, 1960), 0.9, 6, 0.8),
-    Artist("Hiroshi Tanabe", _hex("#1b3a2b", "#2d6a4f", "#52b788", "#b7e4c7", "#f1faee"),
-           ("Pointillism", "Color Field Painting"), ("marina", "landscape", "abstract"), (1888, 1950),
-           0.7, 11, 1.6),
-    Artist("Ines Laurent", _hex("#231942", "#5e548e", "#9f86c0", "#be95c4", "#e0b1cb"),
-           ("Abstract Expressionism", "Impressionism"), ("portrait", "still life", "marina"), (1895, 1955),
-           1.2, 18, 2.8),
-    Artist("Jonas Weber", _hex("#000000", "#14213d", "#c1121f", "#fca311", "#ffffff"),
-           ("Hard Edge Painting", "Abstract Expressionism", "Cubism"), ("abstract", "still life", "portrait"),
-           (1918, 1972), 1.0, 7, 0.0),
+    Artist(
+        "Amalia Voss",
+        _hex("#1d2b53", "#2e6f95", "#7fb7be", "#d3c4a5", "#f4efe1"),
+        ("Pointillism", "Impressionism"),
+        ("landscape", "marina", "portrait"),
+        (1884, 1902),
+        0.8,
+        10,
+        0.3,
+    ),
+    Artist(
+        "Bertrand Okafor",
+        _hex("#3b1f0e", "#8a4b1c", "#c98b3a", "#e5c07b", "#f7ead0"),
+        ("Cubism",),
+        ("still life", "portrait", "abstract"),
+        (1908, 1925),
+        1.1,
+        8,
+        1.2,
+    ),
+    Artist(
+        "Clara Mendes",
+        _hex("#2d1e2f", "#6b2d5c", "#c0537a", "#f0a6ca", "#fbe3ec"),
+        ("Impressionism", "Color Field Painting"),
+        ("landscape", "still life", "abstract"),
+        (1890, 1931),
+        1.0,
+        14,
+        0.9,
+    ),
+    Artist(
+        "Dmitri Arkhangelsky",
+        _hex("#101820", "#3a4e48", "#6a8d73", "#a3b18a", "#dad7cd"),
+        ("Impressionism", "Pointillism", "Cubism"),
+        ("landscape", "marina", "still life"),
+        (1879, 1915),
+        1.3,
+        9,
+        0.1,
+    ),
+    Artist(
+        "Eun-ji Park",
+        _hex("#0b132b", "#1c2541", "#3a506b", "#5bc0be", "#e0fbfc"),
+        ("Color Field Painting", "Hard Edge Painting"),
+        ("abstract", "marina", "landscape"),
+        (1952, 1979),
+        1.0,
+        5,
+        0.0,
+    ),
+    Artist(
+        "Farid Haddad",
+        _hex("#370617", "#9d0208", "#dc2f02", "#f48c06", "#ffba08"),
+        ("Abstract Expressionism",),
+        ("abstract", "portrait", "landscape"),
+        (1947, 1968),
+        1.4,
+        22,
+        2.2,
+    ),
+    Artist(
+        "Greta Lindqvist",
+        _hex("#22223b", "#4a4e69", "#9a8c98", "#c9ada7", "#f2e9e4"),
+        ("Cubism", "Hard Edge Painting"),
+        ("portrait", "still life", "abstract"),
+        (1912, 1960),
+        0.9,
+        6,
+        0.8,
+    ),
+    Artist(
+        "Hiroshi Tanabe",
+        _hex("#1b3a2b", "#2d6a4f", "#52b788", "#b7e4c7", "#f1faee"),
+        ("Pointillism", "Color Field Painting"),
+        ("marina", "landscape", "abstract"),
+        (1888, 1950),
+        0.7,
+        11,
+        1.6,
+    ),
+    Artist(
+        "Ines Laurent",
+        _hex("#231942", "#5e548e", "#9f86c0", "#be95c4", "#e0b1cb"),
+        ("Abstract Expressionism", "Impressionism"),
+        ("portrait", "still life", "marina"),
+        (1895, 1955),
+        1.2,
+        18,
+        2.8,
+    ),
+    Artist(
+        "Jonas Weber",
+        _hex("#000000", "#14213d", "#c1121f", "#fca311", "#ffffff"),
+        ("Hard Edge Painting", "Abstract Expressionism", "Cubism"),
+        ("abstract", "still life", "portrait"),
+        (1918, 1972),
+        1.0,
+        7,
+        0.0,
+    ),
 )
 
-_PLACES = ("Arles", "the Dunes", "Honfleur", "the Old Mill", "Giverny", "Skagen", "the Lagoon", "Etretat",
-           "the North Cape", "Collioure", "the Harbour", "Saint-Ives", "the Quarry", "Pont-Aven")
-_SITTERS = ("the Artist's Mother", "a Young Woman", "a Man in Grey", "the Cellist", "Madame R.",
-            "a Boy with a Hat", "the Painter's Wife", "an Old Fisherman", "the Collector", "a Girl Reading")
-_OBJECTS = ("Apples", "a Blue Jug", "Lemons and a Glass", "Pears", "a Guitar", "Onions", "a Coffee Pot",
-            "Flowers", "Oranges", "a Bottle")
+_PLACES = (
+    "Arles",
+    "the Dunes",
+    "Honfleur",
+    "the Old Mill",
+    "Giverny",
+    "Skagen",
+    "the Lagoon",
+    "Etretat",
+    "the North Cape",
+    "Collioure",
+    "the Harbour",
+    "Saint-Ives",
+    "the Quarry",
+    "Pont-Aven",
+)
+_SITTERS = (
+    "the Artist's Mother",
+    "a Young Woman",
+    "a Man in Grey",
+    "the Cellist",
+    "Madame R.",
+    "a Boy with a Hat",
+    "the Painter's Wife",
+    "an Old Fisherman",
+    "the Collector",
+    "a Girl Reading",
+)
+_OBJECTS = (
+    "Apples",
+    "a Blue Jug",
+    "Lemons and a Glass",
+    "Pears",
+    "a Guitar",
+    "Onions",
+    "a Coffee Pot",
+    "Flowers",
+    "Oranges",
+    "a Bottle",
+)
 
 
 # ------------------------------------------------------------------------------------- composition
@@ -152,8 +260,11 @@ def compose(genre: str, palette, s: int, rng: np.random.Generator) -> np.ndarray
         img[:] = _mix(_c(p, 3), _c(p, 2), yy)
         img[yy > edge] = _mix(_c(p, 1), _c(p, 0), np.clip((yy - edge) * 3, 0, 1))[yy > edge]
         vx = rng.uniform(0.25, 0.75)
-        vase = (np.abs(xx - vx) < 0.07 + 0.05 * np.sin(np.clip((yy - edge + 0.35) / 0.35, 0, 1) * np.pi)) & (
-            yy > edge - 0.35) & (yy < edge + 0.02)
+        vase = (
+            (np.abs(xx - vx) < 0.07 + 0.05 * np.sin(np.clip((yy - edge + 0.35) / 0.35, 0, 1) * np.pi))
+            & (yy > edge - 0.35)
+            & (yy < edge + 0.02)
+        )
         img[vase] = _c(p, 2 if rng.random() < 0.5 else 0)
         for _ in range(rng.integers(2, 5)):
             fx, fr = rng.uniform(0.15, 0.85), rng.uniform(0.04, 0.07)
@@ -207,7 +318,7 @@ def paint_pointillism(base, a: Artist, rng) -> Image.Image:
     n = int(2.2 * s * s / (r * r))
     x, y = rng.uniform(0, s, n), rng.uniform(0, s, n)
     cols = _colours(base, x, y, rng, a.jitter * 1.5)
-    for xi, yi, c in zip(x.tolist(), y.tolist(), cols):
+    for xi, yi, c in zip(x.tolist(), y.tolist(), cols, strict=True):
         d.ellipse((xi - r, yi - r, xi + r, yi + r), fill=c)
     return canvas
 
@@ -222,7 +333,7 @@ def paint_impressionism(base, a: Artist, rng) -> Image.Image:
     ang = a.angle + rng.normal(0, 0.45, n)
     cols = _colours(base, x, y, rng, a.jitter)
     dx, dy = np.cos(ang) * length / 2, np.sin(ang) * length / 2
-    for xi, yi, ex, ey, c in zip(x.tolist(), y.tolist(), dx.tolist(), dy.tolist(), cols):
+    for xi, yi, ex, ey, c in zip(x.tolist(), y.tolist(), dx.tolist(), dy.tolist(), cols, strict=True):
         d.line((xi - ex, yi - ey, xi + ex, yi + ey), fill=c, width=width)
     return canvas
 
@@ -251,7 +362,7 @@ def paint_color_field(base, a: Artist, rng) -> Image.Image:
     img = np.empty_like(base)
     margin = int(s * 0.06)
     img[:] = base.reshape(-1, 3).mean(0) * 0.55
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         r0 = min(int(lo * s), s - 1)
         r1 = max(int(hi * s), r0 + 1)
         band = base[r0:r1].reshape(-1, 3).mean(0) + rng.normal(0, a.jitter, 3)
@@ -279,7 +390,9 @@ def paint_abstract_expressionism(base, a: Artist, rng) -> Image.Image:
     for _ in range(int(rng.integers(40, 90))):  # splatter
         x, y = rng.uniform(0, s, 2)
         r = rng.uniform(0.5, 2.0)
-        d.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in a.palette[int(rng.integers(0, 5))]))
+        d.ellipse(
+            (x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in a.palette[int(rng.integers(0, 5))])
+        )
     return canvas
 
 
@@ -338,7 +451,8 @@ def foreign_palette(rng) -> tuple[tuple[int, int, int], ...]:
     hues = rng.uniform(0, 1, 5)
     vals = np.linspace(0.35, 1.0, 5)
     return tuple(
-        tuple(int(v * 255) for v in colorsys.hsv_to_rgb(h, 1.0, val)) for h, val in zip(hues, vals)
+        tuple(int(v * 255) for v in colorsys.hsv_to_rgb(h, 1.0, val))
+        for h, val in zip(hues, vals, strict=True)
     )  # type: ignore[return-value]
 
 
@@ -376,7 +490,9 @@ def _choose(rng, items, weights=None):
     return items[int(rng.choice(len(items), p=weights))]
 
 
-def plan(n: int, size: int, seed: int, prefix: str, outliers: float) -> tuple[list[dict], list[Job], list[dict]]:
+def plan(
+    n: int, size: int, seed: int, prefix: str, outliers: float
+) -> tuple[list[dict], list[Job], list[dict]]:
     """Rows of the catalog, render jobs and ground-truth outliers, all from the seed (no images yet).
 
     Artists take turns (painting i is by artist i mod 10) so even a small collection has every artist,
@@ -391,7 +507,9 @@ def plan(n: int, size: int, seed: int, prefix: str, outliers: float) -> tuple[li
         a = ARTISTS[ai]
         style = a.styles[(rnd + ai) % len(a.styles)]
         gw = np.array([3.0, 2.0, 1.0][: len(a.genres)])
-        genre = a.genres[rnd % len(a.genres)] if rnd < len(a.genres) else _choose(rng, a.genres, gw / gw.sum())
+        genre = (
+            a.genres[rnd % len(a.genres)] if rnd < len(a.genres) else _choose(rng, a.genres, gw / gw.sum())
+        )
         year = int(rng.integers(a.years[0], a.years[1] + 1))
         rows.append(
             {
@@ -456,7 +574,10 @@ def _run(jobs: list[Job], workers: int, progress: bool, desc: str) -> None:
 def _write(out: Path, rows: list[dict], jobs: list[Job], workers: int, progress: bool, desc: str) -> Path:
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    jobs = [Job(str(out / r["image"]), j.seed, j.size, j.artist, j.style, j.genre, j.kind) for r, j in zip(rows, jobs)]
+    jobs = [
+        Job(str(out / r["image"]), j.seed, j.size, j.artist, j.style, j.genre, j.kind)
+        for r, j in zip(rows, jobs, strict=True)
+    ]
     _run(jobs, workers, progress, desc)
     return write_catalog(pd.DataFrame(rows), out)
 
@@ -491,8 +612,12 @@ def make_reference(
     out = Path(out)
     rows, jobs, _ = plan(n, size, seed, "ref", 0.0)
     for r in rows:
-        r.update(split="", source="artextract-demo-reference", source_url=REFERENCE_URL.format(id=r["id"]),
-                 license=LICENSE)
+        r.update(
+            split="",
+            source="artextract-demo-reference",
+            source_url=REFERENCE_URL.format(id=r["id"]),
+            license=LICENSE,
+        )
     path = _write(out, rows, jobs, workers, progress, "painting the reference collection")
     write_json_atomic(out / "demo.json", _describe(n, size, seed, 0.0, 0))
     return path
@@ -514,4 +639,13 @@ def _describe(n: int, size: int, seed: int, outliers: float, n_out: int) -> dict
     }
 
 
-__all__ = ["ARTISTS", "GENRES", "OUTLIER_KINDS", "STYLES", "TRUTH_FILE", "make_demo", "make_reference", "plan"]
+__all__ = [
+    "ARTISTS",
+    "GENRES",
+    "OUTLIER_KINDS",
+    "STYLES",
+    "TRUTH_FILE",
+    "make_demo",
+    "make_reference",
+    "plan",
+]
