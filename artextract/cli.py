@@ -5,6 +5,7 @@
     artextract build ...                   compute the artifact bundle the app shows
     artextract classify IMAGE... [--json]  top-3 style/artist/genre per image
     artextract similar IMAGE [--k K]       nearest reference paintings
+    artextract evaluate [--queries N]     retrieval precision@k and CLIP agreement
     artextract models [--json]             registered architectures
     artextract app                         start the web app
 
@@ -176,9 +177,37 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{'name':<18} {'params (1000 cls)':>18} {'input':>6}  family")
+        # papers of the ResNet family (RLA-Net, ECA-Net) count "M" as 2**20: ResNet-50 is "24.37M" there
+        print(f"{'name':<18} {'params (1000 cls)':>18} {'in 2^20 (papers)':>17} {'input':>6}  family")
         for r in rows:
-            print(f"{r['name']:<18} {r['params'] / 1e6:>17.2f}M {r['input_size']:>6}  {r.get('family', '')}")
+            print(
+                f"{r['name']:<18} {r['params'] / 1e6:>17.2f}M {r['params'] / 2**20:>16.2f}M"
+                f" {r['input_size']:>6}  {r.get('family', '')}"
+            )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .bundle import open_bundle
+    from .evaluate import evaluate_retrieval
+
+    bundle = open_bundle(Path(args.bundle) if args.bundle else _default_bundle())
+    common = dict(queries=args.queries, k=args.k, seed=args.seed, progress=not args.json)
+    res = evaluate_retrieval(bundle, **common)  # labels only: cheap, and shown even if CLIP is unavailable
+    clip_error = None
+    if args.clip != "none":
+        try:
+            res = evaluate_retrieval(bundle, clip_model=args.clip, clip_weights=args.clip_weights, **common)
+        except ArtExtractError as exc:
+            clip_error = str(exc)
+    if args.json:
+        print(json.dumps({**res.__dict__, "clip_error": clip_error}, indent=2))
+    else:
+        print("\n".join(res.lines()))
+    if clip_error:
+        _err(clip_error)
+        return 2
     return 0
 
 
@@ -276,6 +305,20 @@ def get_parser() -> argparse.ArgumentParser:
     s.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_similar)
+
+    e = sub.add_parser("evaluate", help="retrieval quality of the reference index over many queries")
+    e.add_argument("--bundle", help="bundle folder (default $ARTEXTRACT_BUNDLE or data/artifacts/demo)")
+    e.add_argument("--queries", type=int, default=200, help="leave-one-out queries (random, seeded)")
+    e.add_argument("--k", type=int, default=5, help="neighbours per query")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--clip", default="ViT-B-32", help="open_clip model for CLIP agreement, or 'none'")
+    e.add_argument(
+        "--clip-weights",
+        help="local CLIP weights file, an open_clip tag, or 'random' (smoke runs); default "
+        "$ARTEXTRACT_CLIP_WEIGHTS, else the model's default tag (needs internet)",
+    )
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(fn=cmd_evaluate)
 
     m = sub.add_parser("models", help="list registered architectures")
     m.add_argument("--json", action="store_true")

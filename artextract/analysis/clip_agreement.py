@@ -31,9 +31,52 @@ def _offline_hint(model_name: str, tag: str) -> str:
     return (
         f"CLIP weights for {model_name} ({tag}) are needed and could not be downloaded (offline?). "
         f"On a connected machine get open_clip_pytorch_model.bin (or .safetensors) from the Hugging Face repo "
-        f"listed by open_clip.list_pretrained() for ({model_name!r}, {tag!r}), copy it here and pass its "
-        "path as pretrained= (or set ARTEXTRACT_CLIP_WEIGHTS)"
+        f"listed by open_clip.list_pretrained() for ({model_name!r}, {tag!r}), copy it here and give its "
+        "path (artextract evaluate --clip-weights PATH, pretrained=PATH, or ARTEXTRACT_CLIP_WEIGHTS)"
     )
+
+
+HUB_HOST = "huggingface.co"
+
+
+def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cached_weights(open_clip: Any, model_name: str, tag: str) -> str | None:
+    """The weights file of (model, tag) if the Hugging Face cache already holds it."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo = (open_clip.get_pretrained_cfg(model_name, tag) or {}).get("hf_hub", "").strip("/")
+        for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+            p = try_to_load_from_cache(repo, name) if repo else None
+            if isinstance(p, str) and Path(p).is_file():
+                return p
+    except Exception:  # noqa: BLE001 - any cache layout surprise just means "not cached"
+        return None
+    return None
+
+
+class _quiet_hub:
+    """Silence the hub's per-retry warnings; our error says what went wrong in one line."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        self.saved = logging.root.manager.disable
+        logging.disable(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        import logging
+
+        logging.disable(self.saved)
 
 
 def load_clip(model_name: str = "ViT-B-32", pretrained: str | Path | None = None) -> tuple[Any, Callable]:
@@ -70,8 +113,15 @@ def load_clip(model_name: str = "ViT-B-32", pretrained: str | Path | None = None
                 f"unknown pretrained tag {spec!r} for {model_name}; valid: {', '.join(known) or 'none'}, "
                 "a local file path, or 'random'"
             )
+        cached = _cached_weights(open_clip, model_name, spec)
+        if cached is None and not _reachable(HUB_HOST):
+            # fail in one line now rather than after a minute of hub retries
+            raise OfflineError(_offline_hint(model_name, spec))
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=spec)
+            with _quiet_hub():
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=cached or spec
+                )
         except (OSError, RuntimeError, ValueError) as exc:  # connection, hub and cache errors
             raise OfflineError(_offline_hint(model_name, spec)) from exc
     model.eval()

@@ -62,6 +62,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _shown(p: Path) -> str:
+    """A path as written into the committed results: relative to the project, never this machine's."""
+    return os.path.relpath(Path(p).absolute(), PROJECT_ROOT)
+
+
 def resolve_collection(given: Path | None, *, log=print) -> tuple[Path, str]:
     """(collection folder, one plain sentence saying what the data is and why it was chosen)."""
     if given is not None:
@@ -74,14 +79,14 @@ def resolve_collection(given: Path | None, *, log=print) -> tuple[Path, str]:
             if synthetic
             else "source " + ", ".join(sources[:3])
         )
-        return Path(given), f"the collection at {given} (given on the command line; {kind})"
+        return Path(given), f"the collection at {_shown(given)} (given on the command line; {kind})"
     shared = shared_data_dir()
     wikiart = shared / "wikiart"
     if wikiart.is_dir():
         if (wikiart / "catalog.csv").is_file():
             return (
                 wikiart,
-                f"real WikiArt paintings from {wikiart} with their catalog (official ArtGAN splits)",
+                f"real WikiArt paintings from {_shown(wikiart)} with their catalog (official ArtGAN splits)",
             )
         from ..sources.wikiart import index_wikiart
 
@@ -90,7 +95,10 @@ def resolve_collection(given: Path | None, *, log=print) -> tuple[Path, str]:
             log(f"indexing {wikiart} with the ArtGAN split files into {out} ...")
             _, summary = index_wikiart(wikiart, shared / "artgan_splits", out, on_missing="skip")
             log(summary.summary_line())
-        return out, f"real WikiArt paintings from {wikiart}, official ArtGAN train/val splits (catalog {out})"
+        return out, (
+            f"real WikiArt paintings from {_shown(wikiart)}, official ArtGAN train/val splits "
+            f"(catalog {_shown(out)})"
+        )
     demo = collection_dir("demo")
     if not (demo / "catalog.csv").is_file():
         from ..sources.demo import make_demo
@@ -98,7 +106,7 @@ def resolve_collection(given: Path | None, *, log=print) -> tuple[Path, str]:
         log(f"generating the demo collection into {demo} ...")
         make_demo(demo, progress=False)
     return demo, (
-        f"the synthetic demo collection at {demo}, NOT real paintings: {wikiart} is not present on this machine "
+        f"the synthetic demo collection at {_shown(demo)}, NOT real paintings: {_shown(wikiart)} is not present on this machine "
         "(put WikiArt there and re-run to get real results)"
     )
 
@@ -199,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     out_md = Path(args.results) / f"{name}.md"
     if env.is_main:
         write_text_atomic(out_md, md)
-        write_json_atomic(out_md.with_suffix(".json"), {"data": sentence, "budget": budget, "runs": runs})
+        shown = [{k: (_shown(v) if k in ("out", "collection") else v) for k, v in r.items()} for r in runs]
+        write_json_atomic(out_md.with_suffix(".json"), {"data": sentence, "budget": budget, "runs": shown})
         print(md)
         print(f"wrote {out_md}")
     return 0
