@@ -235,18 +235,20 @@ def classifier_transforms(
     ``image_size / crop_pct``, centre crop, as :class:`artextract.infer.Embedder` does with the card's
     ``crop_pct``.
     """
-    from torchvision.transforms import v2
+    from torchvision.transforms import InterpolationMode, v2
 
+    # bicubic, as the Embedder resizes at inference: no train/serve skew in the resampling
+    bicubic = InterpolationMode.BICUBIC
     norm = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
     train = [
-        v2.RandomResizedCrop(image_size, scale=(min_scale, 1.0), antialias=True),
+        v2.RandomResizedCrop(image_size, scale=(min_scale, 1.0), interpolation=bicubic, antialias=True),
         v2.RandomHorizontalFlip(),
     ]
     if color_jitter > 0:
         cj = color_jitter
         train.append(v2.RandomApply([v2.ColorJitter(cj, cj, cj / 2, min(cj / 4, 0.5))], p=0.8))
     resize_to = max(image_size, round(image_size / crop_pct))
-    evaluation = [v2.Resize(resize_to, antialias=True), v2.CenterCrop(image_size)]
+    evaluation = [v2.Resize(resize_to, interpolation=bicubic, antialias=True), v2.CenterCrop(image_size)]
     return v2.Compose(train + norm), v2.Compose(evaluation + norm)
 
 
