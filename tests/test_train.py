@@ -445,3 +445,28 @@ def test_compare_writes_a_results_table_with_both_models(tiny, tmp_path):
     data = json.loads((tmp_path / "results" / "t.json").read_text())
     assert [r["arch"] for r in data["runs"]] == ["rla_resnet_demo", "resnet_demo"]
     assert data["runs"][0]["params"] != data["runs"][1]["params"]
+
+
+@pytest.mark.slow
+def test_init_imagenet_from_a_local_file_and_offline_message(tiny, tmp_path, monkeypatch, capsys):
+    """--init imagenet with a local torchvision state dict loads the backbone; offline without one: one line."""
+    import torchvision
+
+    from artextract.nets import checkpoint as ckpt
+
+    weights = tmp_path / "resnet18-imagenet.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    out = tmp_path / "init"
+    argv = ["classifier", "--collection", str(tiny), "--out", str(out), "--arch", "rla_resnet18",
+            "--img-size", "32", "--epochs", "1", "--batch-size", "8", *FAST]  # fmt: skip
+    assert main([*argv, "--init", "imagenet", "--imagenet-weights", str(weights)]) == 0
+    said = capsys.readouterr()
+    assert "loaded" in (said.out + said.err).lower()
+
+    def offline(name):
+        raise OSError("no route to host")
+
+    monkeypatch.setattr(ckpt, "_download_torchvision_state_dict", offline)
+    assert main([*argv, "--init", "imagenet", "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ImageNet weights" in err[0] and "path" in err[0]

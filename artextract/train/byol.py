@@ -135,7 +135,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     g.add_argument("--sync-bn", action="store_true", help="synchronise BatchNorm across processes (GPU, DDP)")
     g.add_argument(
-        "--imagenet-init", help="start the encoder from ImageNet: 'torchvision' or a local state-dict file"
+        "--init",
+        choices=["random", "imagenet"],
+        default="random",
+        help="'imagenet': start the encoder from ImageNet ResNet weights (see --imagenet-weights)",
+    )
+    g.add_argument(
+        "--imagenet-weights",
+        "--imagenet-init",
+        dest="imagenet_init",
+        help="ImageNet weights for --init imagenet: 'torchvision' (default) or a local state-dict file",
     )
 
     g = p.add_argument_group("optimisation")
@@ -419,6 +428,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     # ============ building the networks ... ============
     kwargs = arch_kwargs(args)
     encoder = build_model(args.arch, heads={}, **kwargs)
+    if args.init == "imagenet" and not args.imagenet_init:
+        args.imagenet_init = "torchvision"
     if args.imagenet_init and state is None:
         from ..nets.checkpoint import init_from_imagenet
 

@@ -147,8 +147,18 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--attention", choices=["se", "eca"], help="channel attention inside each block")
     g.add_argument("--drop-rate", type=float, default=0.0, help="dropout before the heads")
     g.add_argument(
+        "--init",
+        choices=["random", "imagenet"],
+        default="random",
+        help="'imagenet': start the backbone from ImageNet ResNet weights (torchvision's, downloaded or from "
+        "the hub cache, or the file given by --imagenet-weights); RLA layers and heads start fresh",
+    )
+    g.add_argument(
+        "--imagenet-weights",
         "--imagenet-init",
-        help="start from ImageNet weights: 'torchvision' (download or hub cache) or a local state-dict file",
+        dest="imagenet_init",
+        help="ImageNet weights for --init imagenet: 'torchvision' (default) or a local state-dict file "
+        "(.pth, loaded with weights_only, or .safetensors); giving a file implies --init imagenet",
     )
 
     g = p.add_argument_group("optimisation")
@@ -530,6 +540,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     # ============ building the network ... ============
     kwargs = arch_kwargs(args)
     model = build_model(args.arch, heads={h: len(c) for h, c in heads.items()}, **kwargs)
+    if args.init == "imagenet" and not args.imagenet_init:
+        args.imagenet_init = "torchvision"
     if args.imagenet_init and state is None:
         from ..nets.checkpoint import init_from_imagenet
 
