@@ -66,24 +66,28 @@ class ResNet(MultiHeadNet):
         return x.mean(dim=(2, 3))
 
 
-@register_model("resnet18", family="resnet")
-def resnet18(**kwargs) -> ResNet:
-    return ResNet("basic", [2, 2, 2, 2], **kwargs)
+#: ResNet depth -> (block, blocks per stage), as in "Deep Residual Learning" (and torchvision).
+DEPTHS: dict[int, tuple[str, list[int]]] = {
+    18: ("basic", [2, 2, 2, 2]),
+    34: ("basic", [3, 4, 6, 3]),
+    50: ("bottleneck", [3, 4, 6, 3]),
+    101: ("bottleneck", [3, 4, 23, 3]),
+}
 
 
-@register_model("resnet34", family="resnet")
-def resnet34(**kwargs) -> ResNet:
-    return ResNet("basic", [3, 4, 6, 3], **kwargs)
+def register_depths(prefix: str, family: str, cls: type) -> None:
+    """Register ``<prefix><depth>`` for every depth in :data:`DEPTHS` as a builder of ``cls``."""
+    for depth, (block, layers) in DEPTHS.items():
+
+        def build(*, _block: str = block, _layers: list[int] = layers, **kwargs):  # noqa: ANN202
+            return cls(_block, list(_layers), **kwargs)
+
+        build.__name__ = f"{prefix}{depth}"
+        build.__doc__ = f"{family} with depth {depth} ({block} blocks {layers})."
+        register_model(f"{prefix}{depth}", family=family)(build)
 
 
-@register_model("resnet50", family="resnet")
-def resnet50(**kwargs) -> ResNet:
-    return ResNet("bottleneck", [3, 4, 6, 3], **kwargs)
-
-
-@register_model("resnet101", family="resnet")
-def resnet101(**kwargs) -> ResNet:
-    return ResNet("bottleneck", [3, 4, 23, 3], **kwargs)
+register_depths("resnet", "resnet", ResNet)
 
 
 @register_model("resnet_demo", input_size=112, family="resnet")

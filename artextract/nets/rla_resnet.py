@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from .layers import BLOCKS, MultiHeadNet, conv1x1, conv3x3, init_weights, make_downsample
 from .registry import register_model
+from .resnet import register_depths
 
 RLA_TYPES = ("rla", "gru", "lstm")
 
@@ -185,31 +186,10 @@ class RLAResNet(MultiHeadNet):
         return torch.cat([x, h], dim=1).mean(dim=(2, 3))
 
 
-def _rla(block: str, layers: list[int], **kwargs) -> RLAResNet:
-    return RLAResNet(block, layers, **kwargs)
-
-
-@register_model("rla_resnet18", family="rla_resnet")
-def rla_resnet18(**kwargs) -> RLAResNet:
-    return _rla("basic", [2, 2, 2, 2], **kwargs)
-
-
-@register_model("rla_resnet34", family="rla_resnet")
-def rla_resnet34(**kwargs) -> RLAResNet:
-    return _rla("basic", [3, 4, 6, 3], **kwargs)
-
-
-@register_model("rla_resnet50", family="rla_resnet")
-def rla_resnet50(**kwargs) -> RLAResNet:
-    return _rla("bottleneck", [3, 4, 6, 3], **kwargs)
-
-
-@register_model("rla_resnet101", family="rla_resnet")
-def rla_resnet101(**kwargs) -> RLAResNet:
-    return _rla("bottleneck", [3, 4, 23, 3], **kwargs)
+register_depths("rla_resnet", "rla_resnet", RLAResNet)
 
 
 @register_model("rla_resnet_demo", input_size=112, family="rla_resnet")
 def rla_resnet_demo(*, width: int = 32, rla_channels: int = 16, **kwargs) -> RLAResNet:
     """RLA-ResNet-10 at half width (basic blocks [1, 1, 1, 1], k=16): trains in minutes on a CPU."""
-    return _rla("basic", [1, 1, 1, 1], width=width, rla_channels=rla_channels, **kwargs)
+    return RLAResNet("basic", [1, 1, 1, 1], width=width, rla_channels=rla_channels, **kwargs)

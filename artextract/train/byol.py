@@ -166,42 +166,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--min-lr-factor", type=float, default=0.0, help="final LR as a fraction of the peak")
     g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0 = off)")
 
-    g = p.add_argument_group("run")
-    g.add_argument("--out", type=Path, help="output folder (default models/byol-<collection name>)")
-    g.add_argument(
-        "--resume", action="store_true", help="continue from OUT/train_state.pt (fresh start if absent)"
-    )
-    g.add_argument("--overwrite", action="store_true", help="discard an existing training state in OUT")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    g.add_argument(
-        "--precision",
-        choices=["auto", "bf16", "fp16", "fp32"],
-        default="auto",
-        help="auto = bf16 autocast on GPUs and on CPUs with native bf16, else fp32",
-    )
-    g.add_argument(
-        "--save-every", type=int, default=0, help="also save the training state every N steps (0 = per epoch)"
-    )
-    g.add_argument("--log-every", type=int, default=20, help="write a step record to log.jsonl every N steps")
-    g.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=True, help="tqdm bars (rank 0)"
-    )
-    g.add_argument(
-        "--sleep-per-step",
-        type=float,
-        default=0.0,
-        help="seconds to sleep after each step: only for testing resume",
-    )
+    C.add_run_args(p, "byol")
     return p
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = get_args_parser()
-    first, _ = parser.parse_known_args(argv)
-    if first.preset:
-        parser.set_defaults(**PRESETS[first.preset])
-    return parser.parse_args(argv)
+    return C.parse_with_presets(get_args_parser(), PRESETS, argv)
 
 
 # -------------------------------------------------------------------------------------------- kNN probe

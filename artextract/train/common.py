@@ -431,3 +431,45 @@ def say(env: DistEnv, msg: str) -> None:
 
 def now() -> float:
     return time.perf_counter()
+
+
+# ------------------------------------------------------------------------------------------- arguments
+def add_run_args(p: argparse.ArgumentParser, kind: str) -> None:
+    """The options every trainer shares: output, resume, seed, device, precision, logging."""
+    g = p.add_argument_group("run")
+    g.add_argument("--out", type=Path, help=f"output folder (default models/{kind}-<collection name>)")
+    g.add_argument(
+        "--resume", action="store_true", help="continue from OUT/train_state.pt (fresh start if absent)"
+    )
+    g.add_argument("--overwrite", action="store_true", help="discard an existing training state in OUT")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    g.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp16", "fp32"],
+        default="auto",
+        help="auto = bf16 autocast on GPUs and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32",
+    )
+    g.add_argument(
+        "--save-every", type=int, default=0, help="also save the training state every N steps (0 = per epoch)"
+    )
+    g.add_argument("--log-every", type=int, default=20, help="write a step record to log.jsonl every N steps")
+    g.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=True, help="tqdm bars (rank 0)"
+    )
+    g.add_argument(
+        "--sleep-per-step",
+        type=float,
+        default=0.0,
+        help="seconds to sleep after each step: only for testing crash and resume (keep 0)",
+    )
+
+
+def parse_with_presets(
+    parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]], argv: list[str] | None
+) -> argparse.Namespace:
+    """Parse twice: once to find ``--preset``, then with the preset's values as defaults."""
+    first, _ = parser.parse_known_args(argv)
+    if first.preset:
+        parser.set_defaults(**presets[first.preset])
+    return parser.parse_args(argv)
