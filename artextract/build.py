@@ -344,7 +344,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             done(method, k_p, [f], started)
 
     # ---------------------------------------------------------------- outliers
-    k_out = _key("outliers", k_classify, cfg.k, cfg.seed, 2)
+    k_out = _key("outliers", k_classify, cfg.k, cfg.seed, 3)  # bump when the scoring changes
     if not fresh("outliers", k_out, ["outliers.parquet"]):
         started = time.perf_counter()
         scores = score_outliers(
@@ -357,7 +357,10 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
     manifest["outlier_threshold"] = threshold
 
     # ---------------------------------------------------------------- metrics (validation split)
-    k_m = _key("metrics", k_classify, 2)
+    # the planted-outlier recall reads the outlier scores (and the truth file), so both are in the key
+    truth = coll_dir / "outliers_truth.csv"
+    truth_sha = sha256_file(truth) if truth.is_file() else ""
+    k_m = _key("metrics", k_classify, k_out, truth_sha, 3)
     if not fresh("metrics", k_m, ["metrics.json"]):
         started = time.perf_counter()
         metrics: dict[str, Any] = {}
@@ -369,7 +372,6 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             m = classification_metrics(labels[a][val], probs[a][val], classes[a])
             m["split"] = split
             metrics[a] = m
-        truth = coll_dir / "outliers_truth.csv"
         if truth.is_file():  # evaluation only: the demo's planted outliers
             planted = set(pd.read_csv(truth, dtype=str)["id"])
             mask = items["id"].isin(planted).to_numpy()

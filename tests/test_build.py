@@ -54,7 +54,25 @@ def test_only_stale_stages_rerun(small_cfg):
 
     reseeded = build_bundle(replace(small_cfg, seed=7), log=lambda m: None)
     assert "tsne" in reseeded.ran and "outliers" in reseeded.ran
-    assert "classify" in reseeded.skipped and "metrics" in reseeded.skipped
+    assert "classify" in reseeded.skipped and "neighbours" in reseeded.skipped
+    # new outlier scores -> the planted-outlier recall in the metrics is recomputed too
+    assert "metrics" in reseeded.ran
+
+
+def test_changed_truth_file_reruns_only_the_metrics(small_cfg, tmp_path):
+    from dataclasses import replace
+
+    coll = tmp_path / "coll"
+    shutil.copytree(small_cfg.collection, coll)
+    cfg = replace(small_cfg, collection=coll, out=tmp_path / "b")
+    build_bundle(cfg, log=lambda m: None)
+    truth = coll / "outliers_truth.csv"
+    rows = truth.read_text().splitlines()
+    truth.write_text("\n".join(rows[:-1]) + "\n")  # one planted outlier fewer
+    again = build_bundle(cfg, log=lambda m: None)
+    assert again.ran == ["metrics"]
+    m = json.loads((cfg.out / "metrics.json").read_text())
+    assert m["planted_outliers"]["n"] == len(rows) - 2
 
 
 def test_bundle_refuses_changed_checkpoint(small_cfg, tiny_checkpoints, tmp_path):

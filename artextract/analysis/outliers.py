@@ -10,12 +10,16 @@ each with a plain meaning:
 - ``<attr>_neighbour_disagreement``: share of its k nearest paintings (with a known label) whose label
   differs from its own, in [0, 1].
 
-plus one label-free component, ``density_lof``: the local outlier factor on the k-NN graph (about 1
-inside a cluster, larger where the painting's neighbours are much closer to each other than to it).
+plus label-free density components: ``density_knn_z``, how far the painting's k nearest paintings are
+(mean cosine distance) compared with the rest of the collection (a robust z-score of its logarithm),
+and, for reference, ``density_lof``, the local outlier factor on the same k-NN graph. The calibrated
+``density_score`` uses the k-NN distance: a strong classifier's embeddings form many very tight groups,
+around which LOF reaches 3-20 for perfectly ordinary paintings (on the demo collection, scoring with LOF
+put 67 paintings at the maximum and found 72% of the planted outliers in the top 5%; the k-NN distance
+finds 97% and saturates none).
 
-Each component is mapped to [0, 1]: centroid z-scores linearly from ``Z_START`` to ``Z_FULL``,
-neighbour disagreement beyond the attribute's median, the LOF from ``LOF_START`` to ``LOF_FULL``
-(``density_score``). An attribute's ``<attr>_label_score`` is the mean of its mapped components, and
+Each component is mapped to [0, 1]: centroid and k-NN-distance z-scores linearly from ``Z_START`` to
+``Z_FULL`` (the latter is ``density_score``), neighbour disagreement beyond the attribute's median. An attribute's ``<attr>_label_score`` is the mean of its mapped components, and
 
     outlier_score = 1 - (1 - max over attributes of <attr>_label_score) * (1 - density_score)
 
@@ -41,13 +45,11 @@ EXACT_MAX = 20_000  # exact k-NN below this many paintings (a few seconds), hnsw
 
 # Mapping raw components to [0, 1]: robust z-scores below Z_START count as nothing, Z_FULL as certain.
 Z_START, Z_FULL = 1.5, 4.5
-# LOF has an absolute scale (about 1 inside a cluster): 0 up to LOF_START, 1 from LOF_FULL.
-LOF_START, LOF_FULL = 1.5, 3.0
 # Thresholds for mentioning a component in the reasons.
 REASON_NEIGHBOURS = 0.5  # at least half of the labelled neighbours carry another label
 REASON_CLASSIFIER = 0.3  # classifier prefers another class by at least 0.3 probability
 REASON_CENTROID_Z = 3.0
-REASON_LOF = 2.0  # neighbours' neighbourhoods twice as dense as its own
+REASON_DENSITY_Z = 3.0  # nearest paintings farther than usual by 3 robust SDs (log scale)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -185,12 +187,19 @@ def score_outliers(
             nb, sims = knn_graph(unit, k, seed=seed)
             valid = np.ones_like(nb, dtype=bool)
             safe = nb
-        lof = local_outlier_factor(safe, np.where(valid, sims, sims[:, :1]))
-        density = np.clip((lof - LOF_START) / (LOF_FULL - LOF_START), 0.0, 1.0)
+        s_ok = np.where(valid, sims, sims[:, :1])
+        lof = local_outlier_factor(safe, s_ok)
+        knn_dist = np.maximum(1.0 - s_ok.astype(np.float64), 0.0).mean(axis=1)
+        log_d = np.log(knn_dist + 1e-6)
+        knn_z = _robust_z(log_d)
+        knn_ratio = np.exp(log_d - np.median(log_d))  # "x times farther than is typical here"
+        density = _calibrate(knn_z)
     else:  # a single painting: nothing to compare with
         safe = np.zeros((n, 0), dtype=np.int64)
         valid = np.zeros((n, 0), dtype=bool)
         lof = np.ones(n)
+        knn_z = np.zeros(n)
+        knn_ratio = np.ones(n)
         density = np.zeros(n)
 
     n_valid = valid.sum(axis=1)  # real neighbours of each painting (the reasons count out of these)
@@ -285,6 +294,7 @@ def score_outliers(
                 notes[a][i] = parts
 
     out["density_lof"] = lof
+    out["density_knn_z"] = knn_z
     out["density_score"] = density
     if label_scores:
         stacked = np.vstack(list(label_scores.values()))
@@ -300,14 +310,15 @@ def score_outliers(
     driver = np.where(combined > 0, driver, "")
 
     reasons = [""] * n
-    rows = set(np.where(lof >= REASON_LOF)[0].tolist()).union(*(notes[a].keys() for a in attrs))
+    far = knn_z >= REASON_DENSITY_Z
+    rows = set(np.where(far)[0].tolist()).union(*(notes[a].keys() for a in attrs))
     for i in sorted(rows):  # only paintings with something to say: a few percent of N
         order = sorted(attrs, key=lambda a: -label_scores[a][i])  # strongest attribute first
         parts = ["; ".join(notes[a][i]) for a in order if i in notes[a]]
-        if lof[i] >= REASON_LOF:
+        if far[i]:
             parts.append(
-                f"unlike the rest of the collection: its nearest neighbours are unusually far "
-                f"(local outlier factor {lof[i]:.2f})"
+                f"unlike the rest of the collection: its {n_valid[i]} nearest paintings are "
+                f"{knn_ratio[i]:.1f}x farther than is typical here"
             )
         reasons[i] = "; ".join(parts)
 
