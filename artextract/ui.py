@@ -360,7 +360,15 @@ def scatter_figure(
         # mode bar (with dragmode lasso, Streamlit turns click-to-select off)
         hovermode="closest",
         uirevision=f"{projection}",
-        legend={"itemsizing": "constant", "font": {"size": 11}},
+        # legend under the map, so the map gets the column's whole width
+        legend={
+            "itemsizing": "constant",
+            "font": {"size": 11},
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.01,
+            "x": 0,
+        },
         xaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "title": None},
         yaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "title": None},
         plot_bgcolor="white",
