@@ -128,15 +128,26 @@ def attribute_label(attr: str) -> str:
     return ATTR_LABELS.get(attr, attr.capitalize())
 
 
+MAX_COLOUR_CLASSES = 40  # beyond this many values a categorical colouring is no longer readable
+
+
 def colour_options(b: Bundle) -> dict[str, str]:
-    """``{label: column}`` for Explore's colour-by menu; ``_verdict`` is the review verdict."""
+    """``{label: column}`` for Explore's colour-by menu, most useful first; ``_verdict`` is the review verdict.
+
+    Catalog attributes with no values (NGA has no style or genre) are left out: they would paint every
+    point "(unlabelled)". One with very many values (NGA's thousands of artists) comes after the
+    predictions, so the default colouring stays readable.
+    """
+    labelled = [a for a in b.attributes if a in b.items.columns and (b.items[a].astype(str) != "").any()]
+    few = [a for a in labelled if b.items[a].nunique() <= MAX_COLOUR_CLASSES]
     opts: dict[str, str] = {}
-    for a in b.attributes:
-        if a in b.items.columns:
-            opts[attribute_label(a)] = a
+    for a in few:
+        opts[attribute_label(a)] = a
     for a in b.attributes:
         opts[f"Predicted {a}"] = f"pred_{a}"
-    for a in b.attributes:
+    for a in labelled:
+        opts.setdefault(attribute_label(a), a)
+    for a in labelled:
         opts[f"Correct? ({a})"] = f"correct_{a}"
     opts["Outlier score"] = "outlier_score"
     opts["Review verdict"] = "_verdict"
@@ -838,6 +849,27 @@ def chance_levels(m: dict[str, Any]) -> tuple[float | None, float | None]:
     if isinstance(ch, dict):
         return ch.get("uniform"), ch.get("majority")
     return ch, m.get("majority")
+
+
+def scored_attributes(b: Bundle) -> tuple[list[str], list[str]]:
+    """(attributes with predictions scored against catalog labels, attributes with none to score)."""
+    scored = [a for a in b.attributes if (b.metrics.get(a) or {}).get("n")]
+    return scored, [a for a in b.attributes if a not in scored]
+
+
+def metrics_split_label(b: Bundle) -> str:
+    splits = {(b.metrics.get(a) or {}).get("split") for a in b.attributes}
+    return "the validation split" if splits <= {"val", None} else "all labelled paintings"
+
+
+def unscored_message(b: Bundle, unscored: list[str]) -> str:
+    names = ", ".join(unscored)
+    return (
+        f"No painting in this collection has a catalogued {names} that the classifier knows, so its "
+        f"{names} predictions cannot be scored here (NGA open data, for instance, has no style or genre, "
+        "and its artists are not the classifier's classes). The predictions are on Explore ('Predicted "
+        "...' colourings) and in each painting's inspector."
+    )
 
 
 def headline_metrics(b: Bundle) -> pd.DataFrame:

@@ -10,9 +10,16 @@ ui.ensure_app_navigation()
 st.title("Confusion")
 b = ui.current_bundle()
 key = ui.bundle_key(b)
-attrs = [a for a in b.attributes if a in b.metrics]
+attrs, unscored = ui.scored_attributes(b)
+if unscored:
+    st.info(ui.unscored_message(b, unscored))
 if not attrs:
-    st.info("This bundle has no classification metrics (no labelled validation paintings).")
+    st.markdown("**What the classifier sees in this collection** (predicted classes)")
+    cols = st.columns(len(b.attributes) or 1)
+    for a, col in zip(b.attributes, cols, strict=False):
+        with col:
+            st.caption(ui.attribute_label(a))
+            st.bar_chart(b.items[f"pred_{a}"].value_counts(), horizontal=True, height=260)
     st.stop()
 
 mode = st.segmented_control(
@@ -42,7 +49,7 @@ for attr, tab in zip(attrs, st.tabs([ui.attribute_label(a) for a in attrs]), str
                 config={"displaylogo": False},
             )
         with table:
-            st.markdown("**Per class** (val)")
+            st.markdown(f"**Per class** ({m.get('split', 'val')})")
             st.dataframe(
                 ui.per_class_table(b, attr),
                 hide_index=True,

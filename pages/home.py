@@ -21,15 +21,20 @@ c[2].metric("Flagged outliers", f"{summary['flagged']:,}", help=f"outlier score 
 c[3].metric("Reviewed", f"{summary['reviewed']:,}")
 c[4].metric("Reference paintings", f"{summary['reference']:,}" if summary["reference"] else "none")
 
-st.subheader("Classifier on the validation split")
-st.dataframe(
-    ui.headline_metrics(b),
-    hide_index=True,
-    column_config={
-        k: st.column_config.NumberColumn(k, format="%.3f")
-        for k in ("accuracy", "top-5", "macro-F1", "chance", "majority")
-    },
-)
+scored, unscored = ui.scored_attributes(b)
+st.subheader(f"Classifier on {ui.metrics_split_label(b)}")
+if scored:
+    table = ui.headline_metrics(b)
+    st.dataframe(
+        table[table["attribute"].isin(scored)],
+        hide_index=True,
+        column_config={
+            k: st.column_config.NumberColumn(k, format="%.3f")
+            for k in ("accuracy", "top-5", "macro-F1", "chance", "majority")
+        },
+    )
+if unscored:
+    st.info(ui.unscored_message(b, unscored))
 
 st.subheader("Where to go")
 st.page_link(

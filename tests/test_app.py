@@ -174,3 +174,46 @@ def test_models_shows_the_bundle_checkpoints(env):
     )
     card = ui.read_card(str(env.checkpoint_dir("classifier")))
     assert card["arch"] in texts(at)
+
+
+@pytest.fixture()
+def unlabelled_env(tiny_demo, tiny_checkpoints, tmp_path, monkeypatch):
+    """A collection like NGA's: no style, no genre, artists the classifier does not know, no split."""
+    import shutil
+
+    from artextract.build import BuildConfig, build_bundle
+    from artextract.catalog import read_catalog, write_catalog
+
+    coll = tmp_path / "nga_like"
+    shutil.copytree(tiny_demo["collection"], coll)
+    (coll / "outliers_truth.csv").unlink()
+    cat = read_catalog(coll)
+    cat["style"], cat["genre"], cat["split"] = "", "", ""
+    cat["artist"] = [f"Painter {i % 7}" for i in range(len(cat))]
+    write_catalog(cat, coll)
+    out = tmp_path / "bundle"
+    build_bundle(
+        BuildConfig(
+            collection=coll,
+            classifier=tiny_checkpoints["classifier"],
+            out=out,
+            projections=("tsne",),
+            progress=False,
+        ),
+        log=lambda m: None,
+    )
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(out))
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
+    return open_bundle(out)
+
+
+def test_an_unlabelled_collection_says_why_there_are_no_metrics(unlabelled_env):
+    at = run_page()
+    assert len(at.dataframe) == 0 and "cannot be scored here" in at.info[0].value
+    at = run_page("confusion")
+    assert "cannot be scored here" in at.info[0].value
+    assert "What the classifier sees" in texts(at)
+    opts = list(ui.colour_options(unlabelled_env))
+    assert opts[0] == "Artist" and "Style" not in opts and "Genre" not in opts
+    at = run_page("explore")
+    assert at.selectbox(key="explore.colour").value == "Artist"
