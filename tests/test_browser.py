@@ -34,6 +34,7 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 30_000
 
 sync_api = pytest.importorskip("playwright.sync_api")
+PlaywrightTimeout = sync_api.TimeoutError
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
 
@@ -127,8 +128,10 @@ POINT_JS = """
   const gd = document.querySelectorAll('.js-plotly-plot')[chart];
   const fl = gd._fullLayout, tr = gd._fullData[trace];
   const r = gd.getBoundingClientRect();
-  return [r.left + fl.xaxis._offset + fl.xaxis.d2p(tr.x[i]),
-          r.top + fl.yaxis._offset + fl.yaxis.d2p(tr.y[i]), tr.customdata[i]];
+  const x = r.left + fl.xaxis._offset + fl.xaxis.d2p(tr.x[i]);
+  const y = r.top + fl.yaxis._offset + fl.yaxis.d2p(tr.y[i]);
+  // null while the chart is not on screen yet (a rerun in progress): a click would hit the page
+  return gd.contains(document.elementFromPoint(x, y)) ? [x, y, tr.customdata[i]] : null;
 }
 """
 # Index (in trace 0) of the point farthest from any other painting on screen, so a click hits it.
@@ -154,9 +157,12 @@ CELL_JS = """
   const fl = gd._fullLayout, tr = gd._fullData[1], r = gd.getBoundingClientRect();
   for (let i = 0; i < tr.customdata.length; i++) {
     const cd = tr.customdata[i];
-    if (Number(cd[0]) === t && Number(cd[1]) === p)
-      return [r.left + fl.xaxis._offset + fl.xaxis.d2p(tr.x[i]),
-              r.top + fl.yaxis._offset + fl.yaxis.d2p(tr.y[i])];
+    if (Number(cd[0]) === t && Number(cd[1]) === p) {
+      const x = r.left + fl.xaxis._offset + fl.xaxis.d2p(tr.x[i]);
+      const y = r.top + fl.yaxis._offset + fl.yaxis.d2p(tr.y[i]);
+      // null while the chart is not on screen yet (a rerun in progress): a click would hit the page
+      return gd.contains(document.elementFromPoint(x, y)) ? [x, y] : null;
+    }
   }
   return null;
 }
@@ -187,7 +193,10 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     b = open_bundle(tiny_bundle)
     open_page(page, server, "explore", "Explore")
     wait_for_chart(page)
-    x, y, row = page.evaluate(POINT_JS, [0, 0, page.evaluate(ISOLATED_JS, 0)])
+    wait_idle(page)
+    i = page.evaluate(ISOLATED_JS, 0)
+    page.wait_for_function(f"() => ({POINT_JS})([0, 0, {i}]) !== null")
+    x, y, row = page.evaluate(POINT_JS, [0, 0, i])
     page.mouse.move(x, y)
     page.mouse.click(x, y)
     title = str(b.items.iloc[int(row)]["title"])
@@ -242,12 +251,22 @@ def test_confusion_click_a_cell_opens_its_gallery(server, page, tiny_bundle):
     cm = np.asarray(b.metrics[attr]["confusion"])
     t, p = (int(v) for v in np.argwhere(cm == cm.max())[0])
     open_page(page, server, "confusion", "Confusion")
-    wait_for_chart(page)
-    x, y = page.evaluate(CELL_JS, [0, t, p])  # trace 1 = the clickable cells
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
     classes = b.classes[attr]
-    page.get_by_text(f"Catalogued {classes[t]}, predicted {classes[p]}: {cm[t, p]} painting(s)").wait_for()
+    heading = page.get_by_text(f"Catalogued {classes[t]}, predicted {classes[p]}: {cm[t, p]} painting(s)")
+    for attempt in range(3):  # on a loaded machine the chart may still be settling when first measured
+        wait_for_chart(page)
+        wait_idle(page)
+        page.wait_for_function(f"() => ({CELL_JS})([0, {t}, {p}]) !== null")
+        x, y = page.evaluate(CELL_JS, [0, t, p])  # trace 1 = the clickable cells
+        page.mouse.move(x, y)
+        page.mouse.click(x, y)
+        try:
+            heading.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            assert page.url.endswith("/confusion"), f"the click left the page: {page.url}"
+            if attempt == 2:
+                raise
     page.get_by_role("button", name="Inspect").first.click()
     inspector(page, f"confusion-{attr}").get_by_role("heading").first.wait_for()
 
