@@ -872,6 +872,11 @@ def unscored_message(b: Bundle, unscored: list[str]) -> str:
     )
 
 
+def predicted_counts(b: Bundle, attr: str) -> pd.Series:
+    """How many paintings the classifier assigns to each class of ``attr``, most frequent first."""
+    return b.items[f"pred_{attr}"].value_counts()
+
+
 def headline_metrics(b: Bundle) -> pd.DataFrame:
     """Per attribute: val accuracy, top-5, macro-F1, chance and majority baselines."""
     recs = []

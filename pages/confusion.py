@@ -19,7 +19,7 @@ if not attrs:
     for a, col in zip(b.attributes, cols, strict=False):
         with col:
             st.caption(ui.attribute_label(a))
-            st.bar_chart(b.items[f"pred_{a}"].value_counts(), horizontal=True, height=260)
+            st.bar_chart(ui.predicted_counts(b, a), horizontal=True, height=260)
     st.stop()
 
 mode = st.segmented_control(

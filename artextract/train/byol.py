@@ -398,16 +398,13 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     # ============ building the networks ... ============
     kwargs = arch_kwargs(args)
     encoder = build_model(args.arch, heads={}, **kwargs)
-    if args.init == "imagenet" and not args.imagenet_init:
-        args.imagenet_init = "torchvision"
-    if args.imagenet_init and state is None:
+    imagenet = args.imagenet_init or ("torchvision" if args.init == "imagenet" else None)
+    if imagenet and state is None:
         from ..nets.checkpoint import init_from_imagenet
 
         C.say(
             env,
-            init_from_imagenet(encoder, None if args.imagenet_init == "torchvision" else args.imagenet_init)[
-                "summary"
-            ],
+            init_from_imagenet(encoder, None if imagenet == "torchvision" else imagenet)["summary"],
         )
     byol = BYOL(
         encoder,

@@ -509,14 +509,11 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     # ============ building the network ... ============
     kwargs = arch_kwargs(args)
     model = build_model(args.arch, heads={h: len(c) for h, c in heads.items()}, **kwargs)
-    if args.init == "imagenet" and not args.imagenet_init:
-        args.imagenet_init = "torchvision"
-    if args.imagenet_init and state is None:
+    imagenet = args.imagenet_init or ("torchvision" if args.init == "imagenet" else None)
+    if imagenet and state is None:
         from ..nets.checkpoint import init_from_imagenet
 
-        report = init_from_imagenet(
-            model, None if args.imagenet_init == "torchvision" else args.imagenet_init
-        )
+        report = init_from_imagenet(model, None if imagenet == "torchvision" else imagenet)
         C.say(env, report["summary"])
     model = model.to(env.device, memory_format=torch.channels_last)
     if env.distributed:
