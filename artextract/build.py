@@ -75,6 +75,22 @@ def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def images_fingerprint(collection_dir: Path, images: pd.Series) -> str:
+    """Hash of every image's (path, size, mtime): a re-generated or re-downloaded image changes it.
+
+    The catalog alone does not: ``artextract data demo --size 256`` or an NGA download at another size
+    writes the very same catalog.csv. Missing files hash as missing (the build reports them).
+    """
+    h = hashlib.sha256()
+    for rel in images:
+        try:
+            st = os.stat(collection_dir / rel)
+            h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{rel}\tmissing\n".encode())
+    return h.hexdigest()[:20]
+
+
 def _rel(base: Path, p: Path) -> str:
     return os.path.relpath(Path(p).resolve(), base.resolve())
 
@@ -119,15 +135,24 @@ def _barrier() -> None:
 
 
 def embed_catalog(
-    checkpoint: Path, paths: list[Path], *, precision: str, batch_size: int, progress: bool, shard_dir: Path
+    checkpoint: Path,
+    paths: list[Path],
+    *,
+    precision: str,
+    batch_size: int,
+    progress: bool,
+    shard_dir: Path,
+    distributed: bool = True,
 ):
-    """Embed ``paths`` (sharded across torchrun ranks). Returns rank 0's merged result, else None.
+    """Embed ``paths`` (sharded across torchrun ranks unless ``distributed`` is False).
+
+    Returns rank 0's merged result, else None.
 
     Result: ``(embeddings [N, D], probs {head: [N, C]}, failed {row: reason})``.
     """
     from .predict import load_embedder
 
-    rank, world = _dist()
+    rank, world = _dist() if distributed else (0, 1)
     embedder = load_embedder(checkpoint, precision=precision, batch_size=batch_size)
     rows = np.arange(rank, len(paths), world)
     res = embedder.embed_paths([paths[i] for i in rows], progress=progress and rank == 0)
@@ -175,8 +200,8 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
     """Build (or bring up to date) the artifact bundle described by ``cfg``."""
     from .analysis.index import VectorIndex
     from .analysis.metrics import classification_metrics
-    from .analysis.outliers import recall_at_top, score_outliers
-    from .nets.checkpoint import checkpoint_hash, read_card
+    from .analysis.outliers import knn_graph, recall_at_top, score_outliers
+    from .nets.checkpoint import checkpoint_files, checkpoint_hash, read_card
     from .predict import l2_normalize
 
     t0 = time.perf_counter()
@@ -211,7 +236,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
         "collection": {"path": _rel(out, Path(cfg.collection)), "catalog_sha256": cat_sha, "n": len(catalog)},
         "checkpoints": {
             "classifier": {
-                "weights": _rel(out, Path(cfg.classifier) / "model.safetensors"),
+                "weights": _rel(out, checkpoint_files(cfg.classifier)[0]),
                 "sha256": cls_sha,
                 "arch": card["arch"],
             }
@@ -228,7 +253,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
     if cfg.encoder is not None:
         enc_card = read_card(cfg.encoder)
         manifest["checkpoints"]["encoder"] = {
-            "weights": _rel(out, Path(cfg.encoder) / "model.safetensors"),
+            "weights": _rel(out, checkpoint_files(cfg.encoder)[0]),
             "sha256": checkpoint_hash(cfg.encoder),
             "arch": enc_card["arch"],
         }
@@ -259,7 +284,8 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
 
     # ---------------------------------------------------------------- classify: embeddings + probabilities
     coll_dir = catalog_path(cfg.collection).parent
-    k_classify = _key("classify", cat_sha, cls_sha, cfg.precision)
+    img_fp = images_fingerprint(coll_dir, catalog["image"]) if rank == 0 else ""
+    k_classify = _key("classify", cat_sha, img_fp, cls_sha, cfg.precision)
     files = ["embeddings.npy", "kept.npy", *[f"probs_{a}.npy" for a in classes]]
     skip = fresh("classify", k_classify, files) if rank == 0 else False
     if world > 1:  # every rank must agree whether to embed
@@ -309,19 +335,16 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
     unit = l2_normalize(emb)
 
     # ---------------------------------------------------------------- neighbours within the collection
-    k_nb = _key("neighbours", k_classify, cfg.k)
+    k_nb = _key("neighbours", k_classify, cfg.k, 2)
     nb_files = ["neighbours.npy", "neighbour_sims.npy"]
     if not fresh("neighbours", k_nb, nb_files):
         started = time.perf_counter()
         k = min(cfg.k, len(items) - 1)
-        index = VectorIndex.build(unit)
-        ids, sims = index.query(unit, k + 1)
+        # exact (so reproducible) up to outliers.EXACT_MAX paintings, hnswlib above; self excluded
+        ids, sims = knn_graph(unit, k, seed=cfg.seed)
         nb = np.full((len(items), cfg.k), -1, dtype=np.int64)
         nbs = np.zeros((len(items), cfg.k), dtype=np.float32)
-        for i in range(len(items)):  # drop the painting itself, keep the k best others
-            keep = ids[i] != i
-            nb[i, :k] = ids[i][keep][:k]
-            nbs[i, :k] = sims[i][keep][:k]
+        nb[:, :k], nbs[:, :k] = ids, sims
         _save_npy(out / "neighbours.npy", nb)
         _save_npy(out / "neighbour_sims.npy", nbs)
         done("neighbours", k_nb, nb_files, started)
@@ -353,7 +376,9 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
         _save_parquet(out / "outliers.parquet", scores)
         done("outliers", k_out, ["outliers.parquet"], started)
     scores = pd.read_parquet(out / "outliers.parquet")
-    threshold = float(np.quantile(scores["outlier_score"], 1.0 - cfg.outlier_top_frac))
+    # the top share of scores, but never a score of 0: with few paintings standing out (an unlabelled
+    # collection scored on density alone) the quantile can be 0, which would flag everything
+    threshold = max(float(np.quantile(scores["outlier_score"], 1.0 - cfg.outlier_top_frac)), 1e-6)
     manifest["outlier_threshold"] = threshold
 
     # ---------------------------------------------------------------- metrics (validation split)
@@ -384,9 +409,12 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
 
     # ---------------------------------------------------------------- reference collection index
     if cfg.encoder is not None:
+        ref_dir = catalog_path(cfg.reference).parent
         k_ref = _key(
             "reference",
             manifest["reference"]["catalog_sha256"],
+            images_fingerprint(ref_dir, ref_catalog["image"]),
+            2,  # bump when the reference stage changes
             manifest["checkpoints"]["encoder"]["sha256"],
             cfg.precision,
         )
@@ -394,7 +422,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
         if not fresh("reference", k_ref, ref_files):
             started = time.perf_counter()
             log(f"[build] reference: embedding {len(ref_catalog)} reference paintings")
-            ref_dir = catalog_path(cfg.reference).parent
+            # on rank 0 alone: under torchrun the other ranks have finished after the classify stage
             r_emb, _, r_failed = embed_catalog(
                 Path(cfg.encoder),
                 [ref_dir / p for p in ref_catalog["image"]],
@@ -402,6 +430,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
                 batch_size=cfg.batch_size,
                 progress=cfg.progress,
                 shard_dir=out / "shards",
+                distributed=False,
             )
             r_kept = np.array(sorted(set(range(len(ref_catalog))) - set(r_failed)), dtype=np.int64)
             r_unit = l2_normalize(r_emb[r_kept])
@@ -442,22 +471,23 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
 
 
 def retrieval_precision(unit: np.ndarray, items: pd.DataFrame, k: int = 10) -> dict[str, Any]:
-    """Leave-one-out precision@k of the cosine index: share of neighbours with the same label."""
+    """Leave-one-out precision@k of cosine nearest neighbours: share of labelled neighbours with the
+    query's label (``artextract evaluate`` measures the hnswlib index itself)."""
     if len(items) < 2:
         return {}
-    from .analysis.index import VectorIndex
+    from .analysis.metrics import neighbour_label_precision
+    from .analysis.outliers import knn_graph
 
     k = min(k, len(items) - 1)
-    ids, _ = VectorIndex.build(unit).query(unit, k + 1)
-    nb = np.array([[j for j in row if j != i][:k] for i, row in enumerate(ids)])
-    out: dict[str, Any] = {"k": k, "queries": int(len(items))}
-    for a in ("artist", "style", "genre"):
-        if a in items and (items[a] != "").any():
-            lab = items[a].to_numpy()
-            has = lab != ""
-            same = (lab[nb] == lab[:, None])[has]
-            out[f"precision_at_{k}_same_{a}"] = float(same.mean())
-    return out
+    nb, _ = knn_graph(unit, k)  # exact (reproducible) up to outliers.EXACT_MAX paintings
+
+    labels = {a: items[a].to_numpy() for a in ("artist", "style", "genre") if a in items}
+    precision = neighbour_label_precision(labels, np.arange(len(items)), nb)
+    return {
+        "k": k,
+        "queries": int(len(items)),
+        **{f"precision_at_{k}_same_{a}": p for a, p in precision.items()},
+    }
 
 
 __all__ = ["ATTRIBUTES", "BuildConfig", "BuildReport", "build_bundle", "retrieval_precision"]

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .analysis.metrics import neighbour_label_precision
 from .bundle import Bundle
-from .errors import BundleError
+from .errors import ArtExtractError, BundleError
 from .images import load_image
 
 
@@ -54,6 +55,8 @@ def evaluate_retrieval(
     progress: bool = True,
 ) -> RetrievalEval:
     """Leave-one-out retrieval over ``queries`` random reference paintings (all if fewer)."""
+    if queries < 1 or k < 1:
+        raise ArtExtractError(f"need at least 1 query and k >= 1; got queries={queries}, k={k}")
     ref = bundle.reference
     if ref is None:
         raise BundleError(f"bundle {bundle.root} has no reference index; build it with --reference/--encoder")
@@ -64,12 +67,8 @@ def evaluate_retrieval(
     q = np.sort(rng.choice(n, min(queries, n), replace=False))
     ids, _ = ref.index.query(ref.embeddings[q], k + 1)
     nb = np.array([[j for j in row if j != i][:k] for i, row in zip(q, ids, strict=True)])
-    precision = {}
-    for a in ("artist", "style", "genre"):
-        if a in ref.items and (ref.items[a] != "").any():
-            lab = ref.items[a].to_numpy()
-            has = lab[q] != ""
-            precision[a] = float((lab[nb] == lab[q][:, None])[has].mean())
+    labels = {a: ref.items[a].to_numpy() for a in ("artist", "style", "genre") if a in ref.items}
+    precision = neighbour_label_precision(labels, q, nb)
     clip = None
     if clip_model:
         from .analysis.clip_agreement import clip_embed, load_clip, retrieval_agreement
@@ -84,8 +83,18 @@ def evaluate_retrieval(
         qe = emb[[pos[int(i)] for i in q]]
         nbi = np.vectorize(lambda j: pos[int(j)])(nb)
         clip = retrieval_agreement(qe, emb, nbi)
-        pair = np.einsum("qd,qkd->qk", qe, emb[nbi]).ravel()
-        clip["top5_pairs_sim"] = float(np.sort(pair)[-5:].mean())
+        # random pairs: every pair of distinct paintings among those embedded (no self-pairs)
+        gram = emb @ emb.T
+        off = ~np.eye(len(emb), dtype=bool)
+        clip["mean_random_sim"] = float(gram[off].mean())
+        clip["lift"] = clip["mean_neighbour_sim"] - clip["mean_random_sim"]
+        # the reference submission's figure: its 5 most similar (distinct, unordered) pairs
+        sims = np.einsum("qd,qkd->qk", qe, emb[nbi])
+        pairs = {}
+        for r, qi in enumerate(q):
+            for j, s in zip(nb[r], sims[r], strict=True):
+                pairs[(min(int(qi), int(j)), max(int(qi), int(j)))] = float(s)
+        clip["top5_pairs_sim"] = float(np.mean(sorted(pairs.values())[-5:]))
         clip["model"] = clip_model
         clip["weights"] = str(clip_weights or "default")
     return RetrievalEval(queries=len(q), k=k, precision=precision, clip=clip)

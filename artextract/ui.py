@@ -458,10 +458,12 @@ def cell_from_selection(state: Any) -> tuple[int, int] | None:
 
 
 def cell_rows(b: Bundle, attr: str, true_idx: int, pred_idx: int) -> np.ndarray:
-    """Val-split rows whose catalog label is class ``true_idx`` and prediction is class ``pred_idx``."""
+    """Rows behind a confusion cell: catalog label ``true_idx``, prediction ``pred_idx``, within the
+    paintings the matrix was computed on (the val split, or all paintings when there is none)."""
     classes = b.classes[attr]
     items = b.items
-    val = items["split"].astype(str).to_numpy() == "val" if "split" in items.columns else True
+    on_val = (b.metrics.get(attr) or {}).get("split", "val") == "val" and "split" in items.columns
+    val = items["split"].astype(str).to_numpy() == "val" if on_val else True
     mask = (
         val
         & (items[attr].astype(str).to_numpy() == classes[true_idx])
@@ -887,7 +889,7 @@ def headline_metrics(b: Bundle) -> pd.DataFrame:
             {
                 "attribute": a,
                 "classes": len(b.classes.get(a, [])),
-                "val paintings": m.get("n"),
+                "paintings scored": m.get("n"),
                 "accuracy": m.get("accuracy"),
                 "top-5": m.get("top5"),
                 "macro-F1": m.get("macro_f1"),

@@ -34,7 +34,9 @@ for attr, tab in zip(attrs, st.tabs([ui.attribute_label(a) for a in attrs]), str
     m = b.metrics[attr]
     with tab:
         c = st.columns(4)
-        c[0].metric("Accuracy", ui.fmt(m.get("accuracy")), help=f"{m.get('n', 0)} val paintings")
+        c[0].metric(
+            "Accuracy", ui.fmt(m.get("accuracy")), help=f"{m.get('n', 0)} paintings ({m.get('split', 'val')})"
+        )
         c[1].metric("Top-5", ui.fmt(m.get("top5")))
         c[2].metric("Macro-F1", ui.fmt(m.get("macro_f1")))
         uniform, majority = ui.chance_levels(m)

@@ -16,6 +16,12 @@ key = ui.bundle_key(b)
 ui.init_state({f"{NS}.selected": [], f"{NS}.focus": None, f"{NS}.history": []})
 verdict_of = ui.verdicts(b)
 
+if not b.projections:
+    st.info(
+        "This bundle has no map: rebuild it with projections, e.g. `artextract build --projections umap,tsne`."
+    )
+    st.stop()
+
 with st.sidebar:
     st.subheader("Map")
     projection = st.radio(

@@ -59,6 +59,63 @@ def test_only_stale_stages_rerun(small_cfg):
     assert "metrics" in reseeded.ran
 
 
+def test_regenerated_images_are_noticed_even_with_the_same_catalog(small_cfg, tmp_path):
+    """A re-generated collection (e.g. at another size) keeps catalog.csv byte for byte."""
+    import os
+    from dataclasses import replace
+
+    from PIL import Image
+
+    coll = tmp_path / "coll"
+    shutil.copytree(small_cfg.collection, coll)
+    cfg = replace(small_cfg, collection=coll, out=tmp_path / "b")
+    build_bundle(cfg, log=lambda m: None)
+    first = coll / "images" / sorted(os.listdir(coll / "images"))[0]
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(first, format="JPEG")
+    again = build_bundle(cfg, log=lambda m: None)
+    assert "classify" in again.ran
+
+
+def test_unlabelled_collection_flags_only_what_stands_out(small_cfg, tmp_path):
+    """With no labels the score is density alone, mostly 0: the threshold must not fall to 0."""
+    from dataclasses import replace
+
+    from artextract.catalog import read_catalog, write_catalog
+
+    coll = tmp_path / "coll"
+    shutil.copytree(small_cfg.collection, coll)
+    cat = read_catalog(coll)
+    cat["style"], cat["artist"], cat["genre"], cat["split"] = "", "", "", ""
+    write_catalog(cat, coll)
+    cfg = replace(small_cfg, collection=coll, out=tmp_path / "b")
+    build_bundle(cfg, log=lambda m: None)
+    b = open_bundle(cfg.out)
+    assert b.outlier_threshold > 0
+    assert b.items["flagged"].mean() <= 0.1
+    assert (b.items.loc[b.items["flagged"], "outlier_score"] > 0).all()
+
+
+def test_confusion_cells_without_a_val_split_hold_their_paintings(small_cfg, tmp_path):
+    from dataclasses import replace
+
+    from artextract import ui
+    from artextract.catalog import read_catalog, write_catalog
+
+    coll = tmp_path / "coll"
+    shutil.copytree(small_cfg.collection, coll)
+    cat = read_catalog(coll)
+    cat["split"] = ""
+    write_catalog(cat, coll)
+    cfg = replace(small_cfg, collection=coll, out=tmp_path / "b")
+    build_bundle(cfg, log=lambda m: None)
+    b = open_bundle(cfg.out)
+    m = b.metrics["style"]
+    assert m["split"] == "all" and m["n"] == len(b.items)
+    cm = np.asarray(m["confusion"])
+    t, p = (int(v) for v in np.argwhere(cm == cm.max())[0])
+    assert len(ui.cell_rows(b, "style", t, p)) == cm[t, p] > 0
+
+
 def test_changed_truth_file_reruns_only_the_metrics(small_cfg, tmp_path):
     from dataclasses import replace
 
@@ -119,8 +176,11 @@ def test_unreadable_image_is_dropped_with_reason(small_cfg, tmp_path):
 
 
 @pytest.mark.slow
-def test_torchrun_sharded_embedding_matches_single_process(small_cfg, tiny_bundle, tmp_path):
-    """Two ranks embed one shard each; rank 0 merges; the result equals the single-process build."""
+def test_torchrun_sharded_embedding_matches_single_process(
+    small_cfg, tiny_bundle, tiny_demo, tiny_checkpoints, tmp_path
+):
+    """Two ranks embed one shard each; rank 0 merges (and indexes the reference collection alone);
+    the result equals the single-process build."""
     import os
     import subprocess
     import sys
@@ -142,6 +202,10 @@ def test_torchrun_sharded_embedding_matches_single_process(small_cfg, tiny_bundl
         str(small_cfg.classifier),
         "--out",
         str(out),
+        "--reference",
+        str(tiny_demo["reference"]),
+        "--encoder",
+        str(tiny_checkpoints["encoder"]),
         "--projections",
         "tsne",
         "--precision",
@@ -167,4 +231,9 @@ def test_torchrun_sharded_embedding_matches_single_process(small_cfg, tiny_bundl
         np.load(out / "embeddings.npy"), np.load(ref.root / "embeddings.npy"), atol=1e-4
     )
     assert sharded.items["id"].tolist() == ref.items["id"].tolist()
+    assert (
+        len(sharded.reference.items) == 40
+        and sharded.reference.search(sharded.reference.embeddings[0], 1)["id"].iloc[0]
+        == sharded.reference.items["id"].iloc[0]
+    )
     assert not (out / "shards").exists() or not any((out / "shards").iterdir())

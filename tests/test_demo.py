@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from artextract.catalog import read_catalog
+from artextract.cli import main
+from artextract.errors import ArtExtractError
 from artextract.sources import demo
 
 
@@ -38,6 +40,9 @@ def test_default_plan_size_and_outlier_share():
     assert len(df) == 1600 and df["id"].is_unique
     assert df["style"].nunique() >= 6 and df["artist"].nunique() >= 8 and df["genre"].nunique() >= 5
     assert 0.18 < (df["split"] == "val").mean() < 0.22
+    for attr in ("style", "artist", "genre"):  # every class in both splits
+        for split in ("train", "val"):
+            assert set(df.loc[df["split"] == split, attr]) == set(df[attr]), (attr, split)
     assert len(truth) == 32  # 2%
     assert {t["kind"] for t in truth} == set(demo.OUTLIER_KINDS)
     # every artist's catalogued styles are its own, except the deliberately mis-attributed ones
@@ -50,7 +55,7 @@ def test_default_plan_size_and_outlier_share():
 def test_tiny_demo_is_a_valid_collection(tiny_demo):
     cat = read_catalog(tiny_demo["collection"])
     assert len(cat) == 120
-    for attr in ("style", "artist", "genre"):  # every class is trainable and every split has it
+    for attr in ("style", "artist", "genre"):  # every class is trainable
         train = set(cat.loc[cat["split"] == "train", attr])
         assert set(cat[attr]) == train, attr
     assert set(cat.loc[cat["split"] == "val", "artist"]) == set(cat["artist"])
@@ -68,9 +73,10 @@ def test_tiny_demo_is_a_valid_collection(tiny_demo):
 
 
 def test_generation_is_deterministic_and_seed_dependent(tmp_path):
-    demo.make_demo(tmp_path / "a", n=30, size=48, seed=3, workers=1, progress=False)
-    demo.make_demo(tmp_path / "b", n=30, size=48, seed=3, workers=2, progress=False)
-    demo.make_demo(tmp_path / "c", n=30, size=48, seed=4, workers=1, progress=False)
+    # 70 paintings: enough for the process pool (2 workers) to be used, against the serial path
+    demo.make_demo(tmp_path / "a", n=70, size=40, seed=3, workers=1, progress=False)
+    demo.make_demo(tmp_path / "b", n=70, size=40, seed=3, workers=2, progress=False)
+    demo.make_demo(tmp_path / "c", n=70, size=40, seed=4, workers=1, progress=False)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
@@ -97,7 +103,17 @@ def test_outlier_kinds_are_what_they_claim(tmp_path):
         assert (row["artist"] != painter) == (kind == "wrong_artist")
 
 
+@pytest.mark.parametrize("n,size,share", [(0, 64, 0.02), (10, 8, 0.02), (10, 64, 1.5)])
+def test_rejects_nonsense_arguments(tmp_path, n, size, share):
+    with pytest.raises(ArtExtractError, match="at least 1 painting"):
+        demo.make_demo(tmp_path / "x", n=n, size=size, outliers=share, progress=False)
+    assert not (tmp_path / "x").exists()  # nothing written
+
+
 @pytest.mark.parametrize("n,size", [(0, 64), (10, 8)])
-def test_rejects_nonsense_sizes(tmp_path, n, size):
-    with pytest.raises(ValueError):
-        demo.make_demo(tmp_path / "x", n=n, size=size, progress=False)
+def test_cli_says_what_is_wrong_in_one_line(tmp_path, capsys, n, size):
+    assert main(["data", "demo", "--out", str(tmp_path / "z"), "--n", str(n), "--size", str(size)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("artextract: error: the demo needs")
+    with pytest.raises(ArtExtractError):
+        demo.make_reference(tmp_path / "y", n=n, size=size, progress=False)

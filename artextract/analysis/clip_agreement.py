@@ -39,6 +39,19 @@ def _offline_hint(model_name: str, tag: str) -> str:
 HUB_HOST = "huggingface.co"
 
 
+def _hub_unreachable() -> bool:
+    """True when the Hugging Face hub (or the mirror in ``HF_ENDPOINT``) certainly cannot be reached.
+
+    Behind a proxy a direct connection says nothing, so then we let the download try.
+    """
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return False
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or f"https://{HUB_HOST}")
+    return not _reachable(endpoint.hostname or HUB_HOST, endpoint.port or 443)
+
+
 def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
     import socket
 
@@ -114,7 +127,7 @@ def load_clip(model_name: str = "ViT-B-32", pretrained: str | Path | None = None
                 "a local file path, or 'random'"
             )
         cached = _cached_weights(open_clip, model_name, spec)
-        if cached is None and not _reachable(HUB_HOST):
+        if cached is None and _hub_unreachable():
             # fail in one line now rather than after a minute of hub retries
             raise OfflineError(_offline_hint(model_name, spec))
         try:

@@ -105,3 +105,21 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
             for i in range(c)
         ],
     }
+
+
+def neighbour_label_precision(
+    labels: dict[str, np.ndarray], queries: np.ndarray, neighbours: np.ndarray
+) -> dict[str, float]:
+    """Per attribute: share of retrieved neighbours that carry the query's label.
+
+    ``labels``: attribute -> [N] label strings ("" = unknown); ``queries`` [Q] row indices;
+    ``neighbours`` [Q, k] row indices retrieved for them. Only pairs where both the query and the
+    neighbour are labelled count, so a partly catalogued collection is not scored as misses.
+    """
+    out: dict[str, float] = {}
+    for a, lab in labels.items():
+        lab = np.asarray(lab, dtype=object)
+        known = (lab[queries] != "")[:, None] & (lab[neighbours] != "")
+        if known.any():
+            out[a] = float((lab[neighbours] == lab[queries][:, None])[known].mean())
+    return out

@@ -207,6 +207,11 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, card: dict[str, Any])
     return out_dir
 
 
+def checkpoint_files(path: str | Path) -> tuple[Path, Path]:
+    """(weights file, card file) of a checkpoint given as its folder or its ``.safetensors`` file."""
+    return _resolve(path)
+
+
 def read_card(path: str | Path) -> dict[str, Any]:
     """The card of a checkpoint folder (or of the folder holding a ``.safetensors`` file)."""
     _, card_path = _resolve(path)

@@ -36,6 +36,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 from ..catalog import write_catalog
+from ..errors import ArtExtractError
 from ..fileio import atomic_path, write_json_atomic
 
 STYLES: tuple[str, ...] = (
@@ -495,9 +496,11 @@ def plan(
 ) -> tuple[list[dict], list[Job], list[dict]]:
     """Rows of the catalog, render jobs and ground-truth outliers, all from the seed (no images yet).
 
-    Artists take turns (painting i is by artist i mod 10) so even a small collection has every artist,
-    and each artist's styles and genres rotate the same way, so every class reaches both splits; every
-    fifth round goes to validation (20%).
+    Artists take turns (painting i is by artist i mod 10), so even a small collection has every artist
+    in both splits; every fifth round goes to validation (20%). Styles rotate within each artist's
+    styles, and genres rotate through each artist's favourites for the first rounds and are then drawn
+    by preference, so every style and genre reaches both splits in collections of a few hundred
+    paintings and more (not in a 50-painting one).
     """
     rng = np.random.default_rng([seed, 7919])
     rows, jobs = [], []
@@ -582,6 +585,14 @@ def _write(out: Path, rows: list[dict], jobs: list[Job], workers: int, progress:
     return write_catalog(pd.DataFrame(rows), out)
 
 
+def _check_args(n: int, size: int, outliers: float) -> None:
+    if n < 1 or size < 32 or not 0.0 <= outliers <= 1.0:
+        raise ArtExtractError(
+            f"the demo needs at least 1 painting of at least 32 px and an outlier share in [0, 1]; "
+            f"got n={n}, size={size}, outliers={outliers}"
+        )
+
+
 def make_demo(
     out: str | Path,
     n: int = 1600,
@@ -592,8 +603,7 @@ def make_demo(
     outliers: float = 0.02,
 ) -> Path:
     """Write the demo collection (catalog.csv, images/, outliers_truth.csv, demo.json) into ``out``."""
-    if n < 1 or size < 32:
-        raise ValueError("the demo needs at least 1 painting of at least 32 px")
+    _check_args(n, size, outliers)
     out = Path(out)
     rows, jobs, truth = plan(n, size, seed, "demo", outliers)
     for r in rows:
@@ -609,6 +619,7 @@ def make_reference(
     out: str | Path, n: int = 400, size: int = 128, seed: int = 1, workers: int = 2, progress: bool = True
 ) -> Path:
     """Write the demo reference collection (stands in for NGA on the Similar page): no split, with links."""
+    _check_args(n, size, 0.0)
     out = Path(out)
     rows, jobs, _ = plan(n, size, seed, "ref", 0.0)
     for r in rows:
