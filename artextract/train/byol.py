@@ -29,7 +29,7 @@ from ..config import collection_dir
 from ..errors import ArtExtractError
 from ..fileio import sha256_file
 from . import common as C
-from .classifier import _gather_rng, _prepare_out, arch_kwargs, build_model, default_out
+from .classifier import arch_kwargs, build_model, default_out
 from .data import CatalogImages, ShardSampler, TwoViews, classifier_transforms, encode_labels, load_collection
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -63,6 +63,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "workers": 8,
     },
 }
+
+
+#: settings a resumed run must share with the saved one
+STRICT_RESUME_KEYS = (
+    "arch",
+    "img_size",
+    "batch_size",
+    "accum_steps",
+    "epochs",
+    "seed",
+    "collection",
+    "hidden_dim",
+)
 
 
 # --------------------------------------------------------------------------------------------- arguments
@@ -331,7 +344,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         raise ArtExtractError(
             "--batch-size must be >= 2 (BatchNorm in the projector), --epochs and --accum-steps >= 1"
         )
-    state = _prepare_out(out, args, env)
+    state = C.prepare_out(out, args, env)
     C.seed_everything(args.seed + env.rank)
     t_start = C.now()
 
@@ -441,62 +454,31 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     # ============ optionally resume training ... ============
     start_epoch, start_step, best = 0, 0, {"score": -1.0, "epoch": -1, "val": {}}
     log = C.JsonlLog(out / C.LOG_NAME, enabled=env.is_main)
+    objects = {
+        "model": byol,
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "scaler": scaler,
+    }  # online + EMA
     if state is not None:
-        C.restart_from_checkpoint(
+        start_epoch, start_step, best = C.resume(
             state,
-            strict_keys=(
-                "arch",
-                "img_size",
-                "batch_size",
-                "accum_steps",
-                "epochs",
-                "seed",
-                "collection",
-                "hidden_dim",
-            ),
-            args=C.plain_args(args),
-            model=byol,  # online + EMA target networks
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scaler=scaler,
+            env=env,
+            log=log,
+            out=out,
+            steps_per_epoch=steps_per_epoch,
+            strict_keys=STRICT_RESUME_KEYS,
+            args=args,
+            **objects,
         )
-        if state["world_size"] != env.world_size:
-            raise ArtExtractError(
-                f"cannot resume: saved with {state['world_size']} process(es), now {env.world_size}"
-            )
-        C.set_rng_state(state["rng"][env.rank] if env.rank < len(state["rng"]) else state["rng"][0])
         byol.current_tau = state.get("tau", byol.current_tau)
-        start_epoch, start_step, best = state["epoch"], state["step"], state["best"]
-        log.truncate_after(start_epoch, start_step)
-        log.write({"type": "resume", "epoch": start_epoch, "step": start_step})
-        C.say(
-            env,
-            f"resumed from {out / C.STATE_NAME}: epoch {start_epoch + 1}, step {start_step}/{steps_per_epoch}",
-        )
     if env.is_main:
         C.write_args_yaml(out, args, {"precision": precision, "world_size": env.world_size, "out": str(out)})
 
     def snapshot(epoch: int, step: int) -> dict[str, Any]:
-        return {
-            "format": "artextract.train_state/1",
-            "trainer": "byol",
-            "args": C.plain_args(args),
-            "model": byol.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "tau": float(byol.current_tau),
-            "epoch": epoch,
-            "step": step,
-            "sampler": {
-                "seed": args.seed,
-                "epoch": epoch,
-                "start": step * args.accum_steps * args.batch_size,
-            },
-            "best": best,
-            "world_size": env.world_size,
-            "rng": _gather_rng(env),
-        }
+        return C.train_state(
+            "byol", args, env, epoch=epoch, step=step, best=best, tau=float(byol.current_tau), **objects
+        )
 
     # ============ training ... ============
     history: list[dict[str, Any]] = []
@@ -505,19 +487,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         step0 = start_step if first else 0
         sampler.set_epoch(epoch, start=step0 * args.accum_steps * args.batch_size)
 
-        def on_step(step: int, loss: float, epoch: int = epoch) -> None:
-            if args.log_every and step % args.log_every == 0:
-                log.write(
-                    {"type": "step", "epoch": epoch, "step": step, "loss": loss, "tau": byol.current_tau}
-                )
-            if args.save_every and step % args.save_every == 0 and step < steps_per_epoch:
-                st = snapshot(epoch, step)
-                if env.is_main:
-                    C.save_train_state(out, st)
-            if args.sleep_per_step:
-                import time
-
-                time.sleep(args.sleep_per_step)
+        on_step = C.step_hook(
+            args, env, log, out, epoch=epoch, steps_per_epoch=steps_per_epoch, snapshot=snapshot,
+            extra=lambda: {"tau": byol.current_tau},
+        )  # fmt: skip
 
         stats = train_one_epoch(
             model, loader, optimizer, scheduler, scaler, epoch=epoch, start_step=step0, total_steps=total_steps,
@@ -554,20 +527,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                    f"{probe or 'no probe'}; {stats['images_per_s']:.0f} img/s, {stats['train_time']:.1f}s")  # fmt: skip
 
     # ============ done ============
-    records = C.epoch_records(out / C.LOG_NAME) if env.is_main else history
-    summary = {
-        "out": str(out),
-        "arch": args.arch,
-        "params": n_params,
-        "epochs": args.epochs,
-        "best": best,
-        "n_images": len(ds),
-        "train_time_s": sum(r.get("train_time", 0.0) for r in records),
-        "images_per_s": float(np.mean([r["images_per_s"] for r in records])) if records else float("nan"),
-        "wall_time_s": C.now() - t_start,
-        "precision": precision,
-        "world_size": env.world_size,
-    }
+    summary = C.run_summary(
+        args, env, out, history, t_start, precision, params=n_params, best=best, n_images=len(ds)
+    )
     C.say(env, f"released epoch {best['epoch'] + 1} encoder (probe score {best['score']:.3f}) to {out}")
     return summary
 

@@ -68,6 +68,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: settings a resumed run must share with the saved one
+STRICT_RESUME_KEYS = (
+    "arch", "attributes", "img_size", "batch_size", "accum_steps", "epochs", "seed", "collection", "max_train",
+)  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------- arguments
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -430,7 +436,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     attributes = [a.strip() for a in args.attributes.split(",") if a.strip()]
     if args.batch_size < 1 or args.accum_steps < 1 or args.epochs < 1:
         raise ArtExtractError("--batch-size, --accum-steps and --epochs must be >= 1")
-    state = _prepare_out(out, args, env)
+    state = C.prepare_out(out, args, env)
     C.seed_everything(args.seed + env.rank)
     t_start = C.now()
 
@@ -550,62 +556,23 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     # ============ optionally resume training ... ============
     start_epoch, start_step, best = 0, 0, {"mean_top1": -1.0}
     log = C.JsonlLog(out / C.LOG_NAME, enabled=env.is_main)
+    objects = {"model": C.unwrap(model), "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
     if state is not None:
-        C.restart_from_checkpoint(
+        start_epoch, start_step, best = C.resume(
             state,
-            strict_keys=(
-                "arch",
-                "attributes",
-                "img_size",
-                "batch_size",
-                "accum_steps",
-                "epochs",
-                "seed",
-                "collection",
-                "max_train",
-            ),
-            args=C.plain_args(args),
-            model=C.unwrap(model),
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scaler=scaler,
-        )
-        if state["world_size"] != env.world_size:
-            raise ArtExtractError(
-                f"cannot resume: the saved run used {state['world_size']} process(es), this one {env.world_size}"
-            )
-        C.set_rng_state(state["rng"][env.rank] if env.rank < len(state["rng"]) else state["rng"][0])
-        start_epoch, start_step, best = state["epoch"], state["step"], state["best"]
-        log.truncate_after(start_epoch, start_step)
-        log.write({"type": "resume", "epoch": start_epoch, "step": start_step})
-        C.say(
-            env,
-            f"resumed from {out / C.STATE_NAME}: epoch {start_epoch + 1}, step {start_step}/{steps_per_epoch}",
+            env=env,
+            log=log,
+            out=out,
+            steps_per_epoch=steps_per_epoch,
+            strict_keys=STRICT_RESUME_KEYS,
+            args=args,
+            **objects,
         )
     if env.is_main:
         C.write_args_yaml(out, args, {"precision": precision, "world_size": env.world_size, "out": str(out)})
 
     def snapshot(epoch: int, step: int) -> dict[str, Any]:
-        rngs = _gather_rng(env)
-        return {
-            "format": "artextract.train_state/1",
-            "trainer": "classifier",
-            "args": C.plain_args(args),
-            "model": C.unwrap(model).state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "sampler": {
-                "seed": args.seed,
-                "epoch": epoch,
-                "start": step * args.accum_steps * args.batch_size,
-            },
-            "best": best,
-            "world_size": env.world_size,
-            "rng": rngs,
-        }
+        return C.train_state("classifier", args, env, epoch=epoch, step=step, best=best, **objects)
 
     # ============ training ... ============
     history: list[dict[str, Any]] = []
@@ -616,25 +583,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         )
         step0 = start_step if first else 0
 
-        def on_step(step: int, loss: float, epoch: int = epoch) -> None:
-            if args.log_every and step % args.log_every == 0:
-                log.write(
-                    {
-                        "type": "step",
-                        "epoch": epoch,
-                        "step": step,
-                        "loss": loss,
-                        "lr": scheduler.get_last_lr()[0],
-                    }
-                )
-            if args.save_every and step % args.save_every == 0 and step < steps_per_epoch:
-                st = snapshot(epoch, step)
-                if env.is_main:
-                    C.save_train_state(out, st)
-            if args.sleep_per_step:
-                import time
-
-                time.sleep(args.sleep_per_step)
+        on_step = C.step_hook(
+            args, env, log, out, epoch=epoch, steps_per_epoch=steps_per_epoch, snapshot=snapshot,
+            extra=lambda: {"lr": scheduler.get_last_lr()[0]},
+        )  # fmt: skip
 
         stats = train_one_epoch(
             model, criterion, train_loader, optimizer, scheduler, scaler,
@@ -658,65 +610,16 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         C.say(env, _epoch_line(record, args.epochs))
 
     # ============ done ============
-    records = C.epoch_records(out / C.LOG_NAME) if env.is_main else history
-    summary = {
-        "out": str(out),
-        "arch": args.arch,
-        "params": n_params,
-        "epochs": args.epochs,
-        "best": best,
-        "heads": {h: len(c) for h, c in heads.items()},
-        "n_train": len(train_ds),
-        "n_val": len(val_ds),
-        "val_source": split.val_source,
-        "train_time_s": sum(r.get("train_time", 0.0) for r in records),
-        "images_per_s": float(np.mean([r["images_per_s"] for r in records])) if records else float("nan"),
-        "wall_time_s": C.now() - t_start,
-        "precision": precision,
-        "world_size": env.world_size,
-    }
+    summary = C.run_summary(
+        args, env, out, history, t_start, precision, params=n_params, best=best,
+        heads={h: len(c) for h, c in heads.items()}, n_train=len(train_ds), n_val=len(val_ds),
+        val_source=split.val_source,
+    )  # fmt: skip
     C.say(
         env,
         f"best mean val top-1 {best['mean_top1']:.3f} (epoch {best.get('epoch', -1) + 1}); saved to {out}",
     )
     return summary
-
-
-def _gather_rng(env: C.DistEnv) -> list[dict[str, Any]]:
-    """RNG state of every rank (rank order), so each rank resumes its own augmentation stream."""
-    mine = C.rng_state()
-    if not env.distributed:
-        return [mine]
-    import torch.distributed as dist
-
-    allr: list[Any] = [None] * env.world_size
-    dist.all_gather_object(allr, mine)
-    return allr
-
-
-def _prepare_out(out: Path, args: argparse.Namespace, env: C.DistEnv) -> dict[str, Any] | None:
-    """Check OUT against --resume/--overwrite; return the training state to resume from (or None)."""
-    has_state = (out / C.STATE_NAME).exists()
-    if has_state and args.overwrite:
-        C.barrier(env)
-        if env.is_main:
-            for name in (C.STATE_NAME, C.LOG_NAME, C.CURVES_NAME):
-                (out / name).unlink(missing_ok=True)
-        C.barrier(env)
-        return None
-    if has_state and not args.resume:
-        raise ArtExtractError(
-            f"{out} already holds a training state; pass --resume to continue it or --overwrite to start again"
-        )
-    if args.resume and has_state:
-        return C.load_train_state(out)
-    if args.resume:
-        C.say(env, f"--resume: no training state in {out}; starting from scratch")
-    if env.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / C.LOG_NAME).unlink(missing_ok=True)
-    C.barrier(env)
-    return None
 
 
 def _save_release(

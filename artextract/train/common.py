@@ -473,3 +473,133 @@ def parse_with_presets(
     if first.preset:
         parser.set_defaults(**presets[first.preset])
     return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------ shared by the trainers
+def gather_rng(env: DistEnv) -> list[dict[str, Any]]:
+    """RNG state of every rank (rank order), so each rank resumes its own augmentation stream."""
+    mine = rng_state()
+    if not env.distributed:
+        return [mine]
+    import torch.distributed as dist
+
+    allr: list[Any] = [None] * env.world_size
+    dist.all_gather_object(allr, mine)
+    return allr
+
+
+def prepare_out(out: Path, args: argparse.Namespace, env: DistEnv) -> dict[str, Any] | None:
+    """Check OUT against --resume/--overwrite; return the training state to resume from (or None)."""
+    has_state = (out / STATE_NAME).exists()
+    if has_state and args.overwrite:
+        barrier(env)
+        if env.is_main:
+            for name in (STATE_NAME, LOG_NAME, CURVES_NAME):
+                (out / name).unlink(missing_ok=True)
+        barrier(env)
+        return None
+    if has_state and not args.resume:
+        raise ArtExtractError(
+            f"{out} already holds a training state; pass --resume to continue it or --overwrite to start again"
+        )
+    if args.resume and has_state:
+        return load_train_state(out)
+    if args.resume:
+        say(env, f"--resume: no training state in {out}; starting from scratch")
+    if env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / LOG_NAME).unlink(missing_ok=True)
+    barrier(env)
+    return None
+
+
+def resume(
+    state: dict[str, Any],
+    *,
+    env: DistEnv,
+    log: JsonlLog,
+    out: Path,
+    steps_per_epoch: int,
+    strict_keys: tuple[str, ...],
+    args: argparse.Namespace,
+    **objects: Any,
+) -> tuple[int, int, dict[str, Any]]:
+    """Restore a run from its training state: objects, this rank's RNG, the log. Returns
+    ``(start_epoch, start_step, best)``."""
+    restart_from_checkpoint(state, strict_keys=strict_keys, args=plain_args(args), **objects)
+    if state["world_size"] != env.world_size:
+        raise ArtExtractError(
+            f"cannot resume: the saved run used {state['world_size']} process(es), this one {env.world_size}"
+        )
+    set_rng_state(state["rng"][env.rank] if env.rank < len(state["rng"]) else state["rng"][0])
+    start_epoch, start_step = state["epoch"], state["step"]
+    log.truncate_after(start_epoch, start_step)
+    log.write({"type": "resume", "epoch": start_epoch, "step": start_step})
+    say(env, f"resumed from {out / STATE_NAME}: epoch {start_epoch + 1}, step {start_step}/{steps_per_epoch}")
+    return start_epoch, start_step, state["best"]
+
+
+def train_state(
+    trainer: str, args: argparse.Namespace, env: DistEnv, *, epoch: int, step: int, best: dict[str, Any],
+    **objects: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """Everything needed to resume at (``epoch``, ``step``): ``objects`` as state dicts (model, optimizer,
+    scheduler, scaler), the sampler position, the best result so far and every rank's RNG."""
+    return {
+        "format": "artextract.train_state/1",
+        "trainer": trainer,
+        "args": plain_args(args),
+        **{name: (obj.state_dict() if hasattr(obj, "state_dict") else obj) for name, obj in objects.items()},
+        "epoch": epoch,
+        "step": step,
+        "sampler": {"seed": args.seed, "epoch": epoch, "start": step * args.accum_steps * args.batch_size},
+        "best": best,
+        "world_size": env.world_size,
+        "rng": gather_rng(env),
+    }
+
+
+def step_hook(
+    args: argparse.Namespace,
+    env: DistEnv,
+    log: JsonlLog,
+    out: Path,
+    *,
+    epoch: int,
+    steps_per_epoch: int,
+    snapshot: Callable[[int, int], dict[str, Any]],
+    extra: Callable[[], dict[str, Any]],
+) -> Callable[[int, float], None]:
+    """The per-step callback of ``train_one_epoch``: a step record every ``--log-every`` steps (with
+    ``extra()``, e.g. the LR or BYOL's tau), the training state every ``--save-every`` steps."""
+
+    def on_step(step: int, loss: float) -> None:
+        if args.log_every and step % args.log_every == 0:
+            log.write({"type": "step", "epoch": epoch, "step": step, "loss": loss, **extra()})
+        if args.save_every and step % args.save_every == 0 and step < steps_per_epoch:
+            st = snapshot(epoch, step)
+            if env.is_main:
+                save_train_state(out, st)
+        if args.sleep_per_step:  # only for the crash-and-resume tests
+            time.sleep(args.sleep_per_step)
+
+    return on_step
+
+
+def run_summary(
+    args: argparse.Namespace, env: DistEnv, out: Path, history: list[dict[str, Any]], t_start: float,
+    precision: str, **extra: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """What a finished run reports: timings and throughput over every epoch (resumed ones included)."""
+    records = epoch_records(out / LOG_NAME) if env.is_main else history
+    return {
+        "out": str(out),
+        "arch": args.arch,
+        "epochs": args.epochs,
+        **extra,
+        "train_time_s": sum(r.get("train_time", 0.0) for r in records),
+        "images_per_s": float(np.mean([r["images_per_s"] for r in records])) if records else float("nan"),
+        "wall_time_s": now() - t_start,
+        "precision": precision,
+        "world_size": env.world_size,
+    }
