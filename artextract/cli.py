@@ -193,20 +193,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_retrieval
 
     bundle = open_bundle(Path(args.bundle) if args.bundle else _default_bundle())
-    common = dict(queries=args.queries, k=args.k, seed=args.seed, progress=not args.json)
-    res = evaluate_retrieval(bundle, **common)  # labels only: cheap, and shown even if CLIP is unavailable
-    clip_error = None
-    if args.clip != "none":
-        try:
-            res = evaluate_retrieval(bundle, clip_model=args.clip, clip_weights=args.clip_weights, **common)
-        except ArtExtractError as exc:
-            clip_error = str(exc)
-    if args.json:
-        print(json.dumps({**res.__dict__, "clip_error": clip_error}, indent=2))
-    else:
-        print("\n".join(res.lines()))
-    if clip_error:
-        _err(clip_error)
+    res = evaluate_retrieval(
+        bundle,
+        queries=args.queries,
+        k=args.k,
+        seed=args.seed,
+        clip_model=None if args.clip == "none" else args.clip,
+        clip_weights=args.clip_weights,
+        progress=not args.json,
+    )
+    print(json.dumps(res.__dict__, indent=2) if args.json else "\n".join(res.lines()))
+    if res.clip_error:  # the label metrics above still stand
+        _err(res.clip_error)
         return 2
     return 0
 

@@ -27,6 +27,7 @@ class RetrievalEval:
     k: int
     precision: dict[str, float]
     clip: dict[str, Any] | None
+    clip_error: str | None = None  # why CLIP agreement is missing (e.g. no weights offline)
 
     def lines(self) -> list[str]:
         out = [f"retrieval over {self.queries} leave-one-out queries, k={self.k}"]
@@ -69,11 +70,14 @@ def evaluate_retrieval(
     nb = np.array([[j for j in row if j != i][:k] for i, row in zip(q, ids, strict=True)])
     labels = {a: ref.items[a].to_numpy() for a in ("artist", "style", "genre") if a in ref.items}
     precision = neighbour_label_precision(labels, q, nb)
-    clip = None
+    clip, clip_error = None, None
     if clip_model:
         from .analysis.clip_agreement import clip_embed, load_clip, retrieval_agreement
 
-        model, preprocess = load_clip(clip_model, clip_weights)
+        try:
+            model, preprocess = load_clip(clip_model, clip_weights)
+        except ArtExtractError as exc:  # the label metrics still stand
+            return RetrievalEval(queries=len(q), k=k, precision=precision, clip=None, clip_error=str(exc))
         used = np.unique(np.concatenate([q, nb.ravel()]))
         pos = {int(j): i for i, j in enumerate(used)}
         images = []
@@ -97,4 +101,4 @@ def evaluate_retrieval(
         clip["top5_pairs_sim"] = float(np.mean(sorted(pairs.values())[-5:]))
         clip["model"] = clip_model
         clip["weights"] = str(clip_weights or "default")
-    return RetrievalEval(queries=len(q), k=k, precision=precision, clip=clip)
+    return RetrievalEval(queries=len(q), k=k, precision=precision, clip=clip, clip_error=clip_error)
