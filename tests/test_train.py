@@ -73,22 +73,9 @@ def tiny(tmp_path: Path) -> Path:
 
 # ----------------------------------------------------------------------------------------- labels, loss
 def _cat(rows: list[dict]) -> pd.DataFrame:
-    base = dict.fromkeys(
-        (
-            "id",
-            "image",
-            "title",
-            "artist",
-            "date",
-            "style",
-            "genre",
-            "split",
-            "source",
-            "source_url",
-            "license",
-        ),
-        "",
-    )
+    from artextract.catalog import COLUMNS
+
+    base = dict.fromkeys(COLUMNS, "")
     return pd.DataFrame([{**base, "id": str(i), "image": f"{i}.jpg", **r} for i, r in enumerate(rows)])
 
 
