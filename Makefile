@@ -1,6 +1,8 @@
 # Two commands do everything:
-#   make demo   venv + install, demo collection, demo checkpoints, artifacts, app on http://localhost:8501
+#   make demo   venv + install, then the app on http://localhost:8501 over the committed public-domain
+#               sample of real paintings (data/sample) with the released checkpoints (models/): no training
 #   make test   venv + install (+ Chromium for the browser tests), then the whole test suite
+# make demo-synthetic: the generated demo collection, trained from scratch in minutes (used by tests).
 # Each step is a file target, so a second run skips what is already done.
 
 PYTHON ?= python3
@@ -10,18 +12,31 @@ PORT   ?= 8501
 DATA   := data
 MODELS := models
 STAMP  := $(VENV)/.installed
+SAMPLE := $(DATA)/sample
+# the released checkpoints (see models/README.md for their cards)
+CLASSIFIER := $(MODELS)/rla_mobilenetv2-wikiart
+ENCODER    := $(MODELS)/byol_mobilenetv2-wikiart
 
-.PHONY: demo setup test lint app bench clean-demo chromium
+.PHONY: demo demo-synthetic setup test lint app bench clean-demo chromium
 
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	@echo "==> [1/5] virtual environment and packages (torch is served from local disk where available)"
+	@echo "==> [1] virtual environment and packages (torch is served from local disk where available)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
+
+$(DATA)/artifacts/sample/manifest.json: $(STAMP) $(SAMPLE)/collection/catalog.csv $(SAMPLE)/reference/catalog.csv \
+  $(CLASSIFIER)/model.safetensors $(ENCODER)/model.safetensors
+	@echo "==> [2/2] building artifacts for the public-domain sample with the released checkpoints"
+	$(VENV)/bin/artextract build --collection $(SAMPLE)/collection --classifier $(CLASSIFIER) \
+	  --reference $(SAMPLE)/reference --encoder $(ENCODER) --name sample
+
+demo: $(DATA)/artifacts/sample/manifest.json
+	$(VENV)/bin/artextract app --port $(PORT)
 
 $(DATA)/demo/catalog.csv: $(STAMP)
 	@echo "==> [2/5] generating the demo collection (deterministic, no network)"
@@ -40,8 +55,8 @@ $(DATA)/artifacts/demo/manifest.json: $(MODELS)/classifier-demo/model.safetensor
 	$(VENV)/bin/artextract build --collection $(DATA)/demo --classifier $(MODELS)/classifier-demo \
 	  --reference $(DATA)/demo_reference --encoder $(MODELS)/byol-demo
 
-demo: $(DATA)/artifacts/demo/manifest.json
-	$(VENV)/bin/artextract app --port $(PORT)
+demo-synthetic: $(DATA)/artifacts/demo/manifest.json
+	$(VENV)/bin/artextract app --port $(PORT) --bundle $(DATA)/artifacts/demo
 
 app: setup
 	$(VENV)/bin/artextract app --port $(PORT)

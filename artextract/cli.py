@@ -72,6 +72,22 @@ def cmd_data_wikiart(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def cmd_data_sample(args: argparse.Namespace) -> int:
+    from .sources import sample
+
+    shared = Path(args.shared)
+    summary = sample.make_sample(
+        wikiart_root=shared / "wikiart",
+        splits_dir=shared / "artgan_splits",
+        constituents_csv=shared / "nga_opendata" / "constituents.csv",
+        museum_dir=shared / "museum_sample",
+        out=Path(args.out),
+        n_reference=args.n_reference,
+    )
+    print(summary.summary_line())
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- build
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildConfig, build_bundle
@@ -98,7 +114,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _default_bundle() -> Path:
-    return Path(os.environ.get("ARTEXTRACT_BUNDLE", artifacts_dir("demo")))
+    from .config import default_bundle
+
+    return default_bundle()
 
 
 # ------------------------------------------------------------------------------------------ classify
@@ -263,6 +281,19 @@ def get_parser() -> argparse.ArgumentParser:
     wa.add_argument("--out", help="collection folder (default: the WikiArt folder itself)")
     wa.add_argument("--on-missing", choices=["skip", "fail"], default="skip")
     wa.set_defaults(fn=cmd_data_wikiart)
+
+    sa = d.add_parser(
+        "sample", help="rebuild the committed public-domain sample (data/sample) from the shared real data"
+    )
+    sa.add_argument(
+        "--shared", required=True,
+        help="folder with wikiart/, artgan_splits/, nga_opendata/constituents.csv and museum_sample/",
+    )  # fmt: skip
+    sa.add_argument("--out", default="data/sample", help="output folder (collection/ and reference/)")
+    sa.add_argument(
+        "--n-reference", type=int, default=2000, help="public-domain train paintings in the reference"
+    )
+    sa.set_defaults(fn=cmd_data_sample)
 
     tr = sub.add_parser("train", help="train a model (python -m artextract.train --help)", add_help=False)
     tr.add_argument("rest", nargs=argparse.REMAINDER)

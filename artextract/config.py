@@ -31,5 +31,15 @@ def artifacts_dir(name: str) -> Path:
     return data_dir() / "artifacts" / name
 
 
+#: the bundle the app and the CLI open by default: the committed public-domain sample of real paintings
+DEFAULT_BUNDLE = "sample"
+
+
+def default_bundle() -> Path:
+    """``$ARTEXTRACT_BUNDLE`` or ``data/artifacts/sample`` (what ``make demo`` builds)."""
+    env = os.environ.get("ARTEXTRACT_BUNDLE")
+    return Path(env).expanduser() if env else artifacts_dir(DEFAULT_BUNDLE)
+
+
 def review_db_path() -> Path:
     return data_dir() / "review.sqlite"

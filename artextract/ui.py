@@ -66,9 +66,9 @@ INSPECT_COLUMNS = ("id", "title", "artist", "date", "style", "genre", "split", "
 
 
 def bundle_location() -> Path:
-    """The bundle folder: ``$ARTEXTRACT_BUNDLE`` or the demo bundle under the data folder."""
+    """The bundle folder: ``$ARTEXTRACT_BUNDLE`` or the real public-domain sample's bundle."""
     env = os.environ.get(BUNDLE_ENV)
-    return Path(env).expanduser() if env else config.artifacts_dir("demo")
+    return Path(env).expanduser() if env else config.artifacts_dir(config.DEFAULT_BUNDLE)
 
 
 def _stamp(root: Path) -> int:

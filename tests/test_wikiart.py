@@ -57,7 +57,7 @@ def test_index_in_place_reports_missing_and_unlisted(collection):
         load_image(root / rel)
     row = cat.set_index("id").loc["Impressionism/claude-monet_water-lilies-6.jpg"]
     assert row["style"] == "Impressionism" and row["artist"] == "Claude_Monet" and row["split"] == "train"
-    assert row["title"] == "water lilies 6" and row["artist_name"] == "Claude Monet"
+    assert row["title"] == "Water Lilies 6" and row["artist_name"] == "Claude Monet"
     assert (
         row["source"] == "wikiart"
         and row["source_url"] == "https://www.wikiart.org/en/claude-monet/water-lilies-6"
@@ -124,3 +124,25 @@ def test_real_splits_with_a_tiny_folder(shared_data, tmp_path):
     assert s.indexed == len(set(pick)) == len(cat) and s.listed == len(table)
     assert len(s.missing) == len(table) - len(set(pick)) and not s.unlisted
     assert set(cat["split"]) <= {"train", "val"} and (cat["style"] != "").any()
+
+
+@pytest.mark.parametrize(
+    ("slug", "title", "date"),
+    [
+        ("paris-boulevard-in-the-rain-1893", "Paris Boulevard in the Rain", "1893"),
+        ("self-portrait-c-1887-2", "Self Portrait", "c. 1887"),
+        ("untitled-1979(3)", "Untitled", "1979"),
+        (
+            "segawa-kikunojo-iii-and-bando-mitsugoro-ii-1798",
+            "Segawa Kikunojo III and Bando Mitsugoro II",
+            "1798",
+        ),
+        ("the-girl-s-head-1890", "The Girl's Head", "1890"),
+        ("water-lilies-6", "Water Lilies 6", ""),
+        ("1890", "1890", ""),
+    ],
+)
+def test_titles_and_dates_read_as_a_curator_writes_them(slug, title, date):
+    from artextract.sources.wikiart import title_and_date
+
+    assert title_and_date(slug) == (title, date)

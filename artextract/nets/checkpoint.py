@@ -285,6 +285,9 @@ _TORCHVISION_NAMES = {
     "rla_resnet34": "resnet34",
     "rla_resnet50": "resnet50",
     "rla_resnet101": "resnet101",
+    "mobilenetv2": "mobilenet_v2",
+    "rla_mobilenetv2": "mobilenet_v2",
+    "rla_mobilenetv2_eca": "mobilenet_v2",
 }
 
 
@@ -367,9 +370,19 @@ def init_from_imagenet(model: nn.Module, source: str | Path | None = None) -> di
             and t.shape[0] == s.shape[0]
             and t.shape[2:] == s.shape[2:]
             and t.shape[1] > s.shape[1]
-        ):  # RLA: conv1 reads [x, h]; x channels come first
+        ):  # RLA: a conv that reads [x, h]; x channels come first, the h columns start at zero
             t.zero_()
             t[:, : s.shape[1]].copy_(s.to(t.dtype))
+            partial.append(key)
+            used.add(key)
+        elif (
+            s is not None
+            and s.ndim == t.ndim
+            and s.ndim in (1, 4)
+            and t.shape[0] > s.shape[0]
+            and t.shape[1:] == s.shape[1:]
+        ):  # RLA-MobileNetV2: a depthwise conv / its BN runs over [x, h]; h channels keep their fresh init
+            t[: s.shape[0]].copy_(s.to(t.dtype))
             partial.append(key)
             used.add(key)
     # the ImageNet classifier, when a head has its exact shape (e.g. the default 1000-class "logits" head)

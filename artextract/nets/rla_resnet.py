@@ -5,19 +5,23 @@ residual stream. At every residual block ``t`` of a stage:
 
     y_t = Branch_t([x_{t-1}, h_{t-1}])          # the block's first conv reads the state (concatenated)
     x_t = ReLU(y_t + shortcut(x_{t-1}))
-    h_t = g(h_{t-1}, conv_out(y_t))             # the state reads the block's residual output
+    h_t = g(h_{t-1}, conv_out(x_t))             # the state reads the block's output (after add + ReLU)
 
 with ``conv_out`` a 1x1 conv per stage and ``g`` one of
 
 - ``"rla"`` (the paper's base module): ``h = conv3x3(tanh(BN_t(h + conv_out(y))))``; the 3x3 recurrent
   conv is shared by every block of the stage, BN_t is per block;
-- ``"gru"``: ``h = ConvGRU(tanh(BN_t(conv_out(y))), h)`` (reference code, GroupNorm-ed gates);
-- ``"lstm"``: ``(h, c) = ConvLSTM(tanh(BN_t(conv_out(y))), (h, c))``.
+- ``"gru"``: ``h = ConvGRU(tanh(BN_t(conv_out(x_t))), h)`` (reference code, GroupNorm-ed gates);
+- ``"lstm"``: ``(h, c) = ConvLSTM(tanh(BN_t(conv_out(x_t))), (h, c))``.
 
 Where a block downsamples, the state is average-pooled 2x2 to follow it. After the last stage the state
 (for ``"rla"`` after BN + ReLU) is concatenated to the final feature map before global pooling, so the
 embedding has ``512 * expansion * width / 64 + k`` dimensions. The state is created with the input's
 device, dtype and memory format: the model runs on CPU, GPU, bf16 and channels_last alike.
+
+As in the official ``resnet_rla.py`` (where ``y = out; out += identity; relu(out)`` aliases ``y`` to the
+block's output), the update reads ``x_t`` after the residual add and ReLU; and, as there by default, the
+last BN of every residual branch starts at zero (``zero_init_residual=True``).
 """
 
 from __future__ import annotations
@@ -125,7 +129,7 @@ class RLAResNet(MultiHeadNet):
         rla_channels: int = 32,
         rla_type: str = "rla",
         attention: str | None = None,
-        zero_init_residual: bool = False,
+        zero_init_residual: bool = True,
     ) -> None:
         super().__init__()
         if block not in BLOCKS:
@@ -175,12 +179,11 @@ class RLAResNet(MultiHeadNet):
         c = torch.zeros_like(h) if self.rla_type == "lstm" else None
         for blocks, update in zip(self.stages(), self.rla, strict=True):
             for t, blk in enumerate(blocks):
-                y = blk.branch(torch.cat([x, h], dim=1))
-                x = blk.relu(y + blk.shortcut(x))
+                x = blk.relu(blk.branch(torch.cat([x, h], dim=1)) + blk.shortcut(x))
                 if blk.stride != 1:
                     h = _pool_state(h)
                     c = _pool_state(c) if c is not None else None
-                h, c = update(t, y, h, c)
+                h, c = update(t, x, h, c)  # the block's output, after the add and ReLU (official code)
         if self.rla_norm is not None:
             h = self.relu(self.rla_norm(h))
         return torch.cat([x, h], dim=1).mean(dim=(2, 3))

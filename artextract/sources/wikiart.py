@@ -17,6 +17,7 @@ relative to the WikiArt folder.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +68,99 @@ class WikiArtSummary:
         return line
 
 
-def _title_parts(rel: str) -> tuple[str, str, str]:
-    """(artist slug, title slug, display title) from ``Style/artist-slug_title-slug.jpg``."""
+#: words a curator leaves in lower case inside a title (English plus the particles of names)
+_SMALL_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "as",
+        "at",
+        "but",
+        "by",
+        "de",
+        "del",
+        "della",
+        "der",
+        "des",
+        "di",
+        "du",
+        "en",
+        "for",
+        "from",
+        "in",
+        "into",
+        "la",
+        "le",
+        "les",
+        "of",
+        "on",
+        "or",
+        "over",
+        "the",
+        "to",
+        "under",
+        "upon",
+        "van",
+        "von",
+        "with",
+        "y",
+    ]
+)
+_ROMAN = re.compile(r"^(?=[ivxlc])(c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
+_YEAR_TAIL = re.compile(
+    r"^(?P<title>.*?)-(?P<circa>c-)?(?P<year>1[0-9]{3}|20[0-2][0-9])(?:-(?P<dup>[0-9]{1,2}))?$"
+)
+
+
+def _title_word(word: str, first: bool) -> str:
+    if _ROMAN.match(word):
+        return word.upper()
+    if word in _SMALL_WORDS and not first:
+        return word
+    if word == "s":
+        return word
+    return word[:1].upper() + word[1:]
+
+
+def title_and_date(title_slug: str) -> tuple[str, str]:
+    """A curator's title and date from a WikiArt title slug.
+
+    ``paris-boulevard-in-the-rain-1893`` -> ("Paris Boulevard in the Rain", "1893");
+    ``self-portrait-c-1887-2`` -> ("Self Portrait", "c. 1887") (the trailing ``-2`` is WikiArt's
+    disambiguation); a slug without a year keeps its words and gets an empty date.
+    """
+    slug = re.sub(r"\(\d+\)$", "", title_slug.strip("-").lower()).strip("-")  # "untitled-1979(3)"
+    date = ""
+    m = _YEAR_TAIL.match(slug)
+    if m and m.group("title"):
+        slug = m.group("title")
+        date = ("c. " if m.group("circa") else "") + m.group("year")
+    words = [w for w in slug.replace("_", "-").split("-") if w]
+    # "girl-s-head" is how the slug spells "girl's head"
+    out: list[str] = []
+    for w in words:
+        if w == "s" and out:
+            out[-1] += "'s"
+            continue
+        out.append(_title_word(w, first=not out))
+    return " ".join(out), date
+
+
+def year_of(title_slug: str) -> int | None:
+    """The year in a WikiArt title slug, or ``None``."""
+    _, date = title_and_date(title_slug)
+    return int(date[-4:]) if date else None
+
+
+def _title_parts(rel: str) -> tuple[str, str, str, str]:
+    """(artist slug, title slug, display title, date) from ``Style/artist-slug_title-slug.jpg``."""
     stem = Path(rel).stem
     artist, _, title = stem.partition("_")
     if not title:
         artist, title = "", stem
-    return artist, title, " ".join(title.replace("-", " ").split())
+    display, date = title_and_date(title)
+    return artist, title, display, date
 
 
 def _image_prefix(root: Path, out: Path) -> str:
@@ -144,7 +231,7 @@ def index_wikiart(
             "image": prefix + table["path"],
             "title": parts.map(lambda t: t[2]),
             "artist": table["artist"],
-            "date": "",
+            "date": parts.map(lambda t: t[3]),
             "style": table["style"],
             "genre": table["genre"],
             "split": table["split"],

@@ -112,6 +112,32 @@ def subsample(split: LabelledSplit, max_train: int = 0, max_val: int = 0, seed: 
     )
 
 
+def carve_selection(
+    split: LabelledSplit, n: int, seed: int = 0
+) -> tuple[LabelledSplit, pd.DataFrame, np.ndarray]:
+    """Move a seeded random ``n`` of the train rows into a *selection* set (checkpoint choice only).
+
+    Returns (split without those rows, selection rows, their labels). The val rows are untouched, so
+    figures reported on val never come from data that chose the model.
+    """
+    if n <= 0:
+        raise CatalogError(f"selection size must be >= 1, got {n}")
+    if n >= len(split.train):
+        raise CatalogError(f"selection size {n} leaves no train rows (train has {len(split.train)})")
+    rng = np.random.default_rng(seed + 7919)
+    sel = np.zeros(len(split.train), dtype=bool)
+    sel[rng.choice(len(split.train), size=n, replace=False)] = True
+    rest = LabelledSplit(
+        split.train[~sel].reset_index(drop=True),
+        split.val,
+        split.heads,
+        split.y_train[~sel],
+        split.y_val,
+        split.val_source,
+    )
+    return rest, split.train[sel].reset_index(drop=True), split.y_train[sel]
+
+
 def class_weights(y: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
     """Per-class loss weights from train counts: ``none``, ``inverse`` (1/n) or ``sqrt`` (1/sqrt n), mean 1."""
     if mode == "none":

@@ -1,0 +1,88 @@
+"""The committed public-domain sample (data/sample): real paintings, public domain by the stated rule."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from artextract.catalog import image_path, read_catalog
+from artextract.sources.sample import PD_DEATH_BEFORE, PD_YEAR_BEFORE, public_domain_rows, slugify
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def test_committed_sample_is_real_public_domain_and_small():
+    coll, ref = read_catalog(SAMPLE / "collection"), read_catalog(SAMPLE / "reference")
+    assert 850 <= len(coll) <= 1000
+    assert set(coll["split"]) == {"val"} and (coll["style"] != "").all()
+    wiki = ref[ref["source"] == "wikiart"]
+    museum = ref[ref["source"] != "wikiart"]
+    assert len(wiki) >= 1500 and len(museum) == 125
+    assert (museum["source"] == "National Gallery of Art").sum() == 32
+    for df in (coll, wiki):
+        years = df["date"].str[-4:].astype(int)
+        assert (years < PD_YEAR_BEFORE).all()
+        died = df["license"].str.extract(r"artist died (\d{4})")[0].astype(int)
+        assert (died < PD_DEATH_BEFORE).all()
+    for df in (coll, ref):
+        assert df["source_url"].str.match(r"https?://").all()
+        assert (df["title"] != "").all()
+    # titles read as a curator writes them: capitalised, no year left inside
+    assert not any(t.endswith(d) for t, d in zip(coll["title"], coll["date"], strict=True))
+    assert (coll["title"].str[0].str.upper() == coll["title"].str[0]).all()
+    total = sum(image_path(SAMPLE / "collection", p).stat().st_size for p in coll["image"])
+    total += sum(image_path(SAMPLE / "reference", p).stat().st_size for p in ref["image"])
+    assert total <= 30e6
+
+
+def test_public_domain_rule_on_a_small_table():
+    deaths = pd.DataFrame(
+        {
+            "endyear": [1926, 1973, 1890],
+            "forwarddisplayname": ["Claude Monet", "Pablo Picasso", "Vincent van Gogh"],
+        },
+        index=["claude-monet", "pablo-picasso", "vincent-van-gogh"],
+    )
+    ids = [
+        "Impressionism/claude-monet_water-lilies-1916.jpg",  # in
+        "Impressionism/claude-monet_water-lilies-1931.jpg",  # dated too late (hypothetical)
+        "Cubism/pablo-picasso_guitar-1913.jpg",  # artist died too late
+        "Impressionism/vincent-van-gogh_irises.jpg",  # no year in the file name
+        "Impressionism/nobody-known_a-field-1880.jpg",  # artist not in the table
+        "Impressionism/vincent-van-gogh_the-starry-night-1889.jpg",  # in
+    ]
+    cat = pd.DataFrame({"id": ids, "image": ["images/" + i for i in ids], "artist": ""})
+    for c in ("title", "date", "style", "genre", "source", "source_url", "license"):
+        cat[c] = ""
+    cat["split"] = "val"
+    out = public_domain_rows(cat, deaths)
+    assert list(out["id"]) == [ids[0], ids[5]]
+    assert list(out["title"]) == ["Water Lilies", "The Starry Night"]
+    assert list(out["date"]) == ["1916", "1889"]
+    assert list(out["artist"]) == ["Claude_Monet", "Vincent_Van_Gogh"]
+    assert list(out["artist_name"]) == ["Claude Monet", "Vincent van Gogh"]
+    assert (
+        slugify("Pierre-Auguste Renoir") == "pierre-auguste-renoir"
+        and slugify("Albrecht Dürer") == "albrecht-durer"
+    )
+
+
+def test_sample_rebuilds_from_the_shared_data(shared_data, tmp_path):
+    from artextract.sources.sample import make_sample
+
+    summary = make_sample(
+        shared_data / "wikiart",
+        shared_data / "artgan_splits",
+        shared_data / "nga_opendata" / "constituents.csv",
+        shared_data / "museum_sample",
+        tmp_path / "sample",
+    )
+    assert re.search(r"\d+ public-domain val paintings", summary.summary_line())
+    rebuilt = read_catalog(tmp_path / "sample" / "collection")
+    committed = read_catalog(SAMPLE / "collection")
+    pd.testing.assert_frame_equal(rebuilt, committed)
+    assert list(read_catalog(tmp_path / "sample" / "reference")["id"]) == list(
+        read_catalog(SAMPLE / "reference")["id"]
+    )
