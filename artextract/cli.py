@@ -88,6 +88,48 @@ def cmd_data_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named(items: list[str] | None) -> dict[str, str]:
+    out = {}
+    for it in items or []:
+        name, sep, path = it.partition("=")
+        if not sep or not name or not path:
+            raise ArtExtractError(f"expected NAME=CHECKPOINT, got {it!r}")
+        out[name] = path
+    return out
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import run_report
+
+    run_report(
+        args.collection,
+        classifiers=_named(args.classifier),
+        encoders=_named(args.encoder),
+        imagenet_weights=args.imagenet_weights,
+        input_size=args.img_size,
+        k=args.k,
+        out=args.out,
+    )
+    print(f"report written to {Path(args.out).with_suffix('.md')} and .json")
+    return 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from .report import release
+
+    card = release(args.run, args.dest, sample=args.sample)
+    line = f"released {card['arch']} to {args.dest}"
+    if "sample_metrics" in card:
+        m = card["sample_metrics"]
+        line += "; on the sample: " + ", ".join(
+            f"{h} top-1 {v['top1']:.3f}"
+            for h, v in m.items()
+            if isinstance(v, dict) and v.get("top1") is not None
+        )
+    print(line)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- build
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildConfig, build_bundle
@@ -348,6 +390,26 @@ def get_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--json", action="store_true")
     e.set_defaults(fn=cmd_evaluate)
+
+    r = sub.add_parser("report", help="held-out classification and retrieval report (real data)")
+    r.add_argument("--collection", required=True, help="collection with train and val rows (data/wikiart)")
+    r.add_argument("--classifier", action="append", metavar="NAME=CHECKPOINT", help="a classifier to report")
+    r.add_argument("--encoder", action="append", metavar="NAME=CHECKPOINT", help="an encoder to report")
+    r.add_argument(
+        "--imagenet-weights", help="ImageNet MobileNetV2 weights: frozen-feature probe and retrieval"
+    )
+    r.add_argument("--img-size", type=int, default=128, help="input size of the frozen ImageNet features")
+    r.add_argument("--k", type=int, default=10, help="precision@k")
+    r.add_argument("--out", default="results/wikiart", help="output path without suffix (.md and .json)")
+    r.set_defaults(fn=cmd_report)
+
+    rl = sub.add_parser("release", help="copy a training run's checkpoint to models/ with its sample figures")
+    rl.add_argument("run", help="training output folder (model.safetensors + card.json)")
+    rl.add_argument("dest", help="release folder, e.g. models/rla_mobilenetv2-wikiart")
+    rl.add_argument(
+        "--sample", help="labelled collection whose figures go on the card (data/sample/collection)"
+    )
+    rl.set_defaults(fn=cmd_release)
 
     m = sub.add_parser("models", help="list registered architectures")
     m.add_argument("--json", action="store_true")

@@ -245,12 +245,41 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+#: class names whose spelling is not just underscores for spaces
+_PRETTY = {"Ukiyo_e": "Ukiyo-e"}
+
+
+def pretty_label(label: str) -> str:
+    """A class name as a curator reads it: ``Naive_Art_Primitivism`` -> ``Naive Art Primitivism``."""
+    label = str(label)
+    return _PRETTY.get(label, label.replace("_", " "))
+
+
+def artist_of(row: Any) -> str:
+    """The artist as a curator reads it: the catalog's display name (``artist_name``) where it has one,
+    else the ``artist`` label with underscores as spaces (``Claude_Monet`` -> ``Claude Monet``)."""
+    name = str(row.get("artist_name", "") or "")
+    if name and name != "nan":
+        return name
+    label = str(row.get("artist", "") or "")
+    return "" if label == "nan" else label.replace("_", " ")
+
+
+def artist_column(items: pd.DataFrame) -> pd.Series:
+    """:func:`artist_of` for every row."""
+    label = items["artist"].fillna("").astype(str).str.replace("_", " ", regex=False)
+    if "artist_name" not in items.columns:
+        return label
+    name = items["artist_name"].fillna("").astype(str)
+    return name.where(name != "", label)
+
+
 # --------------------------------------------------------------------------- figures
 
 
 def _hover_text(items: pd.DataFrame) -> np.ndarray:
     title = items["title"].fillna("").astype(str).replace("", "(untitled)")
-    artist = items["artist"].fillna("").astype(str).replace("", "unknown artist")
+    artist = artist_column(items).replace("", "unknown artist")
     return (title + " — " + artist).to_numpy()
 
 
@@ -332,7 +361,7 @@ def scatter_figure(
                     customdata=cdata[m],
                     hovertext=hover[m],
                     hovertemplate=hovertemplate,
-                    name=f"{lab} ({int(m.sum())})",
+                    name=f"{pretty_label(lab)} ({int(m.sum())})",
                     marker={"size": marker_size, "color": colour_hex, "opacity": 0.8},
                     unselected={"marker": {"opacity": 0.3}},
                 )
@@ -353,7 +382,7 @@ def scatter_figure(
                     customdata=cdata[m],
                     hovertext=hover[m],
                     hovertemplate="⚑ %{hovertext}<extra></extra>",
-                    name=f"flagged: {lab} ({int(m.sum())})",
+                    name=f"flagged: {pretty_label(lab)} ({int(m.sum())})",
                     marker={
                         "size": marker_size + 8,
                         "symbol": "circle-open",
@@ -415,6 +444,7 @@ def confusion_figure(_b: Bundle, key: str, attr: str, normalise: bool) -> dict[s
     c = len(classes)
     ti, pi = np.meshgrid(np.arange(c), np.arange(c), indexing="ij")
     text = np.where(counts > 0, (np.round(shown, 2) if normalise else counts).astype(str), "")
+    classes = [pretty_label(c) for c in classes]
     heat = go.Heatmap(
         z=shown,
         x=classes,
@@ -629,10 +659,10 @@ def _labels_table(b: Bundle, row: int) -> pd.DataFrame:
         recs.append(
             {
                 "attribute": a,
-                "catalog": truth or "(unlabelled)",
-                "predicted": top[0][0] if top else "",
+                "catalog": pretty_label(truth) if truth else "(unlabelled)",
+                "predicted": pretty_label(top[0][0]) if top else "",
                 "match": {"yes": "✓", "no": "✗"}.get(correct, ""),
-                "top-3": " · ".join(f"{lab} {p:.2f}" for lab, p in top),
+                "top-3": " · ".join(f"{pretty_label(lab)} {p:.2f}" for lab, p in top),
             }
         )
     return pd.DataFrame(recs)
@@ -757,7 +787,7 @@ def inspector(
         show_image(b.image_path(row), max_side=640, width=420)
         meta = {c: str(item.get(c, "")) for c in INSPECT_COLUMNS if c in b.items.columns}
         st.markdown(
-            f"**{meta.get('artist') or 'unknown artist'}**"
+            f"**{artist_of(item) or 'unknown artist'}**"
             + (f", {meta['date']}" if meta.get("date") else "")
             + f"  \n`{meta.get('id', '')}` · {meta.get('split') or 'no split'} · {meta.get('source', '')}"
             + (f" · {meta['license']}" if meta.get("license") else "")
@@ -787,7 +817,7 @@ def inspector(
                 with cols[i % 3]:
                     show_image(b.image_path(j), max_side=200)
                     nb = b.items.iloc[j]
-                    st.caption(f"{nb.get('title', '')} — {nb.get('artist', '')} · sim {sim:.2f}")
+                    st.caption(f"{nb.get('title', '')} — {artist_of(nb)} · sim {sim:.2f}")
                     st.button(
                         "Open",
                         key=f"{ns}.nb.{i}",
@@ -817,7 +847,7 @@ def gallery(b: Bundle, rows: Sequence[int], *, ns: str, per_page: int = 12, cols
         with grid[i % cols]:
             show_image(b.image_path(r), max_side=220)
             it = b.items.iloc[r]
-            st.caption(f"{it.get('title', '')} — {it.get('artist', '')}")
+            st.caption(f"{it.get('title', '')} — {artist_of(it)}")
             st.button("Inspect", key=f"{ns}.g.{r}", on_click=focus_row, args=(ns, r), width="stretch")
 
 
@@ -961,6 +991,8 @@ def search_items(_b: Bundle, key: str, needle: str) -> np.ndarray:
         + " "
         + _b.items["artist"].astype(str)
         + " "
+        + artist_column(_b.items)
+        + " "
         + _b.items["id"].astype(str)
     ).str.lower()
     return np.flatnonzero(hay.str.contains(needle, regex=False).to_numpy())
@@ -968,7 +1000,7 @@ def search_items(_b: Bundle, key: str, needle: str) -> np.ndarray:
 
 def painting_label(b: Bundle, row: int) -> str:
     it = b.items.iloc[int(row)]
-    return f"{it.get('title', '') or '(untitled)'} — {it.get('artist', '') or 'unknown'} ({it['id']})"
+    return f"{it.get('title', '') or '(untitled)'} — {artist_of(it) or 'unknown'} ({it['id']})"
 
 
 def painting_image(b: Bundle, row: int) -> Any:
@@ -984,8 +1016,8 @@ def label_table(labels: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
         [
             {
                 "attribute": a,
-                "top-1": top[0][0] if top else "",
-                "top-3": " · ".join(f"{lab} {p:.2f}" for lab, p in top),
+                "top-1": pretty_label(top[0][0]) if top else "",
+                "top-3": " · ".join(f"{pretty_label(lab)} {p:.2f}" for lab, p in top),
             }
             for a, top in labels.items()
         ]
@@ -1001,7 +1033,7 @@ def neighbour_grid(ref: Any, hits: pd.DataFrame, *, ns: str, cols: int = 4) -> N
             show_image(ref.collection_dir / str(h.get("image", "")), max_side=300)
             st.markdown(
                 f"**{h.get('rank')}. {h.get('title') or '(untitled)'}**  \n"
-                f"{h.get('artist') or 'unknown artist'}" + (f", {h['date']}" if h.get("date") else "")
+                f"{artist_of(h) or 'unknown artist'}" + (f", {h['date']}" if h.get("date") else "")
             )
             st.caption(f"similarity {float(h.get('score', 0.0)):.3f}")
             url = str(h.get("source_url") or "")
@@ -1028,7 +1060,7 @@ def review_queue(b: Bundle, verdict_of: dict[str, str], show: str = "To review")
             "row": rows,
             "outlier_score": items["outlier_score"].to_numpy(dtype=float),
             "title": items["title"].astype(str).to_numpy(),
-            "artist": items["artist"].astype(str).to_numpy(),
+            "artist": artist_column(items).to_numpy(),
             "verdict": items["id"].astype(str).map(verdict_of).fillna("").to_numpy(),
             "reasons": items["outlier_reasons"].astype(str).to_numpy() if "outlier_reasons" in items else "",
         }

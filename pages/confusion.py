@@ -67,7 +67,9 @@ for attr, tab in zip(attrs, st.tabs([ui.attribute_label(a) for a in attrs]), str
         t, p = cell
         rows = ui.cell_rows(b, attr, t, p)
         classes = b.classes[attr]
-        st.subheader(f"Catalogued {classes[t]}, predicted {classes[p]}: {len(rows)} painting(s)")
+        st.subheader(
+            f"Catalogued {ui.pretty_label(classes[t])}, predicted {ui.pretty_label(classes[p])}: {len(rows)} painting(s)"
+        )
         gal, insp = st.columns([3, 2], gap="medium")
         with gal:
             ui.gallery(b, rows.tolist(), ns=ns)

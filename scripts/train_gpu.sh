@@ -22,7 +22,9 @@ NGPU=${NGPU:-$(nvidia-smi -L 2>/dev/null | wc -l)}
 NNODES=${NNODES:-1}
 STEPS=${STEPS:-"classifier compare byol"}
 DEPTH=${DEPTH:-50}            # ResNet depth: 18, 34, 50 or 101
-IMG=${IMG:-224}
+IMG=${IMG:-160}               # the shared WikiArt copies are 160 px; 224 for full-size images
+INIT=${INIT:-imagenet}        # imagenet: torchvision's ResNet weights (downloaded), or IMAGENET_WEIGHTS=FILE
+SELECTION=${SELECTION:-1000}  # train paintings carved out to choose the epoch; val is only reported
 EPOCHS=${EPOCHS:-30}
 BATCH=${BATCH:-64}            # per GPU
 LR=${LR:-1e-3}                # for the effective batch BATCH x NGPU x NNODES = 64 x 1 by default
@@ -63,8 +65,11 @@ for step in $STEPS; do
   case "$step" in
     classifier)
       echo "==> RLA-ResNet-$DEPTH classifier (style, artist, genre) on $COLLECTION, $NGPU GPU(s) x $NNODES node(s)"
+      INIT_ARGS=(--init "$INIT")
+      [ -n "${IMAGENET_WEIGHTS:-}" ] && INIT_ARGS+=(--imagenet-weights "$IMAGENET_WEIGHTS")
       "${LAUNCH[@]}" -m artextract.train classifier --preset full --arch "rla_resnet$DEPTH" \
-        --collection "$COLLECTION" --out "models/classifier-$NAME-rla$DEPTH" --resume "${COMMON[@]}"
+        --collection "$COLLECTION" --out "models/classifier-$NAME-rla$DEPTH" --resume \
+        --selection-size "$SELECTION" "${INIT_ARGS[@]}" "${COMMON[@]}"
       ;;
     compare)
       echo "==> RLA-ResNet-$DEPTH vs ResNet-$DEPTH, same budget -> results/compare-$NAME-$DEPTH-gpu.md"

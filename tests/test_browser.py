@@ -339,3 +339,73 @@ def test_review_verdict_survives_a_restart(browser, tiny_bundle, tmp_path):
     from artextract import review
 
     assert review.list_verdicts(b.name, db=tmp_path / "review.sqlite")["note"].tolist() == [note]
+
+
+# ------------------------------------------------------------------------------ real paintings
+SAMPLE = ROOT / "data" / "sample"
+RELEASED_CLASSIFIER = ROOT / "models" / "rla_mobilenetv2-wikiart"
+
+
+def released_encoder() -> Path:
+    """The encoder the Makefile's default build serves Similar with."""
+    import re
+
+    m = re.search(r"^ENCODER\s*:=\s*\$\(MODELS\)/(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert m, "Makefile names the released encoder"
+    return ROOT / "models" / m.group(1)
+
+
+@pytest.fixture(scope="module")
+def sample_bundle(tmp_path_factory) -> Path:
+    """A bundle over 80 real public-domain val paintings, searching the whole committed reference."""
+    import pandas as pd
+
+    from artextract.build import BuildConfig, build_bundle
+    from artextract.catalog import write_catalog
+
+    root = tmp_path_factory.mktemp("realsample")
+    coll = root / "collection"
+    coll.mkdir()
+    (coll / "images").symlink_to(SAMPLE / "collection" / "images", target_is_directory=True)
+    cat = pd.read_csv(SAMPLE / "collection" / "catalog.csv", dtype=str, keep_default_na=False)
+    write_catalog(cat.groupby("style", group_keys=False).head(12).reset_index(drop=True), coll)
+    out = root / "artifacts"
+    build_bundle(
+        BuildConfig(
+            collection=coll, classifier=RELEASED_CLASSIFIER, reference=SAMPLE / "reference",
+            encoder=released_encoder(), out=out, name="realsample", progress=False,
+        ),
+        log=lambda _msg: None,
+    )  # fmt: skip
+    return out
+
+
+def test_similar_upload_a_real_monet_shows_real_neighbours(browser, sample_bundle, tmp_path):
+    """A curator uploads a Monet that is not in the reference and sees real, related paintings."""
+    import pandas as pd
+
+    cat = pd.read_csv(SAMPLE / "collection" / "catalog.csv", dtype=str, keep_default_na=False)
+    ref = pd.read_csv(SAMPLE / "reference" / "catalog.csv", dtype=str, keep_default_na=False)
+    monet = cat[(cat["artist"] == "Claude_Monet") & (cat["style"] == "Impressionism")].iloc[0]
+    assert monet["id"] not in set(ref["id"])
+    with app_server(sample_bundle, tmp_path, tmp_path / "server.log") as url:
+        ctx = browser.new_context(viewport={"width": 1500, "height": 1400})
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS * 2)
+        open_page(page, url, "similar", "Similar paintings")
+        page.locator("input[type=file]").set_input_files(
+            files=[{"name": "monet.jpg", "mimeType": "image/jpeg",
+                    "buffer": (SAMPLE / "collection" / monet["image"]).read_bytes()}]
+        )  # fmt: skip
+        page.get_by_text("nearest reference paintings").wait_for()
+        wait_idle(page)
+        assert page.locator("[data-testid=stAlertContentError]").count() == 0
+        text = page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "similar-monet.png"), full_page=True)
+        ctx.close()
+    # the classifier's answer is the catalog's style, and the neighbours are real catalogued works
+    assert "Impressionism" in text
+    shown = [t for t in ref["title"] if t and f". {t}" in text]
+    assert len(shown) >= 6, shown
+    impressionist = set(ref.loc[ref["style"] == "Impressionism", "title"])
+    assert sum(t in impressionist for t in shown) >= 3
