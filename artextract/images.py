@@ -1,8 +1,14 @@
 """Reading images safely: one function every path goes through (catalog images and uploads).
 
 Accepted: JPEG, PNG, WebP, TIFF, BMP and GIF (first frame). Refused with :class:`BadImageError`:
-files over ``max_bytes``, images over ``max_pixels`` (decompression bombs), truncated or corrupt
-data, anything Pillow cannot identify as one of the accepted formats.
+files over ``max_bytes``, truncated or corrupt data, anything Pillow cannot identify as one of the
+accepted formats. An image over ``max_pixels`` (a large museum scan, or a decompression bomb) is decoded
+downscaled where the format allows it (JPEG's DCT scaling, 1/2 to 1/8, never more pixels than the limit
+in memory) and otherwise refused as "too large: N megapixels (limit M)".
+
+Pillow's own decompression-bomb check is replaced by this one (same purpose, but it refused large
+scans as "not a readable image" and could not downscale them): every image this project decodes goes
+through :func:`load_image`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ from .errors import BadImageError
 ACCEPTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "MPO"})
 MAX_BYTES = 50 * 1024 * 1024  # 50 MB: a large museum TIFF still fits
 MAX_PIXELS = 80_000_000  # ~ 9000 x 9000
+Image.MAX_IMAGE_PIXELS = None  # the check below replaces Pillow's (see the module docstring)
+
+
+def _too_large(label: str, w: int, h: int, max_pixels: int) -> BadImageError:
+    return BadImageError(
+        f"{label}: too large: {w * h / 1e6:.0f} megapixels ({w}x{h}; limit {max_pixels / 1e6:.0f})"
+    )
 
 
 def load_image(
@@ -56,10 +69,14 @@ def load_image(
                     f"{label}: format {fmt} is not accepted; use JPEG, PNG, WebP, TIFF, BMP or GIF"
                 )
             w, h = img.size
-            if w * h > max_pixels:
-                raise BadImageError(
-                    f"{label}: {w}x{h} pixels is over the {max_pixels / 1e6:.0f} megapixel limit"
-                )
+            if w * h > max_pixels and fmt in ("JPEG", "MPO"):
+                # decode at 1/2, 1/4 or 1/8 scale: the smallest reduction that fits the limit
+                for s in (2, 4, 8):
+                    if -(-w // s) * -(-h // s) <= max_pixels:
+                        img.draft("RGB", (-(-w // s), -(-h // s)))
+                        break
+            if img.size[0] * img.size[1] > max_pixels:
+                raise _too_large(label, w, h, max_pixels)
             if w < 1 or h < 1:
                 raise BadImageError(f"{label}: image has no pixels")
             img.seek(0)  # first frame of an animated GIF/WebP/TIFF
