@@ -139,7 +139,9 @@ def export_csv(
 ) -> str:
     """Verdicts as CSV text; also written atomically to ``path`` when one is given."""
     buf = io.StringIO()
-    list_verdicts(bundle_name, latest_only=latest_only, db=db).to_csv(buf, index=False)
+    from .text import csv_text
+
+    buf.write(csv_text(list_verdicts(bundle_name, latest_only=latest_only, db=db)))
     text = buf.getvalue()
     if path is not None:
         from .fileio import write_text_atomic

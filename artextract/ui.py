@@ -27,6 +27,7 @@ import streamlit as st
 from . import config, review
 from .bundle import Bundle, open_bundle
 from .errors import ArtExtractError, BadImageError, BundleError
+from .text import csv_text, md_escape, safe_url
 
 BUNDLE_ENV = "ARTEXTRACT_BUNDLE"
 #: Uploads on the Similar page: accepted extensions (what images.load_image decodes) and size cap.
@@ -203,7 +204,7 @@ def selection_table(b: Bundle, rows: Sequence[int], verdict_of: dict[str, str] |
 
 
 def to_csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False).encode("utf-8")
+    return csv_text(df).encode("utf-8")
 
 
 def rows_from_selection(state: Any) -> list[int]:
@@ -278,9 +279,12 @@ def artist_column(items: pd.DataFrame) -> pd.Series:
 
 
 def _hover_text(items: pd.DataFrame) -> np.ndarray:
+    import html
+
     title = items["title"].fillna("").astype(str).replace("", "(untitled)")
     artist = artist_column(items).replace("", "unknown artist")
-    return (title + " — " + artist).to_numpy()
+    # plotly renders a subset of HTML in hover labels: catalog text is shown as text
+    return np.array([html.escape(t) for t in (title + " — " + artist)], dtype=object)
 
 
 @st.cache_data(show_spinner="Drawing the map…", max_entries=16)
@@ -673,8 +677,9 @@ def labels_markdown(b: Bundle, row: int) -> str:
     lines = []
     for r in _labels_table(b, row).to_dict("records"):
         lines.append(
-            f"- **{r['attribute']}**: catalog *{r['catalog']}*, predicted *{r['predicted']}* {r['match']}  \n"
-            f"  :gray[top-3: {r['top-3']}]"
+            f"- **{r['attribute']}**: catalog *{md_escape(r['catalog'])}*, "
+            f"predicted *{md_escape(r['predicted'])}* {r['match']}  \n"
+            f"  :gray[top-3: {md_escape(r['top-3'])}]"
         )
     return "\n".join(lines)
 
@@ -775,7 +780,7 @@ def inspector(
         hist = st.session_state.get(f"{ns}.history", [])
         head, back = st.columns([6, 1], vertical_alignment="center")
         title = str(item.get("title", "") or "(untitled)")
-        head.markdown(f"### {title}")
+        head.markdown(f"### {md_escape(title)}")
         back.button(
             "←",
             key=f"{ns}.back",
@@ -787,13 +792,14 @@ def inspector(
         show_image(b.image_path(row), max_side=640, width=420)
         meta = {c: str(item.get(c, "")) for c in INSPECT_COLUMNS if c in b.items.columns}
         st.markdown(
-            f"**{artist_of(item) or 'unknown artist'}**"
-            + (f", {meta['date']}" if meta.get("date") else "")
-            + f"  \n`{meta.get('id', '')}` · {meta.get('split') or 'no split'} · {meta.get('source', '')}"
-            + (f" · {meta['license']}" if meta.get("license") else "")
+            f"**{md_escape(artist_of(item)) or 'unknown artist'}**"
+            + (f", {md_escape(meta['date'])}" if meta.get("date") else "")
+            + f"  \n{md_escape(meta.get('id', ''))} · {md_escape(meta.get('split')) or 'no split'} · "
+            + md_escape(meta.get("source", ""))
+            + (f" · {md_escape(meta['license'])}" if meta.get("license") else "")
         )
-        url = str(item.get("source_url", "") or "")
-        if url.startswith(("http://", "https://")):
+        url = safe_url(item.get("source_url", ""))
+        if url:
             st.link_button("Source record ↗", url)
         st.markdown(labels_markdown(b, row))
         score = float(item.get("outlier_score", 0.0) or 0.0)
@@ -804,7 +810,7 @@ def inspector(
         )
         reasons = group_reasons(str(item.get("outlier_reasons", "") or ""), b.attributes)
         if reasons:
-            st.markdown("\n".join(f"- {r}" for r in reasons))
+            st.markdown("\n".join(f"- {md_escape(r)}" for r in reasons))
         if review_controls:
             verdict_controls(b, row, ns, verdict_of, advance=advance_after_verdict)
         elif verdict_of.get(str(item["id"])):
@@ -817,7 +823,9 @@ def inspector(
                 with cols[i % 3]:
                     show_image(b.image_path(j), max_side=200)
                     nb = b.items.iloc[j]
-                    st.caption(f"{nb.get('title', '')} — {artist_of(nb)} · sim {sim:.2f}")
+                    st.caption(
+                        f"{md_escape(nb.get('title', ''))} — {md_escape(artist_of(nb))} · sim {sim:.2f}"
+                    )
                     st.button(
                         "Open",
                         key=f"{ns}.nb.{i}",
@@ -847,7 +855,7 @@ def gallery(b: Bundle, rows: Sequence[int], *, ns: str, per_page: int = 12, cols
         with grid[i % cols]:
             show_image(b.image_path(r), max_side=220)
             it = b.items.iloc[r]
-            st.caption(f"{it.get('title', '')} — {artist_of(it)}")
+            st.caption(f"{md_escape(it.get('title', ''))} — {md_escape(artist_of(it))}")
             st.button("Inspect", key=f"{ns}.g.{r}", on_click=focus_row, args=(ns, r), width="stretch")
 
 
@@ -1032,13 +1040,14 @@ def neighbour_grid(ref: Any, hits: pd.DataFrame, *, ns: str, cols: int = 4) -> N
         with grid[i % cols], st.container(border=True, key=f"{ns}-hit-{i}"):
             show_image(ref.collection_dir / str(h.get("image", "")), max_side=300)
             st.markdown(
-                f"**{h.get('rank')}. {h.get('title') or '(untitled)'}**  \n"
-                f"{artist_of(h) or 'unknown artist'}" + (f", {h['date']}" if h.get("date") else "")
+                f"**{h.get('rank')}. {md_escape(h.get('title')) or '(untitled)'}**  \n"
+                f"{md_escape(artist_of(h)) or 'unknown artist'}"
+                + (f", {md_escape(h['date'])}" if h.get("date") else "")
             )
             st.caption(f"similarity {float(h.get('score', 0.0)):.3f}")
-            url = str(h.get("source_url") or "")
-            if url.startswith(("http://", "https://")):
-                st.markdown(f"[Source record ↗]({url})")
+            url = safe_url(h.get("source_url"))
+            if url:
+                st.link_button("Source record ↗", url)
 
 
 def flagged_ids(b: Bundle) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from artextract import ui
+from artextract.text import md_escape
 
 ui.ensure_app_navigation()
 st.title("Confusion")
@@ -68,7 +69,8 @@ for attr, tab in zip(attrs, st.tabs([ui.attribute_label(a) for a in attrs]), str
         rows = ui.cell_rows(b, attr, t, p)
         classes = b.classes[attr]
         st.subheader(
-            f"Catalogued {ui.pretty_label(classes[t])}, predicted {ui.pretty_label(classes[p])}: {len(rows)} painting(s)"
+            f"Catalogued {md_escape(ui.pretty_label(classes[t]))}, "
+            f"predicted {md_escape(ui.pretty_label(classes[p]))}: {len(rows)} painting(s)"
         )
         gal, insp = st.columns([3, 2], gap="medium")
         with gal:

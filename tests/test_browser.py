@@ -409,3 +409,59 @@ def test_similar_upload_a_real_monet_shows_real_neighbours(browser, sample_bundl
     assert len(shown) >= 6, shown
     impressionist = set(ref.loc[ref["style"] == "Impressionism", "title"])
     assert sum(t in impressionist for t in shown) >= 3
+
+
+HOSTILE_TITLES = [
+    "[recto]",
+    "_Nocturne_",
+    "![pixel](https://tracker.invalid/p.gif)",
+    "[Donate here](https://evil.invalid/pay)",
+    "<img src=https://tracker.invalid/q.gif>",
+    ":red[ALARM] $x^2$",
+]
+
+
+def test_hostile_catalog_text_is_shown_as_text(browser, tiny_demo, tiny_checkpoints, tmp_path):
+    """Titles, artists and links from a catalog render as the literal text: no image, link or markup."""
+    import shutil
+
+    import pandas as pd
+
+    from artextract.build import BuildConfig, build_bundle
+    from artextract.catalog import write_catalog
+
+    ref = tmp_path / "ref"
+    shutil.copytree(tiny_demo["reference"], ref)
+    cat = pd.read_csv(ref / "catalog.csv", dtype=str, keep_default_na=False)
+    cat["title"] = [HOSTILE_TITLES[i % len(HOSTILE_TITLES)] for i in range(len(cat))]
+    cat["artist"] = '=HYPERLINK("https://evil.invalid")'
+    cat["source_url"] = "javascript:alert(1)"
+    write_catalog(cat, ref)
+    out = tmp_path / "bundle"
+    build_bundle(
+        BuildConfig(collection=tiny_demo["collection"], classifier=tiny_checkpoints["classifier"], reference=ref,
+                    encoder=tiny_checkpoints["encoder"], out=out, name="hostile", progress=False,
+                    projections=("tsne",)),
+        log=lambda _m: None,
+    )  # fmt: skip
+    with app_server(out, tmp_path, tmp_path / "server.log") as url:
+        ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        open_page(page, url, "similar", "Similar paintings")
+        page.locator("input[type=file]").set_input_files(
+            files=[{"name": "q.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(ref / cat["image"][0])}]
+        )
+        page.get_by_text("nearest reference paintings").wait_for()
+        wait_idle(page)
+        main = page.locator("section.stMain, [data-testid=stMain]").first
+        text = main.inner_text().replace("\u2060", "")  # invisible word joiners that stop autolinks
+        html = main.inner_html()
+        ctx.close()
+    assert "[recto]" in text and "_Nocturne_" in text
+    assert (
+        "![pixel](https://tracker.invalid/p.gif)" in text or "[Donate here](https://evil.invalid/pay)" in text
+    )
+    assert 'tracker.invalid/p.gif"' not in html and 'src="https://tracker.invalid' not in html
+    assert 'href="https://evil.invalid' not in html and "javascript:alert" not in html
+    assert "<em>Nocturne</em>" not in html

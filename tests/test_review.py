@@ -66,7 +66,7 @@ def test_export_csv_round_trips(db, tmp_path):
     review.record("p2", "demo", "dismissed", db=db)
     out = tmp_path / "verdicts.csv"
     text = review.export_csv(out, bundle_name="demo", db=db)
-    assert out.read_text() == text
+    assert out.read_bytes().decode("utf-8") == text  # CRLF rows, as spreadsheets expect
     df = pd.read_csv(out, keep_default_na=False)
     assert set(df["painting_id"]) == {"p1", "p2"}
     assert df.set_index("painting_id").loc["p1", "note"] == 'a note, with "quotes"\nand a newline'
