@@ -270,24 +270,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------------------- app
+def app_command(args: argparse.Namespace) -> list[str]:
+    """The ``streamlit run`` command line ``artextract app`` starts (XSRF protection stays on)."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
+        "--server.address", str(args.host), "--server.port", str(args.port),
+        "--server.headless", "true", "--server.enableXsrfProtection", "true",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if args.bundle:
         env["ARTEXTRACT_BUNDLE"] = str(Path(args.bundle).resolve())
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(PROJECT_ROOT / "app.py"),
-        "--server.port",
-        str(args.port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    print(f"ArtExtract on http://localhost:{args.port}")
+    cmd = app_command(args)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving on {args.host}: anyone who can reach this machine's port {args.port} can use "
+            "the app and record verdicts; there is no login. Put it behind an authenticating reverse proxy "
+            "(see the README).",
+            file=sys.stderr,
+        )
+    shown = "localhost" if args.host in ("127.0.0.1", "::1") else args.host
+    print(f"ArtExtract on http://{shown}:{args.port}")
     # run from the project root so its .streamlit/config.toml (theme, upload limit) applies
     return subprocess.call(cmd, env=env, cwd=PROJECT_ROOT)
 
@@ -417,7 +423,13 @@ def get_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("app", help="start the web app")
     a.add_argument("--port", type=int, default=8501)
-    a.add_argument("--bundle", help="bundle folder (default data/artifacts/demo)")
+    a.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on: 127.0.0.1 (default) serves this machine only; 0.0.0.0 shares the app "
+        "with the network, without a login: put it behind the museum's authenticating proxy (README)",
+    )
+    a.add_argument("--bundle", help="bundle folder (default data/artifacts/sample)")
     a.set_defaults(fn=cmd_app)
     return p
 

@@ -57,3 +57,21 @@ def test_models_json_lists_registry(capsys):
     assert {"rla_resnet50", "resnet50", "rla_resnet_demo"} <= set(rows)
     # the RLA-Net paper's 24.67 "M" parameters are counted in units of 2**20
     assert abs(rows["rla_resnet50"]["params"] / 2**20 - 24.67) < 0.05
+
+
+def test_app_binds_localhost_by_default_and_warns_when_shared(monkeypatch, capsys):
+    import subprocess
+
+    from artextract import cli
+
+    seen = {}
+    monkeypatch.setattr(subprocess, "call", lambda cmd, **kw: seen.setdefault("cmd", cmd) and 0)
+    assert cli.main(["app", "--port", "8599"]) == 0
+    cmd = seen.pop("cmd")
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--server.enableXsrfProtection") + 1] == "true"
+    assert "warning" not in capsys.readouterr().err
+    assert cli.main(["app", "--host", "0.0.0.0"]) == 0
+    assert seen["cmd"][seen["cmd"].index("--server.address") + 1] == "0.0.0.0"
+    err = capsys.readouterr().err
+    assert "warning" in err and "no login" in err
