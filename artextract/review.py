@@ -1,6 +1,6 @@
 """Curator verdicts on flagged paintings, kept in SQLite so they survive restarts.
 
-One row per decision (``painting_id, bundle, verdict, note, created``); a later decision on the same
+One row per decision (``painting_id, bundle, verdict, note, reviewer, created``); a later decision on the same
 painting in the same bundle supersedes the earlier one, and the history is kept. The database lives at
 :func:`artextract.config.review_db_path` (``data/review.sqlite``) unless a path is given. Every call
 opens its own short-lived connection, so the store is safe to use from several app sessions (threads)
@@ -23,8 +23,9 @@ from . import config
 from .errors import ArtExtractError
 
 VERDICTS: tuple[str, ...] = ("confirmed", "dismissed")
-COLUMNS: tuple[str, ...] = ("painting_id", "bundle", "verdict", "note", "created")
+COLUMNS: tuple[str, ...] = ("painting_id", "bundle", "verdict", "note", "reviewer", "created")
 MAX_NOTE_CHARS = 2000
+MAX_REVIEWER_CHARS = 100
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS verdicts (
     bundle TEXT NOT NULL,
     verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'dismissed')),
     note TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL
+    created TEXT NOT NULL,
+    reviewer TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS verdicts_by_painting ON verdicts (bundle, painting_id, seq);
 """
@@ -50,6 +52,7 @@ class Verdict:
     verdict: str
     note: str
     created: str
+    reviewer: str = ""
 
 
 @contextmanager
@@ -63,6 +66,9 @@ def _connect(db: str | Path | None) -> Iterator[sqlite3.Connection]:
     try:
         con.execute("PRAGMA journal_mode=WAL")
         con.executescript(_SCHEMA)
+        cols = {r[1] for r in con.execute("PRAGMA table_info(verdicts)")}
+        if "reviewer" not in cols:  # a database from before verdicts named their reviewer
+            con.execute("ALTER TABLE verdicts ADD COLUMN reviewer TEXT NOT NULL DEFAULT ''")
         with con:  # one transaction: committed on success, rolled back on error
             yield con
     except sqlite3.DatabaseError as exc:
@@ -77,9 +83,13 @@ def record(
     verdict: str,
     note: str = "",
     *,
+    reviewer: str = "",
     db: str | Path | None = None,
 ) -> Verdict:
-    """Store a curator's verdict on one painting; it supersedes any earlier one for that painting."""
+    """Store a curator's verdict on one painting; it supersedes any earlier one for that painting.
+
+    ``reviewer``: who made it (the app asks each browser session for a name and records nothing without one).
+    """
     if verdict not in VERDICTS:
         raise ReviewError(f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}")
     if not str(painting_id).strip():
@@ -89,12 +99,15 @@ def record(
     note = (note or "").strip()
     if len(note) > MAX_NOTE_CHARS:
         raise ReviewError(f"note is {len(note)} characters; keep it under {MAX_NOTE_CHARS}")
+    reviewer = " ".join(str(reviewer or "").split())
+    if len(reviewer) > MAX_REVIEWER_CHARS:
+        raise ReviewError(f"reviewer name is {len(reviewer)} characters; keep it under {MAX_REVIEWER_CHARS}")
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    v = Verdict(str(painting_id), str(bundle_name), verdict, note, created)
+    v = Verdict(str(painting_id), str(bundle_name), verdict, note, created, reviewer)
     with _connect(db) as con:
         con.execute(
-            "INSERT INTO verdicts (painting_id, bundle, verdict, note, created) VALUES (?, ?, ?, ?, ?)",
-            (v.painting_id, v.bundle, v.verdict, v.note, v.created),
+            "INSERT INTO verdicts (painting_id, bundle, verdict, note, reviewer, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (v.painting_id, v.bundle, v.verdict, v.note, v.reviewer, v.created),
         )
     return v
 
@@ -122,6 +135,12 @@ def list_verdicts(
     with _connect(db) as con:
         rows = con.execute(sql, params).fetchall()
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def reviewer_map(bundle_name: str, *, db: str | Path | None = None) -> dict[str, str]:
+    """``{painting_id: who made the current verdict}`` for one bundle ("" for verdicts from before names)."""
+    df = list_verdicts(bundle_name, db=db)
+    return dict(zip(df["painting_id"], df["reviewer"], strict=True))
 
 
 def verdict_map(bundle_name: str, *, db: str | Path | None = None) -> dict[str, str]:

@@ -8,7 +8,8 @@ import re
 import pandas as pd
 
 _WJ = "\u2060"  # WORD JOINER: zero-width, no line break
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~$:])")
+_MD_LEADING = re.compile(r"^(\d+)([.)])|^([-=])")  # a list item or setext underline at the start
 #: a cell a spreadsheet would evaluate (OWASP's list): =, +, -, @, tab, carriage return
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -22,6 +23,7 @@ def md_escape(text: object) -> str:
     s = "" if text is None else str(text)
     s = " ".join(s.split())  # no line breaks: a title cannot start a list, heading or block
     s = _MD_SPECIAL.sub(r"\\\1", s)
+    s = _MD_LEADING.sub(lambda m: f"{m.group(1)}\\{m.group(2)}" if m.group(1) else f"\\{m.group(3)}", s)
     # GitHub-flavoured Markdown also turns bare "https://...", "www...." and "a@b.c" into links, after
     # escapes are resolved: an invisible word joiner breaks those patterns without changing what shows
     return s.replace("\\:", "\\:" + _WJ).replace("www", "w" + _WJ + "ww").replace("@", "@" + _WJ)

@@ -118,6 +118,21 @@ def verdicts(b: Bundle) -> dict[str, str]:
         return {}
 
 
+def reviewers(b: Bundle) -> dict[str, str]:
+    """Who made the current verdict on each painting of this bundle."""
+    try:
+        return review.reviewer_map(b.name)
+    except review.ReviewError:
+        return {}
+
+
+REVIEWER_KEY = "review.reviewer"  # one name per browser session, shared by every page
+
+
+def reviewer_name() -> str:
+    return " ".join(str(st.session_state.get(REVIEWER_KEY, "") or "").split())
+
+
 def verdict_signature(v: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(v.items()))
 
@@ -717,8 +732,15 @@ def _go_back(ns: str) -> None:
 def _record(ns: str, b: Bundle, row: int, verdict: str, advance: bool) -> None:
     item = b.items.iloc[row]
     note = st.session_state.get(f"{ns}.note", "")
+    name = reviewer_name()
+    if not name:
+        st.session_state[f"{ns}.review_msg"] = (
+            "error",
+            "Enter your name first: each verdict records who made it.",
+        )
+        return
     try:
-        review.record(str(item["id"]), b.name, verdict, note)
+        review.record(str(item["id"]), b.name, verdict, note, reviewer=name)
     except review.ReviewError as exc:
         st.session_state[f"{ns}.review_msg"] = ("error", str(exc))
         return
@@ -736,7 +758,17 @@ def verdict_controls(b: Bundle, row: int, ns: str, current: dict[str, str], *, a
     pid = str(b.items.iloc[row]["id"])
     now = current.get(pid)
     if now:
-        st.markdown(f"**Verdict:** {now}")
+        by = reviewers(b).get(pid, "")
+        st.markdown(f"**Verdict:** {now}" + (f" (by {md_escape(by)})" if by else ""))
+    if REVIEWER_KEY not in st.session_state:
+        st.session_state[REVIEWER_KEY] = ""
+    st.text_input(
+        "Your name (recorded with each verdict)",
+        key=REVIEWER_KEY,
+        max_chars=review.MAX_REVIEWER_CHARS,
+        placeholder="asked once per browser session",
+    )
+    named = bool(reviewer_name())
     st.text_input("Note (optional)", key=f"{ns}.note", placeholder="why, what to fix in the catalog…")
     c1, c2 = st.columns(2)
     c1.button(
@@ -746,6 +778,7 @@ def verdict_controls(b: Bundle, row: int, ns: str, current: dict[str, str], *, a
         args=(ns, b, row, "confirmed", advance),
         type="primary" if now != "confirmed" else "secondary",
         width="stretch",
+        disabled=not named,
     )
     c2.button(
         "Dismiss: false alarm",
@@ -753,6 +786,7 @@ def verdict_controls(b: Bundle, row: int, ns: str, current: dict[str, str], *, a
         on_click=_record,
         args=(ns, b, row, "dismissed", advance),
         width="stretch",
+        disabled=not named,
     )
     msg = st.session_state.pop(f"{ns}.review_msg", None)
     if msg:
@@ -1054,7 +1088,9 @@ def flagged_ids(b: Bundle) -> list[str]:
     return b.items.loc[flagged_mask(b), "id"].astype(str).tolist()
 
 
-def review_queue(b: Bundle, verdict_of: dict[str, str], show: str = "To review") -> pd.DataFrame:
+def review_queue(
+    b: Bundle, verdict_of: dict[str, str], show: str = "To review", reviewer_of: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Flagged paintings, highest outlier score first, with their verdict; ``row`` is the bundle row.
 
     ``show``: "To review" (no verdict yet), "Confirmed", "Dismissed" or "All flagged".
@@ -1071,6 +1107,7 @@ def review_queue(b: Bundle, verdict_of: dict[str, str], show: str = "To review")
             "title": items["title"].astype(str).to_numpy(),
             "artist": artist_column(items).to_numpy(),
             "verdict": items["id"].astype(str).map(verdict_of).fillna("").to_numpy(),
+            "reviewer": items["id"].astype(str).map(reviewer_of or {}).fillna("").to_numpy(),
             "reasons": items["outlier_reasons"].astype(str).to_numpy() if "outlier_reasons" in items else "",
         }
     )

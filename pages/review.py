@@ -23,7 +23,7 @@ show = st.segmented_control(
     args=(NS, None),
     kwargs={"push": False},
 )
-queue = ui.review_queue(b, verdict_of, show or "All flagged")
+queue = ui.review_queue(b, verdict_of, show or "All flagged", ui.reviewers(b))
 done = sum(1 for pid in ui.flagged_ids(b) if pid in verdict_of)
 st.caption(
     f"{done} of {len(ui.flagged_ids(b))} flagged paintings reviewed (outlier score ≥ {b.outlier_threshold:.2f}). "

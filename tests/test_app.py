@@ -155,9 +155,12 @@ def test_review_records_a_verdict(env, tmp_path):
     queue = ui.review_queue(env, {}, "To review")
     first = queue["row"].iloc[0]
     assert f"### {env.items.iloc[first]['title']}" in texts(at)
+    assert at.button(key="review.confirm").disabled  # no verdict without the reviewer's name
+    at.text_input(key="review.reviewer").input("Ana Reviewer").run()
     at.text_input(key="review.note").input("catalogued under the wrong artist").run()
     at.button(key="review.confirm").click().run()
     pid = env.items.iloc[first]["id"]
+    assert review.list_verdicts(env.name)["reviewer"].iloc[0] == "Ana Reviewer"
     assert review.verdict_map(env.name) == {pid: "confirmed"}
     assert review.list_verdicts(env.name)["note"].iloc[0] == "catalogued under the wrong artist"
     if len(queue) > 1:  # the next painting in the queue is shown

@@ -318,6 +318,11 @@ def test_review_verdict_survives_a_restart(browser, tiny_bundle, tmp_path):
         open_page(page, url, "review", "Review flagged paintings")
         insp = inspector(page, "review")
         insp.get_by_role("heading", name=str(first["title"]), exact=True).wait_for()
+        # no verdict without a name: the buttons wait for one, asked once per browser session
+        assert insp.get_by_role("button", name="Confirm: catalog problem").is_disabled()
+        insp.get_by_label("Your name (recorded with each verdict)").fill("Ana Reviewer")
+        insp.get_by_label("Your name (recorded with each verdict)").press("Enter")
+        wait_idle(page)
         insp.get_by_label("Note (optional)").fill(note)
         insp.get_by_label("Note (optional)").press("Enter")
         wait_idle(page)
@@ -334,11 +339,13 @@ def test_review_verdict_survives_a_restart(browser, tiny_bundle, tmp_path):
         wait_idle(page)
         insp = inspector(page, "review")
         insp.get_by_role("heading", name=str(first["title"]), exact=True).wait_for()
-        insp.get_by_text("Verdict: confirmed").wait_for()
+        insp.get_by_text("Verdict: confirmed (by Ana Reviewer)").wait_for()
         ctx.close()
     from artextract import review
 
-    assert review.list_verdicts(b.name, db=tmp_path / "review.sqlite")["note"].tolist() == [note]
+    saved = review.list_verdicts(b.name, db=tmp_path / "review.sqlite")
+    assert saved["note"].tolist() == [note] and saved["reviewer"].tolist() == ["Ana Reviewer"]
+    assert "Ana Reviewer" in review.export_csv(bundle_name=b.name, db=tmp_path / "review.sqlite")
 
 
 # ------------------------------------------------------------------------------ real paintings

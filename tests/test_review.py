@@ -77,3 +77,23 @@ def test_corrupt_database_is_one_clear_error(tmp_path):
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(review.ReviewError, match="unusable"):
         review.list_verdicts(db=bad)
+
+
+def test_verdicts_record_their_reviewer_and_old_databases_migrate(tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old.sqlite"
+    con = sqlite3.connect(old)
+    con.executescript(
+        "CREATE TABLE verdicts (seq INTEGER PRIMARY KEY AUTOINCREMENT, painting_id TEXT NOT NULL, "
+        "bundle TEXT NOT NULL, verdict TEXT NOT NULL, note TEXT NOT NULL DEFAULT '', created TEXT NOT NULL);"
+        "INSERT INTO verdicts (painting_id, bundle, verdict, note, created) VALUES ('p0', 'demo', 'dismissed', '', 'x');"
+    )
+    con.commit()
+    con.close()
+    review.record("p1", "demo", "confirmed", reviewer="  Ana   Reviewer ", db=old)
+    df = review.list_verdicts("demo", db=old).set_index("painting_id")
+    assert df.loc["p1", "reviewer"] == "Ana Reviewer" and df.loc["p0", "reviewer"] == ""
+    assert review.reviewer_map("demo", db=old) == {"p1": "Ana Reviewer", "p0": ""}
+    with pytest.raises(review.ReviewError, match="reviewer name"):
+        review.record("p2", "demo", "confirmed", reviewer="x" * 200, db=old)
