@@ -229,3 +229,70 @@ def test_imagenet_file_with_code_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="weights_only"):
         init_from_imagenet(create_model("resnet18"), bad)
     assert not marker.exists()
+
+
+# ------------------------------------------------------------------------------ hostile cards
+def _edit_card(path: Path, **changes) -> None:
+    card = json.loads((path / "card.json").read_text())
+    card.update(changes)
+    card.pop("weights_sha256", None)  # the card, not the weights, is what these tests change
+    (path / "card.json").write_text(json.dumps(card))
+
+
+def test_a_card_describing_a_huge_model_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    """A small checkpoint whose card says width 512: refused from the header on the meta device; no
+    parameter of the described model is ever allocated on the CPU."""
+    _, path = _classifier(tmp_path)
+    _edit_card(path, arch_kwargs={"width": 512})
+    from artextract.nets import registry
+
+    real_create = registry.create_model
+    devices = []
+
+    def spy(name, **kw):
+        m = real_create(name, **kw)
+        devices.append(next(m.parameters()).device.type)
+        return m
+
+    monkeypatch.setattr(registry, "create_model", spy)
+    with pytest.raises(CheckpointError, match="do not match their card"):
+        load_checkpoint(path)
+    assert devices == ["meta"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"arch_kwargs": {"_layers": [50, 50, 50, 50]}}, "'_layers' is not allowed"),
+        ({"arch_kwargs": {"_block": "bottleneck"}}, "'_block' is not allowed"),
+        ({"arch_kwargs": {"width": "64"}}, "'width' must be int"),
+        ({"arch_kwargs": []}, "'arch_kwargs' must be an object"),
+        ({"heads": {"style": 5}}, "head 'style' must list its class names"),
+        ({"heads": ["style"]}, "'heads' must be an object"),
+        ({"heads": {"style": [1, 2]}}, "class names must be strings"),
+        ({"input_size": "224"}, "'input_size' must be an integer"),
+        ({"mean": [0.5, 0.5]}, "'mean' must be a list of 3 numbers"),
+        ({"std": [0.2, 0.0, 0.2]}, "'std' values must be positive"),
+        ({"arch": 42}, "'arch' must be a registered architecture name"),
+    ],
+)
+def test_malformed_cards_are_one_clear_error(tmp_path, changes, message):
+    _, path = _classifier(tmp_path)
+    _edit_card(path, **changes)
+    with pytest.raises(CheckpointError, match=message) as err:
+        load_checkpoint(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_malformed_card_is_one_cli_error_line(tmp_path, capsys):
+    from artextract import cli
+
+    _, path = _classifier(tmp_path)
+    _edit_card(path, heads={"style": 5})
+    img = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(img)
+    assert cli.main(["classify", str(img), "--checkpoint", str(path)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("artextract: error:")

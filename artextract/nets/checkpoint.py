@@ -89,6 +89,80 @@ def _resolve(path: str | Path) -> tuple[Path, Path]:
     return path, path.with_name(CARD_NAME)
 
 
+#: keyword arguments a card may pass to an architecture's factory (never private ones such as ``_layers``)
+CARD_ARCH_KWARGS: dict[str, tuple[type, ...]] = {
+    "width": (int,),
+    "width_mult": (int, float),
+    "rla_channels": (int,),
+    "rla_type": (str,),
+    "attention": (str, type(None)),
+    "drop_rate": (int, float),
+    "zero_init_residual": (bool,),
+}
+MAX_CLASSES = 100_000
+
+
+def validate_card(card: Any, where: str = "card") -> dict[str, Any]:
+    """Check a card's schema before anything is built: known keys and types, no private arguments.
+
+    Raises :class:`CheckpointError` with one line naming the first problem.
+    """
+
+    def bad(msg: str) -> CheckpointError:
+        return CheckpointError(f"{where}: {msg}")
+
+    if not isinstance(card, dict):
+        raise bad(f"a card is a JSON object, got {type(card).__name__}")
+    if not isinstance(card.get("arch"), str) or not card["arch"]:
+        raise bad("'arch' must be a registered architecture name")
+    kw = card.get("arch_kwargs", {})
+    if not isinstance(kw, dict):
+        raise bad(f"'arch_kwargs' must be an object, got {type(kw).__name__}")
+    for k, v in kw.items():
+        if k not in CARD_ARCH_KWARGS:
+            raise bad(f"arch_kwargs key {k!r} is not allowed; allowed: {', '.join(sorted(CARD_ARCH_KWARGS))}")
+        types = CARD_ARCH_KWARGS[k]
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+            raise bad(f"arch_kwargs {k!r} must be {' or '.join(t.__name__ for t in types)}, got {v!r}")
+    heads = card.get("heads")
+    if not isinstance(heads, dict):
+        raise bad("'heads' must be an object {name: [class names]} ({} for an encoder)")
+    for name, classes in heads.items():
+        if not name or not isinstance(classes, list) or not classes:
+            raise bad(f"head {name!r} must list its class names")
+        if len(classes) > MAX_CLASSES or not all(isinstance(c, str) for c in classes):
+            raise bad(f"head {name!r}: class names must be strings (at most {MAX_CLASSES})")
+    size = card.get("input_size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
+        raise bad(f"'input_size' must be an integer in 8..4096, got {size!r}")
+    for key in ("mean", "std"):
+        v = card.get(key)
+        if not (isinstance(v, list) and len(v) == 3 and all(isinstance(x, (int, float)) for x in v)):
+            raise bad(f"{key!r} must be a list of 3 numbers, got {v!r}")
+    if any(float(x) <= 0 for x in card["std"]):
+        raise bad("'std' values must be positive")
+    crop = card.get("crop_pct", 1.0)
+    if not isinstance(crop, (int, float)) or not 0.1 <= float(crop) <= 1.0:
+        raise bad(f"'crop_pct' must be a number in 0.1..1, got {crop!r}")
+    return card
+
+
+def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from the safetensors header alone (no tensor is read)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read safetensors weights {weights}: {exc}") from exc
+
+
+class _Shape:
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+
+
 def _state_dict_for_save(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
@@ -249,27 +323,37 @@ def load_checkpoint(path: str | Path, *, verify_hash: bool = True) -> tuple[nn.M
 
     from .registry import create_model
 
-    weights, _ = _resolve(path)
+    weights, card_path = _resolve(path)
     _check_safetensors_header(weights)
-    card = read_card(path)
+    card = validate_card(read_card(path), where=str(card_path))
     if verify_hash and card.get("weights_sha256") and sha256_file(weights) != card["weights_sha256"]:
         raise CheckpointError(
             f"{weights} changed after its card was written (sha256 differs from the card's)"
         )
+    heads = {k: len(v) for k, v in card["heads"].items()}
+
+    def build() -> nn.Module:
+        try:
+            return create_model(card["arch"], **card.get("arch_kwargs", {}), heads=heads)
+        except UnknownNameError as exc:
+            raise CheckpointError(f"card of {weights.parent}: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"card of {weights.parent} cannot build {card['arch']!r}: {exc}") from exc
+
+    # shapes first, on the meta device: a card that describes another model is refused before any
+    # memory is allocated for it (a 5 MB file whose card says width 512 would otherwise take GBs)
+    with torch.device("meta"):
+        probe = build()
+    header = {k: _Shape(v) for k, v in _header_shapes(weights).items()}
+    missing, unexpected, shapes = _shape_problems(probe.state_dict(), header)
+    if missing or unexpected or shapes:
+        raise CheckpointError(_mismatch_message(card, missing, unexpected, shapes, header))
+    del probe
     try:
         sd = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read safetensors weights {weights}: {exc}") from exc
-    heads = {k: len(v) for k, v in card["heads"].items()}
-    try:
-        model = create_model(card["arch"], **card.get("arch_kwargs", {}), heads=heads)
-    except UnknownNameError as exc:
-        raise CheckpointError(f"card of {weights.parent}: {exc}") from exc
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"card of {weights.parent} cannot build {card['arch']!r}: {exc}") from exc
-    missing, unexpected, shapes = _shape_problems(model.state_dict(), sd)
-    if missing or unexpected or shapes:
-        raise CheckpointError(_mismatch_message(card, missing, unexpected, shapes, sd))
+    model = build()
     model.load_state_dict(sd, strict=True)
     model.eval()
     return model, card
