@@ -77,7 +77,9 @@ def bench_index(base: np.ndarray, queries: np.ndarray, k: int, rows: list[tuple[
     from artextract.analysis.index import VectorIndex, exact_knn, l2_normalize
 
     res: dict[str, Any] = {}
-    index, t_build = timed(lambda: VectorIndex.build(base))  # M=16, ef_construction=200, ef=64
+    index, t_build = timed(
+        lambda: VectorIndex.build(base, num_threads=-1)
+    )  # M=16, ef_construction=200, ef=64
     res["build_s"] = t_build
     rows.append(("index build (hnswlib M=16, ef_c=200, all cores)", f"{t_build:.1f} s"))
     exact_idx, _ = timed(lambda: exact_knn(base, queries, k))[0]

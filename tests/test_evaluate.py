@@ -51,3 +51,22 @@ def test_offline_without_weights_fails_fast_in_one_line(tiny_bundle, monkeypatch
     out, err = capsys.readouterr()
     assert code == 2 and "precision@3 same artist" in out  # the label metrics still print
     assert err.count("\n") == 1 and err.startswith("artextract: error: CLIP weights")
+
+
+def test_evaluate_gives_identical_figures_on_every_run(tiny_bundle, tiny_demo, tiny_checkpoints, tmp_path):
+    """Two separate builds of the reference index, two evaluations with a wide k: the same figures."""
+    from artextract.build import BuildConfig, build_bundle
+
+    other = tmp_path / "again"
+    build_bundle(
+        BuildConfig(collection=tiny_demo["collection"], classifier=tiny_checkpoints["classifier"],
+                    reference=tiny_demo["reference"], encoder=tiny_checkpoints["encoder"], out=other,
+                    name="demo", progress=False, projections=("tsne",)),
+        log=lambda _m: None,
+    )  # fmt: skip
+    first = evaluate_retrieval(open_bundle(tiny_bundle), queries=30, k=20, progress=False)
+    second = evaluate_retrieval(open_bundle(other), queries=30, k=20, progress=False)
+    again = evaluate_retrieval(open_bundle(tiny_bundle), queries=30, k=5, progress=False)
+    repeat = evaluate_retrieval(open_bundle(tiny_bundle), queries=30, k=5, progress=False)
+    assert first.precision == second.precision
+    assert again.precision == repeat.precision

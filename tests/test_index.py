@@ -107,8 +107,11 @@ def test_add_refuses_existing_ids_and_wrong_dim(data) -> None:
 def test_query_k_larger_than_ef_and_bad_k(data) -> None:
     base, queries = data
     index = VectorIndex.build(base[:1000], ef=8)
-    ids, _ = index.query(queries[:20], 50)  # ef is raised to k
-    assert ids.shape == (20, 50) and index.ef >= 50
+    before, _ = index.query(queries[:20], 5)
+    ids, _ = index.query(queries[:20], 50)  # this query searches with ef = k; the setting stays
+    assert ids.shape == (20, 50) and index.ef == 8
+    after, _ = index.query(queries[:20], 5)
+    np.testing.assert_array_equal(before, after)  # a wide query does not change later answers
     exact_ids, _ = exact_knn(base[:1000], queries[:20], 50)
     assert recall(ids, exact_ids) >= 0.95
     with pytest.raises(ArtExtractError, match="between 1 and the 1000"):
@@ -123,3 +126,11 @@ def test_load_refuses_missing_or_mismatched(tmp_path, data) -> None:
     (tmp_path / "idx" / "index.bin").write_bytes(b"truncated")
     with pytest.raises(ArtExtractError, match="rebuild"):
         VectorIndex.load(tmp_path / "idx")
+
+
+def test_the_index_and_its_answers_are_the_same_on_every_build(data) -> None:
+    base, queries = data
+    a = VectorIndex.build(base[:3000], seed=3).query(queries, 10)
+    b = VectorIndex.build(base[:3000], seed=3).query(queries, 10)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])

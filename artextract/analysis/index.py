@@ -89,9 +89,12 @@ class VectorIndex:
     """
 
     def __init__(
-        self, index: Any, *, M: int, ef_construction: int, ef: int, seed: int, num_threads: int = -1
+        self, index: Any, *, M: int, ef_construction: int, ef: int, seed: int, num_threads: int = 1
     ) -> None:
+        import threading
+
         self._index = index
+        self._lock = threading.Lock()  # hnswlib's ef is a property of the index: one query at a time
         self._num_threads = num_threads
         self.M = M
         self.ef_construction = ef_construction
@@ -109,12 +112,13 @@ class VectorIndex:
         ef_construction: int = 200,
         ef: int = 64,
         seed: int = 0,
-        num_threads: int = -1,
+        num_threads: int = 1,
     ) -> VectorIndex:
         """Index ``vectors`` [N, D] under ``ids`` (default 0..N-1).
 
-        ``num_threads=-1`` uses every core; the graph then depends slightly on thread timing (results
-        stay within the recall the test guarantees). ``num_threads=1`` makes it reproducible for a seed.
+        ``num_threads=1`` (default) inserts in order, so the graph, and every query's answer, is the same
+        on every run for a seed. ``-1`` uses every core (faster for very large collections); the graph
+        then depends slightly on thread timing, within the recall the tests guarantee.
         """
         import hnswlib
 
@@ -161,8 +165,9 @@ class VectorIndex:
         # after build or load without touching the graph. 64 gives recall@10 >= 0.99 at ~0.1 ms.
         if int(value) < 1:
             raise ArtExtractError(f"ef must be a positive integer; got {value}")
-        self._ef = int(value)
-        self._index.set_ef(self._ef)
+        with self._lock:
+            self._ef = int(value)
+            self._index.set_ef(self._ef)
 
     @property
     def dim(self) -> int:
@@ -205,9 +210,17 @@ class VectorIndex:
         q = _as_matrix(vectors, self.dim, what="query vectors")
         if not 1 <= k <= len(self):
             raise ArtExtractError(f"k={k} must be between 1 and the {len(self)} paintings in the index")
-        if k > self._ef:  # hnswlib needs ef >= k; raising it only ever improves recall
-            self.ef = k
-        labels, dist = self._index.knn_query(q, k=k)
+        ef = max(self._ef, k)  # hnswlib needs ef >= k: this query searches wider, the setting stays
+        with self._lock:
+            if ef != self._ef:
+                self._index.set_ef(ef)
+            try:
+                labels, dist = self._index.knn_query(
+                    q, k=k
+                )  # queries are independent: threads change nothing
+            finally:
+                if ef != self._ef:
+                    self._index.set_ef(self._ef)
         return labels.astype(np.int64), (1.0 - dist).astype(np.float32)
 
     # ------------------------------------------------------------------ persistence
