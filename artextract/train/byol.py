@@ -212,7 +212,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    return C.parse_with_presets(get_args_parser(), PRESETS, argv)
+    import sys
+
+    args = C.parse_with_presets(get_args_parser(), PRESETS, argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 # -------------------------------------------------------------------------------------------- kNN probe
@@ -559,6 +563,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
                    f"{probe or 'no probe'}; {stats['images_per_s']:.0f} img/s, {stats['train_time']:.1f}s")  # fmt: skip
 
     # ============ done ============
+    if env.is_main and (out / "card.json").is_file():  # the whole run's wall time and command on the card
+        import json
+
+        from ..fileio import write_json_atomic
+
+        card = json.loads((out / "card.json").read_text(encoding="utf-8"))
+        card["training"]["wall_s"] = round(C.now() - t_start, 1)
+        card["training"]["command"] = "python -m artextract.train byol " + " ".join(getattr(args, "argv", []))
+        write_json_atomic(out / "card.json", card)
     summary = C.run_summary(
         args, env, out, history, t_start, precision, params=n_params, best=best, n_images=len(ds)
     )

@@ -31,6 +31,7 @@ ARCH_PAIRS = {
     "34": ("rla_resnet34", "resnet34"),
     "50": ("rla_resnet50", "resnet50"),
     "101": ("rla_resnet101", "resnet101"),
+    "mobilenetv2": ("rla_mobilenetv2", "mobilenetv2"),
 }
 
 
@@ -53,7 +54,10 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="collection folder; default: WikiArt (../shared/data/wikiart indexed with the ArtGAN splits) when "
         "present, else the demo collection (generated into data/demo if missing)",
     )
-    p.add_argument("--depth", choices=sorted(ARCH_PAIRS), default="demo", help="ResNet depth of both models")
+    p.add_argument(
+        "--depth", choices=sorted(ARCH_PAIRS), default="demo",
+        help="ResNet depth of both models, or mobilenetv2 (RLA-MobileNetV2 vs MobileNetV2)",
+    )  # fmt: skip
     p.add_argument("--name", help="results file stem (default compare-<collection>-<depth>)")
     p.add_argument(
         "--results", type=Path, default=PROJECT_ROOT / "results", help="folder of the results table"
