@@ -136,7 +136,7 @@ class Embedder:
         batch_size: int = 64,
         num_threads: int | None = None,
         compile: bool | None = None,
-        compile_min_images: int = 2000,
+        compile_min_images: int = 10_000,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
