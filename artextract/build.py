@@ -81,14 +81,32 @@ def images_fingerprint(collection_dir: Path, images: pd.Series) -> str:
     The catalog alone does not: ``artextract data demo --size 256`` or an NGA download at another size
     writes the very same catalog.csv. Missing files hash as missing (the build reports them).
     """
+    from .catalog import image_path
+    from .errors import CatalogError
+
     h = hashlib.sha256()
     for rel in images:
         try:
-            st = os.stat(collection_dir / rel)
+            st = os.stat(image_path(collection_dir, rel))
             h.update(f"{rel}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-        except OSError:
+        except (OSError, CatalogError):
             h.update(f"{rel}\tmissing\n".encode())
     return h.hexdigest()[:20]
+
+
+def confined_paths(collection_dir: Path, catalog: pd.DataFrame) -> list[Path]:
+    """Every image of a catalog through :func:`artextract.catalog.image_path`; the first row that leads
+    outside its collection folder stops the build with one line naming it."""
+    from .catalog import image_path
+    from .errors import CatalogError
+
+    out = []
+    for pid, rel in zip(catalog["id"], catalog["image"], strict=True):
+        try:
+            out.append(image_path(collection_dir, rel))
+        except CatalogError as exc:
+            raise CatalogError(f"{collection_dir}: row {pid!r}: {exc}") from None
+    return out
 
 
 def _rel(base: Path, p: Path) -> str:
@@ -298,7 +316,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
     if not skip:
         started = time.perf_counter()
         log(f"[build] classify: embedding {len(catalog)} paintings with {card['arch']}")
-        paths = [coll_dir / p for p in catalog["image"]]
+        paths = confined_paths(coll_dir, catalog)
         merged = embed_catalog(
             Path(cfg.classifier),
             paths,
@@ -425,7 +443,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             # on rank 0 alone: under torchrun the other ranks have finished after the classify stage
             r_emb, _, r_failed = embed_catalog(
                 Path(cfg.encoder),
-                [ref_dir / p for p in ref_catalog["image"]],
+                confined_paths(ref_dir, ref_catalog),
                 precision=cfg.precision,
                 batch_size=cfg.batch_size,
                 progress=cfg.progress,

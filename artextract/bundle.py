@@ -115,7 +115,9 @@ class Reference:
         return rows.reset_index(drop=True)
 
     def image_path(self, i: int) -> Path:
-        return self.collection_dir / self.items.iloc[i]["image"]
+        from .catalog import image_path
+
+        return image_path(self.collection_dir, str(self.items.iloc[i]["image"]))
 
 
 @dataclass
@@ -174,7 +176,9 @@ class Bundle:
         return [(int(j), float(s)) for j, s in zip(idx[i][:k], sims[i][:k], strict=True) if j >= 0]
 
     def image_path(self, i: int) -> Path:
-        return self.collection_dir / self.items.iloc[i]["image"]
+        from .catalog import image_path
+
+        return image_path(self.collection_dir, str(self.items.iloc[i]["image"]))
 
     def row_of(self, painting_id: str) -> int:
         hits = np.flatnonzero(self.items["id"].to_numpy() == painting_id)

@@ -11,8 +11,10 @@ Extra columns (e.g. ``medium``, ``image_url``) are kept.
 
 from __future__ import annotations
 
+import json
 import os
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -36,6 +38,10 @@ COLUMNS: tuple[str, ...] = (
 ATTRIBUTES: tuple[str, ...] = ("style", "artist", "genre")
 SPLITS: tuple[str, ...] = ("train", "val", "")
 CATALOG_FILE = "catalog.csv"
+#: links this project made inside a collection folder to images kept elsewhere (``artextract data wikiart
+#: --out``): ``{"images": "/abs/target"}``. A link not recorded here is never followed out of the folder.
+IMAGE_ROOTS_FILE = "image_roots.json"
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def catalog_path(collection: str | Path) -> Path:
@@ -62,6 +68,10 @@ def validate_catalog(df: pd.DataFrame, where: str = "catalog") -> pd.DataFrame:
         )
     if (df["image"] == "").any():
         raise CatalogError(f"{where}: {int((df['image'] == '').sum())} row(s) have no image path")
+    for pid, img in zip(df["id"], df["image"], strict=True):
+        problem = image_path_problem(img)
+        if problem:
+            raise CatalogError(f"{where}: row {pid!r}: image path {img!r} {problem}")
     bad_split = sorted(set(df["split"]) - set(SPLITS))
     if bad_split:
         raise CatalogError(f"{where}: unknown split value(s) {bad_split[:5]}; use train, val or empty")
@@ -90,14 +100,54 @@ def write_catalog(df: pd.DataFrame, collection: str | Path) -> Path:
     return path
 
 
+def image_path_problem(row_image: str) -> str:
+    """Why a catalog ``image`` entry is not a plain relative path inside its folder ("" when it is)."""
+    s = str(row_image)
+    if not s or "\x00" in s:
+        return "is empty or holds a NUL byte"
+    if s.startswith(("/", "\\")) or _DRIVE.match(s) or os.path.isabs(s):
+        return "is absolute; image paths are relative to the collection folder"
+    parts = PurePosixPath(s.replace("\\", "/")).parts
+    if ".." in parts:
+        return "climbs outside the collection folder with '..'"
+    return ""
+
+
+def _image_roots(root: Path) -> list[Path]:
+    """Real targets of the links the project recorded in ``image_roots.json`` (and that still match)."""
+    f = root / IMAGE_ROOTS_FILE
+    try:
+        recorded = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for name, target in recorded.items() if isinstance(recorded, dict) else []:
+        link = root / str(name)
+        if "/" in str(name) or not link.is_symlink():
+            continue
+        real = link.resolve()
+        if str(real) == str(Path(str(target)).resolve()):
+            out.append(real)
+    return out
+
+
 def image_path(collection: str | Path, row_image: str) -> Path:
-    """Absolute path of a catalog ``image`` entry; refuses paths that escape the collection folder."""
-    # normalise without following links, so a collection may link its images from elsewhere
-    # (e.g. a WikiArt download kept outside the project), while "../" still cannot escape
-    root = Path(os.path.normpath(catalog_path(collection).parent.absolute()))
-    p = Path(os.path.normpath(root / row_image))
-    if root != p and root not in p.parents:
-        raise CatalogError(f"image path {row_image!r} points outside the collection folder")
+    """The one place a catalog ``image`` entry becomes a file path (training, build, bundle, app, downloads).
+
+    The entry must be relative without ``..`` and its real path (symbolic links followed) must lie inside
+    the collection folder, or inside the target of a link the project recorded in ``image_roots.json``
+    (how ``artextract data wikiart --out`` reaches a read-only WikiArt copy); anything else, e.g. a link
+    to ``/etc`` or ``/proc``, raises :class:`CatalogError`.
+    """
+    problem = image_path_problem(row_image)
+    if problem:
+        raise CatalogError(f"image path {row_image!r} {problem}")
+    root = catalog_path(collection).parent.absolute()
+    p = root / str(row_image)
+    real, real_root = p.resolve(), root.resolve()
+    allowed = [real_root, *_image_roots(root)]
+    if not any(real == a or a in real.parents for a in allowed):
+        raise CatalogError(f"image path {row_image!r} leads outside the collection folder (to {real})")
     return p
 
 

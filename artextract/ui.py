@@ -26,6 +26,7 @@ import streamlit as st
 
 from . import config, review
 from .bundle import Bundle, open_bundle
+from .catalog import image_path
 from .errors import ArtExtractError, BadImageError, BundleError
 from .text import csv_text, md_escape, safe_url
 
@@ -546,9 +547,20 @@ def image_bytes(path: str, max_side: int = 512) -> tuple[bytes | None, str]:
     return buf.getvalue(), ""
 
 
+def painting_path(b: Any, row: int) -> Path | ArtExtractError:
+    """A painting's file through the confined resolver, or the error that refused it (shown, not raised)."""
+    try:
+        return b.image_path(int(row))
+    except ArtExtractError as exc:
+        return exc
+
+
 def show_image(
-    path: Path, *, max_side: int = 512, caption: str | None = None, width: Any = "stretch"
+    path: Path | ArtExtractError, *, max_side: int = 512, caption: str | None = None, width: Any = "stretch"
 ) -> None:
+    if isinstance(path, ArtExtractError):
+        st.warning(f"Image unavailable: {path}")
+        return
     data, err = image_bytes(str(path), max_side)
     if data is None:
         st.warning(f"Image unavailable: {err}")
@@ -823,7 +835,7 @@ def inspector(
             disabled=not hist,
             help="Back to the previous painting",
         )
-        show_image(b.image_path(row), max_side=640, width=420)
+        show_image(painting_path(b, row), max_side=640, width=420)
         meta = {c: str(item.get(c, "")) for c in INSPECT_COLUMNS if c in b.items.columns}
         st.markdown(
             f"**{md_escape(artist_of(item)) or 'unknown artist'}**"
@@ -855,7 +867,7 @@ def inspector(
             cols = st.columns(3)
             for i, (j, sim) in enumerate(neighbours):
                 with cols[i % 3]:
-                    show_image(b.image_path(j), max_side=200)
+                    show_image(painting_path(b, j), max_side=200)
                     nb = b.items.iloc[j]
                     st.caption(
                         f"{md_escape(nb.get('title', ''))} — {md_escape(artist_of(nb))} · sim {sim:.2f}"
@@ -887,7 +899,7 @@ def gallery(b: Bundle, rows: Sequence[int], *, ns: str, per_page: int = 12, cols
     grid = st.columns(cols)
     for i, r in enumerate(chunk):
         with grid[i % cols]:
-            show_image(b.image_path(r), max_side=220)
+            show_image(painting_path(b, r), max_side=220)
             it = b.items.iloc[r]
             st.caption(f"{md_escape(it.get('title', ''))} — {md_escape(artist_of(it))}")
             st.button("Inspect", key=f"{ns}.g.{r}", on_click=focus_row, args=(ns, r), width="stretch")
@@ -1072,7 +1084,11 @@ def neighbour_grid(ref: Any, hits: pd.DataFrame, *, ns: str, cols: int = 4) -> N
     for i, hit in enumerate(hits.itertuples(index=False)):
         h = hit._asdict()
         with grid[i % cols], st.container(border=True, key=f"{ns}-hit-{i}"):
-            show_image(ref.collection_dir / str(h.get("image", "")), max_side=300)
+            try:
+                path: Path | ArtExtractError = image_path(ref.collection_dir, str(h.get("image", "")))
+            except ArtExtractError as exc:
+                path = exc
+            show_image(path, max_side=300)
             st.markdown(
                 f"**{h.get('rank')}. {md_escape(h.get('title')) or '(untitled)'}**  \n"
                 f"{md_escape(artist_of(h)) or 'unknown artist'}"

@@ -365,6 +365,8 @@ def released_encoder() -> Path:
 @pytest.fixture(scope="module")
 def sample_bundle(tmp_path_factory) -> Path:
     """A bundle over 80 real public-domain val paintings, searching the whole committed reference."""
+    import json
+
     import pandas as pd
 
     from artextract.build import BuildConfig, build_bundle
@@ -374,6 +376,9 @@ def sample_bundle(tmp_path_factory) -> Path:
     coll = root / "collection"
     coll.mkdir()
     (coll / "images").symlink_to(SAMPLE / "collection" / "images", target_is_directory=True)
+    (coll / "image_roots.json").write_text(
+        json.dumps({"images": str((SAMPLE / "collection" / "images").resolve())})
+    )
     cat = pd.read_csv(SAMPLE / "collection" / "catalog.csv", dtype=str, keep_default_na=False)
     write_catalog(cat.groupby("style", group_keys=False).head(12).reset_index(drop=True), coll)
     out = root / "artifacts"

@@ -56,3 +56,78 @@ def test_image_path_cannot_escape_the_collection(tmp_path):
     assert image_path(tmp_path, "images/a.jpg") == (tmp_path / "images/a.jpg").resolve()
     with pytest.raises(CatalogError, match="outside"):
         image_path(tmp_path, "../../etc/passwd")
+
+
+# ------------------------------------------------------------------------------ hostile paths
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        ("/etc/passwd", "is absolute"),
+        ("/proc/self/environ", "is absolute"),
+        ("C:/Windows/win.ini", "is absolute"),
+        ("images/../../secret.jpg", "with '..'"),
+        ("..\\..\\secret.jpg", "with '..'"),
+    ],
+)
+def test_hostile_image_paths_are_refused_at_validation_naming_the_row(tmp_path, image, message):
+    df = _rows()
+    df.loc[1, "image"] = image
+    (tmp_path / "catalog.csv").write_text(df.to_csv(index=False))
+    with pytest.raises(CatalogError, match=f"row 'p1': image path .* {message}") as err:
+        read_catalog(tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_symlink_out_of_the_collection_is_not_followed(tmp_path):
+    coll = tmp_path / "coll"
+    (coll / "images").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jpg").write_bytes(b"x")
+    (coll / "images" / "link.jpg").symlink_to(outside / "secret.jpg")
+    (coll / "images" / "proc").symlink_to("/proc", target_is_directory=True)
+    (coll / "images" / "inside.jpg").write_bytes(b"x")
+    (coll / "images" / "alias.jpg").symlink_to(coll / "images" / "inside.jpg")  # a link inside is fine
+    assert image_path(coll, "images/alias.jpg").name == "alias.jpg"
+    for rel in ("images/link.jpg", "images/proc/self/environ"):
+        with pytest.raises(CatalogError, match="leads outside the collection folder"):
+            image_path(coll, rel)
+
+
+def test_only_a_recorded_link_may_lead_to_images_kept_elsewhere(tmp_path):
+    import json
+
+    store = tmp_path / "wikiart"
+    (store / "Baroque").mkdir(parents=True)
+    (store / "Baroque" / "a.jpg").write_bytes(b"x")
+    coll = tmp_path / "coll"
+    coll.mkdir()
+    (coll / "images").symlink_to(store, target_is_directory=True)
+    with pytest.raises(CatalogError, match="outside"):
+        image_path(coll, "images/Baroque/a.jpg")
+    (coll / "image_roots.json").write_text(json.dumps({"images": str(store)}))
+    assert image_path(coll, "images/Baroque/a.jpg").is_file()
+    # a recorded link that now points elsewhere is not trusted
+    (coll / "images").unlink()
+    (coll / "images").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(CatalogError, match="outside"):
+        image_path(coll, "images/wikiart/Baroque/a.jpg")
+
+
+def test_the_build_and_the_bundle_resolve_through_the_same_function(tiny_demo, tiny_checkpoints, tmp_path):
+    import shutil
+
+    from artextract.build import BuildConfig, build_bundle
+
+    coll = tmp_path / "coll"
+    shutil.copytree(tiny_demo["collection"], coll)
+    cat = read_catalog(coll)
+    target = coll / cat["image"][3]
+    target.unlink()
+    target.symlink_to("/etc/hostname")
+    with pytest.raises(CatalogError, match=f"row '{cat['id'][3]}'.*leads outside"):
+        build_bundle(
+            BuildConfig(collection=coll, classifier=tiny_checkpoints["classifier"], out=tmp_path / "b",
+                        progress=False),
+            log=lambda _m: None,
+        )  # fmt: skip

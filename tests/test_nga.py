@@ -306,3 +306,17 @@ def test_offline_one_clear_line(tmp_path):
         nga.run_nga(tmp_path / "nga", base_url="http://no-such-host.invalid/data/", log=lambda m: None)
     msg = str(exc.value)
     assert "\n" not in msg and "no-such-host.invalid" in msg and "--tables" in msg
+
+
+def test_downloader_never_writes_outside_its_folder(tmp_path):
+    """A catalog handed to the downloader cannot aim its files at ../ or an absolute path."""
+    import pandas as pd
+
+    from artextract.errors import CatalogError
+    from artextract.sources.nga import download_images
+
+    for bad in ("../escaped.jpg", "/tmp/escaped.jpg"):
+        df = pd.DataFrame({"id": ["x"], "image": [bad], "image_url": ["http://127.0.0.1:9/x.jpg"]})
+        with pytest.raises(CatalogError, match="image path"):
+            download_images(df, tmp_path / "out", progress=False)
+    assert not (tmp_path / "escaped.jpg").exists()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..catalog import COLUMNS, catalog_path, write_catalog
+from ..catalog import COLUMNS, catalog_path, image_path, write_catalog
 from ..errors import ArtExtractError, CatalogError, OfflineError
 from ..fileio import atomic_path
 from .download import DownloadSummary, DownloadTask, check_reachable, download_files, fetch_file
@@ -287,7 +287,7 @@ def download_images(
     for row in df.itertuples(index=False):
         base = getattr(row, "iiif_url", "") or ""
         url = iiif_image_url(base, size) if base else row.image_url
-        tasks.append(DownloadTask(url, out_dir / row.image, row.id))
+        tasks.append(DownloadTask(url, image_path(out_dir, row.image), row.id))
     kwargs.setdefault("offline_hint", "use --no-images to write the catalog only, and rerun when online")
     return download_files(
         tasks,

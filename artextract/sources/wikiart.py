@@ -181,6 +181,11 @@ def _image_prefix(root: Path, out: Path) -> str:
     else:
         out.mkdir(parents=True, exist_ok=True)
         link.symlink_to(root_r, target_is_directory=True)
+    # the one link out of this collection folder that image paths may follow (see catalog.image_path)
+    from ..catalog import IMAGE_ROOTS_FILE
+    from ..fileio import write_json_atomic
+
+    write_json_atomic(out / IMAGE_ROOTS_FILE, {"images": str(root_r)})
     return "images/"
 
 
