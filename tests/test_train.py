@@ -457,3 +457,17 @@ def test_init_imagenet_from_a_local_file_and_offline_message(tiny, tmp_path, mon
     assert main([*argv, "--init", "imagenet", "--overwrite"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ImageNet weights" in err[0] and "path" in err[0]
+
+
+def test_byol_releases_the_last_epoch_unless_told_to_select_on_the_probe(tiny_demo, tmp_path):
+    """Selection and reporting never share data by default: the probe only watches."""
+    from artextract.train.byol import main
+
+    argv = ["--collection", str(tiny_demo["reference"]), "--arch", "resnet_demo", "--img-size", "48",
+            "--epochs", "2", "--batch-size", "16", "--workers", "0", "--no-progress", "--knn-k", "3"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "last")]) == 0
+    card = json.loads((tmp_path / "last" / "card.json").read_text())
+    assert card["metrics"]["epoch"] == 2 and card["selected_on"].startswith("last epoch")
+    assert main([*argv, "--out", str(tmp_path / "probe"), "--select", "probe"]) == 0
+    card = json.loads((tmp_path / "probe" / "card.json").read_text())
+    assert "probe" in card["selected_on"]

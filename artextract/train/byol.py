@@ -6,7 +6,8 @@
 The encoder is exported alone (``model.safetensors`` + ``card.json``, kind ``encoder``). Each epoch,
 when the catalog has style/artist/genre values, a k-nearest-neighbour probe measures how well the
 embedding groups them (train rows as the bank and val rows as queries, or leave-one-out when there is
-no val split); the best probe score picks the released weights, else the last epoch does.
+no val split). The last epoch is released (``--select last``, the default), or with ``--select probe``
+the epoch with the best probe score, whose paintings must then stay out of any report.
 The training state holds the online and the EMA target networks, so a resumed run continues exactly.
 """
 
@@ -68,6 +69,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "workers": 0,
         "split": "train",
         "knn_max": 3000,
+        "select": "probe",
     },
     # paper-like (ResNet-50 encoder) for a GPU machine
     "full": {
@@ -155,6 +157,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--knn-max", type=int, default=5000, help="paintings used by the probe at most (a seeded subset)"
+    )
+    g.add_argument(
+        "--select",
+        choices=["last", "probe"],
+        default="last",
+        help="released epoch: the last one, or the best kNN-probe score (then report on paintings the probe "
+        "did not use, e.g. --split train and the val split)",
     )
 
     g = p.add_argument_group("model")
@@ -544,7 +553,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             **metrics,
         }
         score = metrics["score"]
-        improved = (score > best["score"]) if np.isfinite(score) else True  # no probe: keep the latest
+        # "probe": the epoch with the best probe score (the probe's rows then chose the model: report on
+        # others); "last": the last epoch, the probe only watches
+        improved = (score > best["score"]) if (np.isfinite(score) and args.select == "probe") else True
         if improved:
             best = {"score": score if np.isfinite(score) else -1.0, "epoch": epoch, "val": metrics["val"]}
         st = snapshot(epoch + 1, 0)
@@ -596,6 +607,11 @@ def _save_release(
         "mean": info["mean"],
         "std": info["std"],
         "metrics": {"epoch": best["epoch"] + 1, "knn_score": best["score"], "knn": best["val"]},
+        "selected_on": (
+            f"best leave-one-out kNN probe over {args.split} paintings (report on others)"
+            if args.select == "probe"
+            else "last epoch (the probe chose nothing)"
+        ),
         "train_data": {
             "collection": str(root),
             "catalog_sha256": sha256_file(catalog_path(root)),
