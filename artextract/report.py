@@ -255,3 +255,21 @@ def release(run_dir: str | Path, dest: str | Path, *, sample: str | Path | None 
         card["sample_retrieval"] = {"collection": Path(sample).as_posix(), **sample_retrieval(dest, sample)}
     write_json_atomic(dest / CARD_NAME, card)
     return card
+
+
+def export_imagenet_encoder(weights: str | Path, dest: str | Path, *, input_size: int = 128) -> Path:
+    """The frozen ImageNet MobileNetV2 as an encoder checkpoint (for when it retrieves best)."""
+    from .fileio import sha256_file
+    from .nets.checkpoint import init_from_imagenet, save_checkpoint
+    from .nets.registry import create_model, model_info
+
+    model = create_model("mobilenetv2", heads={})
+    init_from_imagenet(model, weights)
+    info = model_info("mobilenetv2")
+    card = {
+        "arch": "mobilenetv2", "arch_kwargs": {}, "heads": {}, "kind": "encoder", "input_size": input_size,
+        "crop_pct": 1.0, "mean": info["mean"], "std": info["std"],
+        "train_data": {"source": "ImageNet weights, not trained here", "weights_sha256": sha256_file(weights)},
+        "training": {"trainer": "none (frozen ImageNet features)", "wall_s": 0.0},
+    }  # fmt: skip
+    return save_checkpoint(dest, model.eval(), card)

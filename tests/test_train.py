@@ -471,3 +471,24 @@ def test_byol_releases_the_last_epoch_unless_told_to_select_on_the_probe(tiny_de
     assert main([*argv, "--out", str(tmp_path / "probe"), "--select", "probe"]) == 0
     card = json.loads((tmp_path / "probe" / "card.json").read_text())
     assert "probe" in card["selected_on"]
+
+
+def test_selection_set_chooses_and_val_is_reported_once_also_under_torchrun(tiny, tmp_path):
+    """--selection-size: epochs compared on train paintings carved out; val evaluated once at the end."""
+    from artextract.catalog import read_catalog
+    from artextract.nets.checkpoint import load_checkpoint
+
+    out = tmp_path / "sel"
+    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "artextract.train", "classifier"]
+    cmd += ["--collection", str(tiny), "--out", str(out), *TINY_MODEL, *FAST, "--epochs", "2",
+            "--batch-size", "4", "--selection-size", "12"]  # fmt: skip
+    res = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    _, card = load_checkpoint(out)
+    epochs = [r for r in _records(out) if r["type"] == "epoch"]
+    assert all(r["evaluated_on"] == "selection" and r["val"]["style"]["n"] <= 12 for r in epochs)
+    n_val = int((read_catalog(tiny)["split"] == "val").sum())
+    assert card["metrics"]["style"]["n"] == n_val  # the report: all of val, summed over both ranks
+    assert card["selection_metrics"]["style"]["n"] <= 12
+    assert card["train_data"]["n_selection"] == 12 and card["training"]["wall_s"] > 0
+    assert "carved out" in card["selected_on"]

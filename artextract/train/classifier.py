@@ -662,17 +662,26 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         C.say(env, _epoch_line(record, args.epochs))
 
     # ============ report: the chosen weights, once, on val ============
-    if selection is not None and env.is_main:
+    if selection is not None:  # every rank evaluates its shard of val; rank 0 writes
         from ..nets.checkpoint import load_checkpoint
 
         chosen, _ = load_checkpoint(out)
         report = evaluate(chosen.to(env.device), val_loader, heads, env=env, precision=precision)
         best = {**best, "selection": best["val"], "val": report["val"], "mean_top1": report["mean_top1"]}
         best["wall_s"] = round(C.now() - t_start, 1)
-        _save_release(out, chosen, args, heads, info, split, root, best, precision, env)
+        if env.is_main:
+            _save_release(out, chosen, args, heads, info, split, root, best, precision, env)
         C.say(env, "reported on val: " + ", ".join(
             f"{h} top-1 {m['top1']:.3f} macro-F1 {m['macro_f1']:.3f}" for h, m in report["val"].items()
         ))  # fmt: skip
+    elif env.is_main and (out / "card.json").is_file():  # the whole run's wall time on the card
+        import json
+
+        from ..fileio import write_json_atomic
+
+        card = json.loads((out / "card.json").read_text(encoding="utf-8"))
+        card["training"]["wall_s"] = round(C.now() - t_start, 1)
+        write_json_atomic(out / "card.json", card)
     C.barrier(env)
 
     # ============ done ============
