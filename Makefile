@@ -15,7 +15,9 @@ STAMP  := $(VENV)/.installed
 SAMPLE := $(DATA)/sample
 # the released checkpoints (see models/README.md for their cards)
 CLASSIFIER := $(MODELS)/rla_mobilenetv2-wikiart
-ENCODER    := $(MODELS)/byol_mobilenetv2-wikiart
+# Similar searches with the classifier's embedding: it retrieves same style/artist/genre best of the
+# released encoders (results/wikiart.md); the label-free BYOL encoder is released beside it
+ENCODER    := $(MODELS)/rla_mobilenetv2-wikiart
 
 .PHONY: demo demo-synthetic setup test lint app bench clean-demo chromium
 
