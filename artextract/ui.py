@@ -524,7 +524,9 @@ def cell_rows(b: Bundle, attr: str, true_idx: int, pred_idx: int) -> np.ndarray:
 
 def per_class_table(b: Bundle, attr: str) -> pd.DataFrame:
     pc = b.metrics.get(attr, {}).get("per_class") or []
-    return pd.DataFrame(pc, columns=["class", "precision", "recall", "support"])
+    df = pd.DataFrame(pc, columns=["class", "precision", "recall", "support"])
+    df["class"] = df["class"].map(pretty_label)
+    return df
 
 
 # --------------------------------------------------------------------------- images
