@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import MultiHeadNet, make_attention
+from .layers import MultiHeadNet, init_weights, make_attention
 from .registry import register_model
 
 #: t (expansion), c (output channels), n (blocks), s (first stride) -- the paper's Table 2
@@ -162,21 +162,7 @@ class MobileNetV2(MultiHeadNet):
         self.features = nn.ModuleList(feats)
         self.num_features = last
         self._build_heads(heads, num_classes, drop_rate)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.01)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_weights(self)  # He-normal convs, unit BN, N(0, 0.01) heads, as the official code
 
     def blocks(self) -> list[InvertedResidual]:
         return list(self.features)[1:-1]  # type: ignore[return-value]
