@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis.metrics import classification_metrics
+from .build import encode_labels
 from .catalog import ATTRIBUTES, image_path, read_catalog
 from .errors import ArtExtractError
 from .fileio import write_json_atomic, write_text_atomic
@@ -46,11 +47,6 @@ def imagenet_embedder(weights: str | Path, input_size: int, precision: str = "au
     info = model_info("mobilenetv2")
     card = {"input_size": input_size, "mean": info["mean"], "std": info["std"], "heads": {}}
     return Embedder(model.eval(), card, precision=precision, batch_size=64)
-
-
-def encode(values: pd.Series, classes: list[str]) -> np.ndarray:
-    lookup = {c: i for i, c in enumerate(classes)}
-    return np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
 
 
 def head_report(y: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[str, Any]:
@@ -143,7 +139,7 @@ def run_report(
         res = emb.embed_paths(val_paths, progress=progress)
         heads = heads or emb.card["heads"]
         cls_rows[name] = {
-            h: head_report(encode(val[h], c), res.probs[h], c) for h, c in emb.card["heads"].items()
+            h: head_report(encode_labels(val[h], c), res.probs[h], c) for h, c in emb.card["heads"].items()
         }
         embeddings[f"{name} embedding"] = res.embeddings
     if imagenet_weights:
@@ -156,8 +152,8 @@ def run_report(
             probe = {}
             for h, c in heads.items():
                 log(f"report: logistic probe, {h}")
-                p = logistic_probe(tr, encode(train[h], c), va, c)
-                probe[h] = head_report(encode(val[h], c), p, c)
+                p = logistic_probe(tr, encode_labels(train[h], c), va, c)
+                probe[h] = head_report(encode_labels(val[h], c), p, c)
             cls_rows["logistic probe on frozen ImageNet features"] = probe
     for name, ckpt in encoders.items():
         emb = load_embedder(ckpt)
@@ -216,7 +212,7 @@ def sample_metrics(checkpoint: str | Path, collection: str | Path) -> dict[str, 
     res = emb.embed_paths(_paths(root, cat), progress=False)
     out = {}
     for h, c in emb.card["heads"].items():
-        m = head_report(encode(cat[h], c), res.probs[h], c)
+        m = head_report(encode_labels(cat[h], c), res.probs[h], c)
         out[h] = {"n": m["n"], "top1": m["top1"], "macro_f1": m["macro_f1"]}
     return out
 

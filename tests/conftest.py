@@ -17,6 +17,16 @@ SHARED_DATA = Path(
 )
 
 
+@pytest.fixture(scope="module")
+def flush_denormals():
+    """Untrained deep nets produce denormal floats that slow CPU kernels ~100x; inference flushes them."""
+    import torch
+
+    torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the repository; tests using it skip cleanly when it is absent."""

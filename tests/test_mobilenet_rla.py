@@ -15,11 +15,7 @@ WEIGHTS = (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _flush_denormals():
-    torch.set_flush_denormal(True)
-    yield
-    torch.set_flush_denormal(False)
+pytestmark = pytest.mark.usefixtures("flush_denormals")
 
 
 def test_mobilenet_family_is_registered():

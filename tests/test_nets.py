@@ -11,12 +11,7 @@ from artextract.nets.registry import create_model, list_models, model_info
 HEADS = {"style": 5, "artist": 7, "genre": 3}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _flush_denormals():
-    """Untrained deep nets produce denormal floats that slow CPU kernels ~100x; inference flushes them."""
-    torch.set_flush_denormal(True)
-    yield
-    torch.set_flush_denormal(False)
+pytestmark = pytest.mark.usefixtures("flush_denormals")
 
 
 def test_registry_lists_the_required_architectures():
