@@ -210,6 +210,23 @@ def test_warmup_cosine_schedule_shape():
     assert f(30) > f(60) > f(90)
 
 
+def test_schedule_object_is_saved_with_the_scheduler_and_budget_cuts_epochs():
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    plan = C.warmup_cosine(100, 10, 0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, plan)
+    plan.total_steps = 40  # a re-planned schedule travels in the scheduler's state (resume keeps it)
+    fresh = C.warmup_cosine(100, 10, 0.0)
+    again = torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD(model.parameters(), lr=1.0), fresh)
+    again.load_state_dict(sched.state_dict())
+    assert fresh.total_steps == 40 and fresh(40) == pytest.approx(0.0)
+    env = C.DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    # 10 minutes, 2 used, 1.5 per epoch, 1 done: 1 + 5 more fit
+    assert C.epochs_within_budget(600, 120, 90, 1, 30, env) == 6
+    assert C.epochs_within_budget(600, 120, 90, 1, 4, env) == 4  # never more than planned
+    assert C.epochs_within_budget(60, 120, 90, 1, 30, env) == 1  # over budget: stop after what is done
+
+
 def test_train_state_is_atomic_and_loads_weights_only(tmp_path):
     C.seed_everything(1)
     state = {"model": {"w": torch.randn(3)}, "epoch": 2, "step": 0, "rng": [C.rng_state()]}
@@ -257,6 +274,23 @@ def test_classifier_cpu_smoke_writes_a_loadable_checkpoint_log_and_curves(tiny, 
     assert C.load_train_state(out)["epoch"] == 2
     with torch.no_grad():
         assert model(torch.zeros(1, 3, 32, 32))["artist"].shape == (1, 2)
+
+
+@pytest.mark.slow
+def test_time_budget_stops_after_the_epochs_that_fit_and_ends_the_schedule(tiny, tmp_path):
+    from artextract.nets.checkpoint import load_checkpoint
+
+    out = tmp_path / "budget"
+    argv = ["classifier", "--collection", str(tiny), "--out", str(out), *TINY_MODEL, *FAST]
+    assert main([*argv, "--epochs", "5", "--batch-size", "4", "--time-budget", "0.0001"]) == 0
+    epochs = [r for r in _records(out) if r["type"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [0]  # only the first epoch fitted
+    state = C.load_train_state(out)
+    sched = state["scheduler"]  # the re-planned cosine ends where training ended
+    assert state["epoch"] == 1 and sched["lr_lambdas"][0]["total_steps"] == sched["last_epoch"]
+    _, card = load_checkpoint(out)
+    assert card["training"]["time_budget_min"] == pytest.approx(0.0001)
+    assert card["training"]["epochs_planned"] == 5
 
 
 def test_existing_state_needs_resume_or_overwrite(tiny, tmp_path, capsys):

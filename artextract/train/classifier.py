@@ -228,6 +228,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="sample paintings so this attribute's classes are equally frequent (with replacement)",
     )
     g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0 = off)")
+    g.add_argument(
+        "--time-budget",
+        type=float,
+        default=0.0,
+        metavar="MINUTES",
+        help="wall-clock budget for this process: after each of its first two epochs, --epochs is cut to "
+        "what fits and the cosine schedule re-planned to end there (0 = no budget)",
+    )
 
     C.add_run_args(p, "classifier")
     return p
@@ -597,10 +605,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(
         C.param_groups(C.unwrap(model), args.weight_decay), lr=args.lr, betas=(0.9, 0.999)
     )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        C.warmup_cosine(total_steps, round(args.warmup_epochs * steps_per_epoch), args.min_lr_factor),
-    )
+    plan = C.warmup_cosine(total_steps, round(args.warmup_epochs * steps_per_epoch), args.min_lr_factor)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, plan)
     scaler = C.make_scaler(precision, env.device)
 
     # ============ optionally resume training ... ============
@@ -626,7 +632,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     # ============ training ... ============
     history: list[dict[str, Any]] = []
-    for epoch in range(start_epoch, args.epochs):
+    epochs = -(-plan.total_steps // steps_per_epoch)  # a resumed run keeps its re-planned schedule
+    epoch = start_epoch
+    while epoch < epochs:
+        t_epoch = C.now()
         first = epoch == start_epoch
         train_sampler.set_epoch(
             epoch, start=(start_step * args.accum_steps * args.batch_size) if first else 0
@@ -650,6 +659,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         improved = metrics["mean_top1"] > best["mean_top1"]
         if improved:
             best = {"mean_top1": metrics["mean_top1"], "epoch": epoch, "val": metrics["val"]}
+        # the first epoch pays for caching, warm-up and autotuning: plan on it, then again on the second
+        if args.time_budget > 0 and epoch + 1 - start_epoch <= 2 and epoch + 1 < args.epochs:
+            fit = C.epochs_within_budget(
+                args.time_budget * 60, C.now() - t_start, C.now() - t_epoch, epoch + 1, args.epochs, env
+            )
+            if fit != epochs:
+                epochs = fit
+                plan.total_steps = steps_per_epoch * epochs
+                C.say(env, f"time budget {args.time_budget:g} min: {epochs} epochs fit; schedule re-planned")
         st = snapshot(epoch + 1, 0)
         if env.is_main:
             if improved:
@@ -659,7 +677,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             C.plot_curves(out / C.LOG_NAME, out / C.CURVES_NAME, title=f"{args.arch} on {root.name}")
         C.barrier(env)
         history.append(record)
-        C.say(env, _epoch_line(record, args.epochs))
+        C.say(env, _epoch_line(record, epochs))
+        epoch += 1
 
     # ============ report: the chosen weights, once, on val ============
     if selection is not None:  # every rank evaluates its shard of val; rank 0 writes
@@ -738,6 +757,7 @@ def _save_release(
         "training": {
             "trainer": "artextract.train classifier",
             "epochs_planned": args.epochs,
+            "time_budget_min": args.time_budget or None,
             "precision": precision,
             "world_size": env.world_size,
             "preset": args.preset,

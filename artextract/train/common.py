@@ -156,17 +156,42 @@ def make_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
 
 
 # ---------------------------------------------------------------------------------------------- schedule
-def warmup_cosine(total_steps: int, warmup_steps: int, min_factor: float = 0.0) -> Callable[[int], float]:
-    """LR factor for ``LambdaLR``: linear warm-up from ~0 to 1, then cosine decay to ``min_factor``."""
+class WarmupCosine:
+    """LR factor for ``LambdaLR``: linear warm-up from ~0 to 1, then cosine decay to ``min_factor``.
 
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / max(warmup_steps, 1)
-        progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+    A callable object rather than a closure, so ``LambdaLR.state_dict()`` saves ``total_steps``: a run whose
+    schedule was re-planned (``--time-budget``) resumes on the re-planned schedule."""
+
+    def __init__(self, total_steps: int, warmup_steps: int, min_factor: float = 0.0) -> None:
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.min_factor = float(min_factor)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / max(self.warmup_steps, 1)
+        progress = (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1)
         progress = min(max(progress, 0.0), 1.0)
-        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return self.min_factor + (1 - self.min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    return factor
+
+def warmup_cosine(total_steps: int, warmup_steps: int, min_factor: float = 0.0) -> WarmupCosine:
+    """LR factor for ``LambdaLR``: linear warm-up from ~0 to 1, then cosine decay to ``min_factor``."""
+    return WarmupCosine(total_steps, warmup_steps, min_factor)
+
+
+def epochs_within_budget(
+    budget_s: float, elapsed_s: float, epoch_s: float, epochs_done: int, epochs_planned: int, env: DistEnv
+) -> int:
+    """How many epochs in all fit a wall-clock budget, given the time so far and one epoch's duration
+    (no fewer than done, no more than the plan). Every rank gets the smallest rank's answer."""
+    fit = epochs_done + int(max(budget_s - elapsed_s, 0.0) // max(epoch_s, 1e-6))
+    fit = min(max(fit, epochs_done), epochs_planned)
+    if env.distributed:
+        t = torch.tensor([fit], dtype=torch.int64, device=env.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        fit = int(t.item())
+    return max(fit, min(epochs_done, epochs_planned))
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# What runs on a lent GPU machine (a session's 15 minutes of device time; README "Training on a GPU").
+#
+# The shared WikiArt folder (203 MB of 160 px JPEGs) does not fit one transfer to that machine (64 MiB), so
+# scripts/pack_wikiart.py re-encodes it as WebP q75 at the same size, in two halves, .gpu/a and .gpu/b,
+# sent by two calls back to back (files a call leaves there stay while the machine is warm):
+#   scripts/gpu_lease.sh smoke   # call 1, carrying .gpu/a: unpack half, one tiny epoch of each model on GPU
+#   scripts/gpu_lease.sh train   # call 2, carrying .gpu/b: unpack the rest, three runs side by side
+# The three runs share the GPU and each has the same wall-clock budget (BUDGET minutes, --time-budget):
+#   rla_resnet50 from scratch (the recipe of scripts/train_gpu.sh; ResNet ImageNet weights cannot be fetched
+#   there), and RLA-MobileNetV2 vs plain MobileNetV2 from the shared ImageNet weights (the ablation).
+# EXTRA (e.g. "--max-train 256 --max-val 128 --selection-size 64") is appended to each run, for a dry run.
+# Each reports on the whole val split once, with checkpoints chosen on 1,000 train paintings carved out.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+MODE=${1:-train}
+BUDGET=${BUDGET:-6}
+EPOCHS=${EPOCHS:-30}
+RES=${OUT:-runs/gpu-lease}
+COL=data/wikiart_webp
+W=$(ls .gpu/*/mobilenet_v2_imagenet_features.safetensors 2>/dev/null | head -1)
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+mkdir -p "$COL/images" "$RES"
+nvidia-smi -L 2>/dev/null; "$PY" -c "import torch, torchvision; print('torch', torch.__version__, torchvision.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
+for t in .gpu/a/part.tar.gz .gpu/b/part.tar.gz; do
+  if [ -f "$t" ] && [ ! -f "$t.done" ]; then tar -xzf "$t" -C "$COL" && touch "$t.done"; fi
+done
+zcat "$(ls .gpu/*/catalog.csv.gz | head -1)" > "$COL/catalog.full.csv"
+# only the rows whose image has arrived (all of them once both halves are there)
+"$PY" - "$COL" <<'PYEOF'
+import sys, pandas as pd, os
+col = sys.argv[1]
+df = pd.read_csv(f"{col}/catalog.full.csv", dtype=str, keep_default_na=False)
+ok = df[[os.path.isfile(os.path.join(col, p)) for p in df["image"]]]
+ok.to_csv(f"{col}/catalog.csv", index=False)
+print(f"catalog: {len(ok)} of {len(df)} paintings present ({(ok.split == 'train').sum()} train, {(ok.split == 'val').sum()} val)")
+PYEOF
+COMMON=(--collection "$COL" --img-size 160 --device "${DEVICE:-cuda}" --precision auto --no-progress --cache-images
+        --workers 5 --batch-size 128 --overwrite)
+MNV2=(--preset wikiart --imagenet-weights "$W" --lr 1.5e-3 --warmup-epochs 1 --selection-size 1000)
+R50=(--preset full --arch rla_resnet50 --init random --lr 2e-3 --warmup-epochs 2 --selection-size 1000)
+if [ "$MODE" = smoke ]; then
+  X=(--max-train 512 --max-val 256 --epochs 1 --time-budget 1)
+  "$PY" -m artextract.train classifier "${MNV2[@]}" --arch rla_mobilenetv2 --out runs/gpu-smoke-rla "${COMMON[@]}" "${X[@]}" --selection-size 128 || exit 1
+  "$PY" -m artextract.train classifier "${R50[@]}" --out runs/gpu-smoke-r50 "${COMMON[@]}" "${X[@]}" --selection-size 128 || exit 1
+  echo SMOKE OK; exit 0
+fi
+run() {  # name, args...
+  local name=$1; shift
+  "$PY" -m artextract.train classifier "$@" --out "runs/gpu-$name" "${COMMON[@]}" --time-budget "$BUDGET" \
+    ${EXTRA:-} > "$RES/$name.log" 2>&1; echo "$name exit $?" >> "$RES/$name.log"
+}
+RUNS=${RUNS:-"rla_mobilenetv2 mobilenetv2 rla_resnet50"}
+for n in $RUNS; do
+  case $n in
+    rla_resnet50) run "$n" "${R50[@]}" --epochs 100 & ;;
+    *) run "$n" "${MNV2[@]}" --arch "$n" --epochs "$EPOCHS" & ;;
+  esac
+done
+( while sleep 30; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; tail -qn1 "$RES"/*.log; done ) &
+mon=$!
+wait $(jobs -p | grep -vx "$mon"); kill $mon
+for n in $RUNS; do
+  tail -n 4 "$RES/$n.log"
+  files=(card.json log.jsonl args.yaml curves.png)
+  [ "$n" != rla_resnet50 ] && files+=(model.safetensors)
+  tar -cf "$RES/$n.tar" -C "runs/gpu-$n" "${files[@]}" 2>/dev/null
+done
+ls -la "$RES"
