@@ -35,7 +35,8 @@ $(DATA)/artifacts/sample/manifest.json: $(STAMP) $(SAMPLE)/collection/catalog.cs
   $(CLASSIFIER)/model.safetensors $(ENCODER)/model.safetensors
 	@echo "==> [2/2] building artifacts for the public-domain sample with the released checkpoints"
 	$(VENV)/bin/artextract build --collection $(SAMPLE)/collection --classifier $(CLASSIFIER) \
-	  --reference $(SAMPLE)/reference --encoder $(ENCODER) --name sample
+	  --reference $(SAMPLE)/reference --encoder $(ENCODER) --name sample \
+	  --outlier-labels classifier  # the sample is val paintings: the classifier never trained on them
 
 demo: $(DATA)/artifacts/sample/manifest.json
 	$(VENV)/bin/artextract app --port $(PORT)
@@ -55,7 +56,7 @@ $(MODELS)/byol-demo/model.safetensors: $(DATA)/demo/catalog.csv
 $(DATA)/artifacts/demo/manifest.json: $(MODELS)/classifier-demo/model.safetensors $(MODELS)/byol-demo/model.safetensors
 	@echo "==> [5/5] building artifacts: embeddings, predictions, t-SNE/UMAP, outliers, metrics, index"
 	$(VENV)/bin/artextract build --collection $(DATA)/demo --classifier $(MODELS)/classifier-demo \
-	  --reference $(DATA)/demo_reference --encoder $(MODELS)/byol-demo
+	  --reference $(DATA)/demo_reference --encoder $(MODELS)/byol-demo --evidence-encoder $(MODELS)/byol-demo
 
 demo-synthetic: $(DATA)/artifacts/demo/manifest.json
 	$(VENV)/bin/artextract app --port $(PORT) --bundle $(DATA)/artifacts/demo

@@ -46,6 +46,11 @@ class BuildConfig:
     out: Path
     reference: Path | None = None
     encoder: Path | None = None
+    # label-free encoder (e.g. BYOL) whose embeddings carry the outlier evidence; None = the classifier's
+    evidence: Path | None = None
+    # where label evidence comes from: "crossfit" (heads that never saw the painting's label) or
+    # "classifier" (its own predictions: only for a collection it never trained on, e.g. the val sample)
+    outlier_labels: str = "crossfit"
     name: str | None = None
     precision: str = "auto"  # auto | bf16 | fp32, see artextract.infer.resolve_precision
     batch_size: int = 64
@@ -280,6 +285,13 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             "catalog_sha256": sha256_file(catalog_path(cfg.reference)),
             "n": len(ref_catalog),
         }
+    if cfg.evidence is not None:
+        ev_card = read_card(cfg.evidence)
+        manifest["checkpoints"]["evidence"] = {
+            "weights": _rel(out, checkpoint_files(cfg.evidence)[0]),
+            "sha256": checkpoint_hash(cfg.evidence),
+            "arch": ev_card["arch"],
+        }
     stages = manifest["stages"]
 
     def fresh(stage: str, key: str, files: list[str]) -> bool:
@@ -384,15 +396,62 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             _save_npy(out / f, np.asarray(fn(unit, seed=cfg.seed), dtype=np.float32))
             done(method, k_p, [f], started)
 
+    # ---------------------------------------------------------------- evidence embeddings (label-free)
+    k_ev = ""
+    if cfg.evidence is not None:
+        k_ev = _key("evidence", k_classify, manifest["checkpoints"]["evidence"]["sha256"], cfg.precision)
+        if not fresh("evidence", k_ev, ["evidence.npy"]):
+            started = time.perf_counter()
+            log(f"[build] evidence: embedding {len(items)} paintings with the label-free {ev_card['arch']}")
+            e_emb, _, e_failed = embed_catalog(
+                Path(cfg.evidence),
+                confined_paths(coll_dir, items),
+                precision=cfg.precision,
+                batch_size=cfg.batch_size,
+                progress=cfg.progress,
+                shard_dir=out / "shards",
+                distributed=False,
+            )
+            if e_failed:  # read once already, so this is rare: such a row borrows the mean embedding
+                rows = sorted(e_failed)
+                e_emb[rows] = e_emb[np.setdiff1d(np.arange(len(items)), rows)].mean(0)
+            _save_npy(out / "evidence.npy", e_emb.astype(np.float32))
+            done("evidence", k_ev, ["evidence.npy"], started)
+
     # ---------------------------------------------------------------- outliers
-    k_out = _key("outliers", k_classify, cfg.k, cfg.seed, 3)  # bump when the scoring changes
+    # Label evidence comes from heads that never saw the painting's label (K-fold cross-fitting), over
+    # embeddings learnt without labels when an evidence encoder is given: a classifier that memorised a
+    # wrong catalog label would otherwise agree with it (analysis/crossfit.py).
+    if cfg.outlier_labels not in ("crossfit", "classifier"):
+        raise BundleError(f"outlier_labels must be 'crossfit' or 'classifier'; got {cfg.outlier_labels!r}")
+    own = cfg.outlier_labels == "classifier"
+    k_out = _key("outliers", k_classify, "" if own else k_ev, cfg.outlier_labels, cfg.k, cfg.seed, 4)
     if not fresh("outliers", k_out, ["outliers.parquet"]):
+        from .analysis.crossfit import crossfit_probs
+
         started = time.perf_counter()
-        scores = score_outliers(
-            emb, labels, probs, classes, k=cfg.k, seed=cfg.seed, neighbours=np.load(out / "neighbours.npy")
-        )
+        if cfg.evidence is not None and not own:
+            ev, ev_nb = np.load(out / "evidence.npy"), None
+        else:
+            ev, ev_nb = emb, np.load(out / "neighbours.npy")
+        held_out = probs if own else crossfit_probs(ev, labels, classes, folds=5, seed=cfg.seed)
+        scores = score_outliers(ev, labels, held_out, classes, k=cfg.k, seed=cfg.seed, neighbours=ev_nb)
         _save_parquet(out / "outliers.parquet", scores)
         done("outliers", k_out, ["outliers.parquet"], started)
+    if own:
+        manifest["outlier_evidence"] = (
+            "the classifier's own predictions and embedding, declared out-of-sample: it never trained on "
+            "these paintings (--outlier-labels classifier)"
+        )
+    elif cfg.evidence is not None:
+        manifest["outlier_evidence"] = (
+            f"5-fold cross-fitted logistic heads and neighbours over the label-free {ev_card['arch']} embedding"
+        )
+    else:
+        manifest["outlier_evidence"] = (
+            "5-fold cross-fitted logistic heads and neighbours over the classifier's embedding "
+            "(which may have learnt the labels of paintings it trained on)"
+        )
     scores = pd.read_parquet(out / "outliers.parquet")
     # the top share of scores, but never a score of 0: with few paintings standing out (an unlabelled
     # collection scored on density alone) the quantile can be 0, which would flag everything

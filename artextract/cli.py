@@ -141,6 +141,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         out=Path(args.out) if args.out else artifacts_dir(name),
         reference=Path(args.reference) if args.reference else None,
         encoder=Path(args.encoder) if args.encoder else None,
+        evidence=Path(args.evidence_encoder) if args.evidence_encoder else None,
+        outlier_labels=args.outlier_labels,
         name=name,
         precision=args.precision,
         batch_size=args.batch_size,
@@ -352,6 +354,18 @@ def get_parser() -> argparse.ArgumentParser:
     b.add_argument("--classifier", default=str(models_dir() / "classifier-demo"), help="checkpoint folder")
     b.add_argument("--reference", help="reference collection for Similar (e.g. data/nga)")
     b.add_argument("--encoder", help="BYOL encoder checkpoint folder for the reference index")
+    b.add_argument(
+        "--evidence-encoder",
+        help="label-free encoder (e.g. the BYOL one) whose embeddings carry the outlier evidence "
+        "(default: the classifier's embedding)",
+    )
+    b.add_argument(
+        "--outlier-labels",
+        choices=["crossfit", "classifier"],
+        default="crossfit",
+        help="label evidence for the outliers: heads cross-fitted so that none saw the painting's label "
+        "(default), or the classifier's own predictions, only for a collection it never trained on",
+    )
     b.add_argument("--out", help="bundle folder (default data/artifacts/<name>)")
     b.add_argument("--name", help="bundle name (default: collection folder name)")
     b.add_argument(

@@ -1,6 +1,6 @@
 """Print a Markdown table of classifier runs from their cards (held-out val figures, epochs, wall time).
 
-    python scripts/cards_table.py runs/gpu/*/
+python scripts/cards_table.py runs/gpu/*/
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ def main(dirs: list[str]) -> int:
         card = json.loads((d / "card.json").read_text(encoding="utf-8"))
         args = card["training"]["command"]
         epochs = sum(
-            1 for line in (d / "log.jsonl").read_text(encoding="utf-8").splitlines() if '"type": "epoch"' in line
+            1
+            for line in (d / "log.jsonl").read_text(encoding="utf-8").splitlines()
+            if '"type": "epoch"' in line
         )
         m = card["metrics"]
         init = "ImageNet" if "--imagenet-weights" in args or "--init imagenet" in args else "scratch"

@@ -50,9 +50,13 @@ def main() -> int:
     paths = [str(image_path(args.collection, r["image"])) for r in rows]
     for half in "ab":
         (args.out / half).mkdir(parents=True, exist_ok=True)
-    tars = [tarfile.open(args.out / h / "part.tar.gz", "w:gz", compresslevel=1) for h in "ab"]
     kept = []
-    with ProcessPoolExecutor(os.cpu_count() or 1) as ex:
+    with (
+        tarfile.open(args.out / "a" / "part.tar.gz", "w:gz", compresslevel=1) as ta,
+        tarfile.open(args.out / "b" / "part.tar.gz", "w:gz", compresslevel=1) as tb,
+        ProcessPoolExecutor(os.cpu_count() or 1) as ex,
+    ):
+        tars = [ta, tb]
         it = ex.map(encode, paths, chunksize=64)
         for i, data in enumerate(tqdm(it, total=len(rows), desc="webp")):
             if data is None:
@@ -62,8 +66,6 @@ def main() -> int:
             info.size = len(data)
             tars[len(kept) % 2].addfile(info, io.BytesIO(data))
             kept.append({**rows[i], "image": name})
-    for t in tars:
-        t.close()
     with gzip.open(args.out / "a" / "catalog.csv.gz", "wt", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()

@@ -93,6 +93,7 @@ def tiny_bundle(tiny_demo, tiny_checkpoints, tmp_path_factory) -> Path:
             classifier=tiny_checkpoints["classifier"],
             reference=tiny_demo["reference"],
             encoder=tiny_checkpoints["encoder"],
+            evidence=tiny_checkpoints["encoder"],
             out=out,
             name="demo",
             progress=False,

@@ -59,6 +59,34 @@ def test_only_stale_stages_rerun(small_cfg):
     assert "metrics" in reseeded.ran
 
 
+def test_label_free_evidence_encoder_feeds_the_outliers_and_is_part_of_their_key(small_cfg, tiny_checkpoints):
+    from dataclasses import replace
+
+    plain = build_bundle(small_cfg, log=lambda m: None)
+    assert "evidence" not in plain.ran
+    m = json.loads((small_cfg.out / "manifest.json").read_text())
+    assert "classifier's embedding" in m["outlier_evidence"] and "evidence" not in m["checkpoints"]
+    before = open_bundle(small_cfg.out).items["outlier_score"].to_numpy()
+
+    cfg = replace(small_cfg, evidence=tiny_checkpoints["encoder"])
+    with_ev = build_bundle(cfg, log=lambda m: None)
+    assert {"evidence", "outliers"} <= set(with_ev.ran) and "classify" in with_ev.skipped
+    m = json.loads((cfg.out / "manifest.json").read_text())
+    assert m["checkpoints"]["evidence"]["arch"] == "resnet_demo" and "label-free" in m["outlier_evidence"]
+    ev = np.load(cfg.out / "evidence.npy")
+    b = open_bundle(cfg.out)
+    assert ev.shape[0] == len(b.items) and np.isfinite(ev).all()
+    assert not np.allclose(b.items["outlier_score"].to_numpy(), before)  # other evidence, other scores
+    assert build_bundle(cfg, log=lambda m: None).ran == []
+    # a collection the classifier never trained on may use its own predictions, said in the manifest
+    own = build_bundle(replace(cfg, outlier_labels="classifier"), log=lambda m: None)
+    assert "outliers" in own.ran and "evidence" in own.skipped
+    m = json.loads((cfg.out / "manifest.json").read_text())
+    assert "declared out-of-sample" in m["outlier_evidence"]
+    with pytest.raises(BundleError, match="outlier_labels"):
+        build_bundle(replace(cfg, outlier_labels="guess"), log=lambda m: None)
+
+
 def test_regenerated_images_are_noticed_even_with_the_same_catalog(small_cfg, tmp_path):
     """A re-generated collection (e.g. at another size) keeps catalog.csv byte for byte."""
     import os

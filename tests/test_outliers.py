@@ -90,7 +90,7 @@ def test_reasons_read_like_a_curator_note(scored) -> None:
     catalogued, true = names[s["labels"]["artist"][i]], names[s["true_artist"][i]]
     assert f"artist: catalogued as {catalogued}" in reason
     assert f"of its 10 nearest neighbours are {true}" in reason
-    assert f"the classifier gives {true} 0." in reason
+    assert f"a model that never saw this label gives {true} 0." in reason
     far = df["outlier_reasons"].iloc[int(s["far"][0])]
     assert "unlike the rest of the collection: its 10 nearest paintings are " in far and "x farther" in far
     quiet = df["outlier_reasons"].to_numpy()[~s["truth"]]

@@ -5,8 +5,11 @@ each with a plain meaning:
 
 - ``<attr>_centroid_z``: how far the painting lies from the centre of the paintings sharing its
   catalog label (cosine distance, as a robust z-score within that class: median/MAD).
-- ``<attr>_classifier_disagreement``: how confidently the classifier prefers another class,
-  ``max(0, p(best other class) - p(catalog class))`` in [0, 1].
+- ``<attr>_classifier_disagreement``: how little probability a classifier gives the catalog class,
+  ``1 - p(catalog class)`` in [0, 1] (on planted swaps among real WikiArt paintings this ranked them
+  better than the margin to the best other class). ``build`` passes probabilities from
+  heads that never saw the painting's label (``analysis/crossfit.py``), so a label the collection's
+  classifier memorised cannot hide its painting.
 - ``<attr>_neighbour_disagreement``: share of its k nearest paintings (with a known label) whose label
   differs from its own, in [0, 1].
 
@@ -26,7 +29,8 @@ Each component is mapped to [0, 1]: centroid and k-NN-distance z-scores linearly
 is in [0, 1]: high when any one attribute's label looks wrong or the painting is unlike its
 neighbourhood; the user's threshold applies to it. ``outlier_driver`` names what contributed most
 (an attribute or "density") and ``outlier_reasons`` says it in words, e.g. "artist: catalogued as
-Monet; 9 of its 10 nearest neighbours are Renoir; the classifier gives Renoir 0.81 (Monet 0.05)".
+Monet; 9 of its 10 nearest neighbours are Renoir; a model that never saw this label gives Renoir 0.81
+(Monet 0.05)".
 Unlabelled paintings get NaN components for that attribute. Nearest neighbours come from exact search
 up to ``EXACT_MAX`` paintings and from the hnswlib index above (or are passed in), so the whole
 computation stays near-linear in N.
@@ -47,7 +51,7 @@ EXACT_MAX = 20_000  # exact k-NN below this many paintings (a few seconds), hnsw
 Z_START, Z_FULL = 1.5, 4.5
 # Thresholds for mentioning a component in the reasons.
 REASON_NEIGHBOURS = 0.5  # at least half of the labelled neighbours carry another label
-REASON_CLASSIFIER = 0.3  # classifier prefers another class by at least 0.3 probability
+REASON_CLASSIFIER = 0.7  # the catalog class gets at most 0.3 probability (and another class more)
 REASON_CENTROID_Z = 3.0
 REASON_DENSITY_Z = 3.0  # nearest paintings farther than usual by 3 robust SDs (log scale)
 
@@ -229,7 +233,7 @@ def score_outliers(
             cz[known] = z
         out[f"{a}_centroid_z"] = cz
 
-        # classifier: how much more probability the best other class gets than the catalog class
+        # classifier: how little probability the catalog class gets
         clf = np.full(n, np.nan)
         best_other = np.full(n, -1)
         best_other_p = np.full(n, np.nan)
@@ -242,7 +246,7 @@ def score_outliers(
             masked[np.arange(len(idx)), lab[idx]] = -np.inf
             bo = masked.argmax(axis=1)
             bo_p = masked[np.arange(len(idx)), bo]
-            clf[idx] = np.clip(bo_p - own, 0.0, 1.0)
+            clf[idx] = np.clip(1.0 - own, 0.0, 1.0)
             best_other[idx], best_other_p[idx], own_p[idx] = bo, bo_p, own
         out[f"{a}_classifier_disagreement"] = clf
 
@@ -283,9 +287,9 @@ def score_outliers(
                 parts.append(
                     f"{top_other_count[i]} of its {n_valid[i]} nearest neighbours are {names[top_other[i]]}"
                 )
-            if clf[i] >= REASON_CLASSIFIER:
+            if clf[i] >= REASON_CLASSIFIER and best_other_p[i] > own_p[i]:
                 parts.append(
-                    f"the classifier gives {names[best_other[i]]} {best_other_p[i]:.2f} "
+                    f"a model that never saw this label gives {names[best_other[i]]} {best_other_p[i]:.2f} "
                     f"({names[lab[i]]} {own_p[i]:.2f})"
                 )
             if cz[i] >= REASON_CENTROID_Z:
