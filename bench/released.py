@@ -1,0 +1,150 @@
+"""The released checkpoints on CPU, end to end from JPEG: our inference path vs a naive fp32 eager one.
+
+In one run, on the same real JPEGs (the committed public-domain sample) and the same weights:
+
+- **BYOL encoder** (``models/byol_mobilenetv2-wikiart``, a plain MobileNetV2): naive = torchvision's
+  ``mobilenet_v2`` carrying the released weights (classifier removed), fp32, eager, NCHW, ``no_grad``,
+  PIL decode + torchvision transforms per image;
+- **RLA-MobileNetV2 classifier** (``models/rla_mobilenetv2-wikiart``; torchvision has no RLA model):
+  naive = the released module itself run the same naive way (features and the three heads);
+- **ours** (and **ours fp32**) = :class:`artextract.infer.Embedder` on the same weights (BatchNorm folded, channels_last,
+  ``inference_mode``, bf16 autocast where the CPU has native bf16, JPEG draft decoding, decoding in
+  threads one batch ahead), through ``embed_paths`` as ``build`` and the app call it.
+
+Printed per model: images/s end to end (best of ``--repeats`` interleaved runs; the machine is noisy),
+the ratio to the naive row measured in the same run, and the minimum over images of the cosine between
+our embedding and the naive fp32 one.
+
+    .venv/bin/python bench/released.py                 # 128 JPEGs, 3 repeats
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--collection", type=Path, default=ROOT / "data/sample/collection")
+    ap.add_argument("--classifier", type=Path, default=ROOT / "models/rla_mobilenetv2-wikiart")
+    ap.add_argument("--encoder", type=Path, default=ROOT / "models/byol_mobilenetv2-wikiart")
+    args = ap.parse_args(argv)
+
+    import torchvision
+    from PIL import Image
+    from torchvision import transforms as T
+
+    from artextract.catalog import image_path, read_catalog
+    from artextract.infer import Embedder, cpu_supports_bf16, resolve_precision
+    from artextract.nets.checkpoint import load_checkpoint
+
+    torch.set_flush_denormal(True)
+    cat = read_catalog(args.collection).head(args.images)
+    paths = [image_path(args.collection, p) for p in cat["image"]]
+    auto = resolve_precision("auto")
+    print(f"{len(paths)} JPEGs from {args.collection.name}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, native bf16: {cpu_supports_bf16()}, ours runs {auto}")  # fmt: skip
+
+    def naive_runner(forward, card):
+        size, crop = int(card["input_size"]), float(card.get("crop_pct", 1.0))
+        tf = T.Compose([
+            T.Resize(max(size, round(size / crop)), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+            T.CenterCrop(size), T.ToTensor(), T.Normalize(card["mean"], card["std"]),
+        ])  # fmt: skip
+
+        def run() -> np.ndarray:
+            outs = []
+            with torch.no_grad():
+                for s in range(0, len(paths), args.batch_size):
+                    xb = torch.stack(
+                        [tf(Image.open(p).convert("RGB")) for p in paths[s : s + args.batch_size]]
+                    )
+                    outs.append(forward(xb))
+            return torch.cat(outs).numpy()
+
+        return run
+
+    models = {}
+    enc, enc_card = load_checkpoint(args.encoder)
+    tv = torchvision.models.mobilenet_v2()
+    tv.features.load_state_dict({k[len("features.") :]: v for k, v in enc.state_dict().items()})
+    tv.classifier = torch.nn.Identity()
+    tv.eval()
+    models["BYOL MobileNetV2 encoder"] = (
+        naive_runner(tv, enc_card),
+        Embedder(enc, enc_card, batch_size=args.batch_size),
+        Embedder(enc, enc_card, batch_size=args.batch_size, precision="fp32"),
+    )
+
+    clf, clf_card = load_checkpoint(args.classifier)
+    clf.eval()
+
+    def clf_forward(x: torch.Tensor) -> torch.Tensor:
+        feats = clf.forward_features(x)
+        for logits in clf.forward_head(feats).values():
+            logits.softmax(1)
+        return feats
+
+    models["RLA-MobileNetV2 classifier"] = (
+        naive_runner(clf_forward, clf_card),
+        Embedder(clf, clf_card, batch_size=args.batch_size),
+        Embedder(clf, clf_card, batch_size=args.batch_size, precision="fp32"),
+    )
+
+    def best(fn) -> tuple[float, np.ndarray]:
+        t = time.perf_counter()
+        out = fn()
+        return len(paths) / (time.perf_counter() - t), out
+
+    rates: dict[tuple[str, str], float] = {}
+    outs: dict[tuple[str, str], np.ndarray] = {}
+    paths_of = ("naive fp32 eager", f"ours {auto}", "ours fp32")
+    for naive, ours, ours32 in models.values():  # warm-up (oneDNN primitives, thread pools)
+        naive()
+        ours.embed_paths(paths, progress=False)
+        ours32.embed_paths(paths, progress=False)
+    for r in range(args.repeats):
+        for name, (naive, ours, ours32) in models.items():
+            for path, fn in (
+                ("naive fp32 eager", naive),
+                (f"ours {auto}", lambda o=ours: o.embed_paths(paths, progress=False).embeddings),
+                ("ours fp32", lambda o=ours32: o.embed_paths(paths, progress=False).embeddings),
+            ):
+                rate, out = best(fn)
+                rates[(name, path)] = max(rates.get((name, path), 0.0), rate)
+                outs[(name, path)] = out
+                print(
+                    f"[bench] repeat {r + 1}/{args.repeats}: {name:<28} {path:<18} {rate:7.1f} img/s",
+                    file=sys.stderr,
+                )
+
+    print()
+    print("| model | path | img/s end to end | vs naive | min cosine vs naive fp32 |")
+    print("|---|---|---:|---:|---:|")
+    for name in models:
+        ref = outs[(name, "naive fp32 eager")]
+        ref = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+        base = rates[(name, "naive fp32 eager")]
+        for path in dict.fromkeys(paths_of):
+            o = outs[(name, path)]
+            cos = float(((o / np.linalg.norm(o, axis=1, keepdims=True)) * ref).sum(1).min())
+            print(
+                f"| {name} | {path} | {rates[(name, path)]:.1f} | {rates[(name, path)] / base:.2f}x | {cos:.5f} |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
