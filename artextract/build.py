@@ -273,25 +273,24 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
         },
         "stages": dict(old_stages),
     }
-    if cfg.encoder is not None:
-        enc_card = read_card(cfg.encoder)
-        manifest["checkpoints"]["encoder"] = {
-            "weights": _rel(out, checkpoint_files(cfg.encoder)[0]),
-            "sha256": checkpoint_hash(cfg.encoder),
-            "arch": enc_card["arch"],
+
+    def checkpoint_entry(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        c = read_card(path)
+        return c, {
+            "weights": _rel(out, checkpoint_files(path)[0]),
+            "sha256": checkpoint_hash(path),
+            "arch": c["arch"],
         }
+
+    if cfg.encoder is not None:
+        _, manifest["checkpoints"]["encoder"] = checkpoint_entry(cfg.encoder)
         manifest["reference"] = {
             "path": _rel(out, Path(cfg.reference)),
             "catalog_sha256": sha256_file(catalog_path(cfg.reference)),
             "n": len(ref_catalog),
         }
     if cfg.evidence is not None:
-        ev_card = read_card(cfg.evidence)
-        manifest["checkpoints"]["evidence"] = {
-            "weights": _rel(out, checkpoint_files(cfg.evidence)[0]),
-            "sha256": checkpoint_hash(cfg.evidence),
-            "arch": ev_card["arch"],
-        }
+        ev_card, manifest["checkpoints"]["evidence"] = checkpoint_entry(cfg.evidence)
     stages = manifest["stages"]
 
     def fresh(stage: str, key: str, files: list[str]) -> bool:
@@ -396,6 +395,18 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             _save_npy(out / f, np.asarray(fn(unit, seed=cfg.seed), dtype=np.float32))
             done(method, k_p, [f], started)
 
+    def embed_here(ckpt: Path, root: Path, rows: pd.DataFrame) -> tuple:
+        """Embed a catalog's images on this rank alone (after the classify stage the others are done)."""
+        return embed_catalog(
+            ckpt,
+            confined_paths(root, rows),
+            precision=cfg.precision,
+            batch_size=cfg.batch_size,
+            progress=cfg.progress,
+            shard_dir=out / "shards",
+            distributed=False,
+        )
+
     # ---------------------------------------------------------------- evidence embeddings (label-free)
     k_ev = ""
     if cfg.evidence is not None:
@@ -403,15 +414,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
         if not fresh("evidence", k_ev, ["evidence.npy"]):
             started = time.perf_counter()
             log(f"[build] evidence: embedding {len(items)} paintings with the label-free {ev_card['arch']}")
-            e_emb, _, e_failed = embed_catalog(
-                Path(cfg.evidence),
-                confined_paths(coll_dir, items),
-                precision=cfg.precision,
-                batch_size=cfg.batch_size,
-                progress=cfg.progress,
-                shard_dir=out / "shards",
-                distributed=False,
-            )
+            e_emb, _, e_failed = embed_here(Path(cfg.evidence), coll_dir, items)
             if e_failed:  # read once already, so this is rare: such a row borrows the mean embedding
                 rows = sorted(e_failed)
                 e_emb[rows] = e_emb[np.setdiff1d(np.arange(len(items)), rows)].mean(0)
@@ -500,15 +503,7 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             started = time.perf_counter()
             log(f"[build] reference: embedding {len(ref_catalog)} reference paintings")
             # on rank 0 alone: under torchrun the other ranks have finished after the classify stage
-            r_emb, _, r_failed = embed_catalog(
-                Path(cfg.encoder),
-                confined_paths(ref_dir, ref_catalog),
-                precision=cfg.precision,
-                batch_size=cfg.batch_size,
-                progress=cfg.progress,
-                shard_dir=out / "shards",
-                distributed=False,
-            )
+            r_emb, _, r_failed = embed_here(Path(cfg.encoder), ref_dir, ref_catalog)
             r_kept = np.array(sorted(set(range(len(ref_catalog))) - set(r_failed)), dtype=np.int64)
             r_unit = l2_normalize(r_emb[r_kept])
             (out / "reference").mkdir(exist_ok=True)
