@@ -289,6 +289,7 @@ def test_similar_upload_and_corrupt_upload(server, page, tiny_bundle):
         files=[{"name": "query.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(b.image_path(0))}]
     )
     page.get_by_text("nearest reference paintings").wait_for()
+    page.get_by_text("similarity").first.wait_for()  # the captions render after the heading
     assert page.get_by_text("similarity").count() >= 1
     assert page.locator("[data-testid=stAlertContentError]").count() == 0
     bad = b"\xff\xd8\xff\xe0" + b"\x00garbage" * 50
