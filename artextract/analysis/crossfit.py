@@ -36,11 +36,8 @@ def _features(x: np.ndarray, dim: int, seed: int) -> np.ndarray:
     return x
 
 
-def _fit_predict(
-    x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, c: int, C: float, model: str = "logistic"
-) -> np.ndarray:
+def _fit_predict(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, c: int, C: float) -> np.ndarray:
     """[len(x_te), c] probabilities; classes absent from the training rows get 0."""
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -51,10 +48,7 @@ def _fit_predict(
         return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if model == "lda":
-            lr = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x_tr, y_tr)
-        else:
-            lr = LogisticRegression(C=C, max_iter=300).fit(x_tr, y_tr)
+        lr = LogisticRegression(C=C, max_iter=300).fit(x_tr, y_tr)
     out[:, lr.classes_] = lr.predict_proba(x_te)
     return out
 
@@ -68,7 +62,6 @@ def crossfit_probs(
     seed: int = 0,
     dim: int = 128,
     C: float = 0.05,
-    model: str = "logistic",
 ) -> dict[str, np.ndarray]:
     """Attribute -> [N, C] out-of-fold probabilities (see the module docstring).
 
@@ -102,10 +95,10 @@ def crossfit_probs(
         fold[rng.permutation(len(known))] = np.arange(len(known)) % k  # balanced, seeded
         for f in range(k):
             te, tr = known[fold == f], known[fold != f]
-            probs[te] = _fit_predict(x[tr], lab[tr], x[te], c, C, model)
+            probs[te] = _fit_predict(x[tr], lab[tr], x[te], c, C)
         unknown = np.where(lab < 0)[0]
         if len(unknown):
-            probs[unknown] = _fit_predict(x[known], lab[known], x[unknown], c, C, model)
+            probs[unknown] = _fit_predict(x[known], lab[known], x[unknown], c, C)
         out[a] = probs
     return out
 

@@ -191,7 +191,7 @@ def epochs_within_budget(
         t = torch.tensor([fit], dtype=torch.int64, device=env.device)
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         fit = int(t.item())
-    return max(fit, min(epochs_done, epochs_planned))
+    return fit
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
