@@ -33,6 +33,7 @@ from .bundle import FORMAT, MANIFEST
 from .catalog import ATTRIBUTES, catalog_path, read_catalog
 from .errors import BundleError
 from .fileio import atomic_path, sha256_file, write_json_atomic
+from .stages import Event, Stage, TqdmEvents, run_stages
 
 Log = Callable[[str], None]
 
@@ -74,10 +75,6 @@ class BuildReport:
         ran = ", ".join(self.ran) or "nothing (all stages up to date)"
         extra = f"; {len(self.dropped)} painting(s) skipped (unreadable images)" if self.dropped else ""
         return f"built {self.out} in {self.seconds:.1f}s: ran {ran}{extra}"
-
-
-def _key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def images_fingerprint(collection_dir: Path, images: pd.Series) -> str:
@@ -163,7 +160,7 @@ def embed_catalog(
     *,
     precision: str,
     batch_size: int,
-    progress: bool,
+    progress: bool | Callable[[int, int], None],
     shard_dir: Path,
     distributed: bool = True,
 ):
@@ -178,7 +175,7 @@ def embed_catalog(
     rank, world = _dist() if distributed else (0, 1)
     embedder = load_embedder(checkpoint, precision=precision, batch_size=batch_size)
     rows = np.arange(rank, len(paths), world)
-    res = embedder.embed_paths([paths[i] for i in rows], progress=progress and rank == 0)
+    res = embedder.embed_paths([paths[i] for i in rows], progress=progress if rank == 0 else False)
     failed = {int(rows[i]): msg for i, msg in res.failed.items()}
     if world == 1:
         return res.embeddings, res.probs, failed
@@ -219,28 +216,354 @@ def encode_labels(values: pd.Series, classes: list[str]) -> np.ndarray:
     return np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
 
 
-def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
-    """Build (or bring up to date) the artifact bundle described by ``cfg``."""
-    from .analysis.index import VectorIndex
+class _Build:
+    """What the stages share: the configuration, catalogs and cards, the manifest, and (after the
+    classify stage) the embeddings, probabilities and labels read back from the bundle."""
+
+    def __init__(self, cfg: BuildConfig, out: Path, rank: int) -> None:
+        from .nets.checkpoint import checkpoint_hash, read_card
+
+        self.cfg, self.out, self.rank = cfg, out, rank
+        self.keys: dict[str, str] = {}
+        self.catalog = read_catalog(cfg.collection)
+        self.coll_dir = catalog_path(cfg.collection).parent
+        self.cat_sha = sha256_file(catalog_path(cfg.collection))
+        self.card = read_card(cfg.classifier)
+        self.cls_sha = checkpoint_hash(cfg.classifier)
+        self.classes: dict[str, list[str]] = {a: self.card["heads"][a] for a in self.card["heads"]}
+        if (cfg.reference is None) != (cfg.encoder is None):
+            raise BundleError(
+                "give both --reference and --encoder (or neither) to build the similarity index"
+            )
+        self.ref_catalog = read_catalog(cfg.reference) if cfg.reference else None
+        self.ref_dir = catalog_path(cfg.reference).parent if cfg.reference else None
+        if cfg.outlier_labels not in ("crossfit", "classifier"):
+            raise BundleError(
+                f"outlier_labels must be 'crossfit' or 'classifier'; got {cfg.outlier_labels!r}"
+            )
+        for method in cfg.projections:
+            if method not in PROJECTIONS:
+                raise BundleError(f"unknown projection {method!r}; choose from {', '.join(PROJECTIONS)}")
+        self.manifest: dict[str, Any] = {}
+        self.ev_card: dict[str, Any] = {}
+        self._loaded: dict[str, Any] = {}
+
+    # ---- read back after the classify stage (cached; a stage that rewrites a file drops its entry)
+    def _load(self, name: str, fn: Callable[[], Any]) -> Any:
+        if name not in self._loaded:
+            self._loaded[name] = fn()
+        return self._loaded[name]
+
+    @property
+    def items(self) -> pd.DataFrame:
+        return self._load(
+            "items", lambda: self.catalog.iloc[np.load(self.out / "kept.npy")].reset_index(drop=True)
+        )
+
+    @property
+    def emb(self) -> np.ndarray:
+        return self._load("emb", lambda: np.load(self.out / "embeddings.npy"))
+
+    @property
+    def unit(self) -> np.ndarray:
+        from .predict import l2_normalize
+
+        return self._load("unit", lambda: l2_normalize(self.emb))
+
+    @property
+    def probs(self) -> dict[str, np.ndarray]:
+        return self._load("probs", lambda: {a: np.load(self.out / f"probs_{a}.npy") for a in self.classes})
+
+    @property
+    def labels(self) -> dict[str, np.ndarray]:
+        def enc() -> dict[str, np.ndarray]:
+            it = self.items
+            return {
+                a: encode_labels(it[a], self.classes[a]) if a in it else np.full(len(it), -1)
+                for a in self.classes
+            }
+
+        return self._load("labels", enc)
+
+    @property
+    def own_labels(self) -> bool:
+        return self.cfg.outlier_labels == "classifier"
+
+    def embed(self, ckpt: Path, root: Path, rows: pd.DataFrame, progress, distributed: bool = False):
+        """Embed a catalog's images (on this rank alone unless ``distributed``)."""
+        return embed_catalog(
+            ckpt,
+            confined_paths(root, rows),
+            precision=self.cfg.precision,
+            batch_size=self.cfg.batch_size,
+            progress=progress,
+            shard_dir=self.out / "shards",
+            distributed=distributed,
+        )
+
+
+PROJECTIONS = ("umap", "tsne")
+
+
+# ------------------------------------------------------------------------------------------- stages
+def _classify(b: _Build, progress) -> None:
+    merged = b.embed(Path(b.cfg.classifier), b.coll_dir, b.catalog, progress, distributed=True)
+    if b.rank != 0:
+        return
+    emb, probs, failed = merged
+    kept = np.array(sorted(set(range(len(b.catalog))) - set(failed)), dtype=np.int64)
+    if len(kept) < 3:
+        raise BundleError(f"only {len(kept)} readable image(s) in {b.cfg.collection}; need at least 3")
+    _save_npy(b.out / "embeddings.npy", emb[kept].astype(np.float32))
+    _save_npy(b.out / "kept.npy", kept)
+    for a in b.classes:
+        _save_npy(b.out / f"probs_{a}.npy", probs[a][kept].astype(np.float32))
+    b.manifest["dropped"] = {b.catalog["id"].iloc[i]: msg for i, msg in failed.items()}
+    b._loaded.clear()
+
+
+def _neighbours(b: _Build, progress) -> None:
+    from .analysis.outliers import knn_graph
+
+    n, k_max = len(b.items), b.cfg.k
+    k = min(k_max, n - 1)
+    # exact (so reproducible) up to outliers.EXACT_MAX paintings, hnswlib above; self excluded
+    ids, sims = knn_graph(b.unit, k, seed=b.cfg.seed)
+    nb = np.full((n, k_max), -1, dtype=np.int64)
+    nbs = np.zeros((n, k_max), dtype=np.float32)
+    nb[:, :k], nbs[:, :k] = ids, sims
+    _save_npy(b.out / "neighbours.npy", nb)
+    _save_npy(b.out / "neighbour_sims.npy", nbs)
+
+
+def _projection(method: str) -> Callable[[_Build, Any], None]:
+    def run(b: _Build, progress) -> None:
+        from .analysis import projection
+
+        fn = {"umap": projection.umap_2d, "tsne": projection.tsne_2d}[method]
+        _save_npy(b.out / f"{method}.npy", np.asarray(fn(b.unit, seed=b.cfg.seed), dtype=np.float32))
+
+    return run
+
+
+def _evidence(b: _Build, progress) -> None:
+    e_emb, _, e_failed = b.embed(Path(b.cfg.evidence), b.coll_dir, b.items, progress)
+    if e_failed:  # read once already, so this is rare: such a row borrows the mean embedding
+        rows = sorted(e_failed)
+        e_emb[rows] = e_emb[np.setdiff1d(np.arange(len(b.items)), rows)].mean(0)
+    _save_npy(b.out / "evidence.npy", e_emb.astype(np.float32))
+
+
+def _outliers(b: _Build, progress) -> None:
+    # Label evidence comes from heads that never saw the painting's label (K-fold cross-fitting), over
+    # embeddings learnt without labels when an evidence encoder is given: a classifier that memorised a
+    # wrong catalog label would otherwise agree with it (analysis/crossfit.py).
+    from .analysis.crossfit import crossfit_probs
+    from .analysis.outliers import score_outliers
+
+    cfg = b.cfg
+    if cfg.evidence is not None and not b.own_labels:
+        ev, ev_nb = np.load(b.out / "evidence.npy"), None
+    else:
+        ev, ev_nb = b.emb, np.load(b.out / "neighbours.npy")
+    held_out = b.probs if b.own_labels else crossfit_probs(ev, b.labels, b.classes, folds=5, seed=cfg.seed)
+    scores = score_outliers(ev, b.labels, held_out, b.classes, k=cfg.k, seed=cfg.seed, neighbours=ev_nb)
+    _save_parquet(b.out / "outliers.parquet", scores)
+
+
+def _truth(b: _Build) -> Path:
+    return b.coll_dir / "outliers_truth.csv"
+
+
+def _metrics(b: _Build, progress) -> None:
     from .analysis.metrics import classification_metrics
-    from .analysis.outliers import knn_graph, recall_at_top, score_outliers
-    from .nets.checkpoint import checkpoint_files, checkpoint_hash, read_card
+    from .analysis.outliers import recall_at_top
+
+    items, metrics = b.items, {}
+    val = (items["split"] == "val").to_numpy()
+    split = "val" if val.any() else "all"
+    if not val.any():
+        val = np.ones(len(items), bool)
+    for a in b.classes:
+        m = classification_metrics(b.labels[a][val], b.probs[a][val], b.classes[a])
+        m["split"] = split
+        metrics[a] = m
+    if _truth(b).is_file():  # evaluation only: the demo's planted outliers
+        scores = pd.read_parquet(b.out / "outliers.parquet")
+        planted = set(pd.read_csv(_truth(b), dtype=str)["id"])
+        mask = items["id"].isin(planted).to_numpy()
+        metrics["planted_outliers"] = {
+            "n": int(mask.sum()),
+            "recall_at_top5pct": float(recall_at_top(scores["outlier_score"].to_numpy(), mask, 0.05)),
+        }
+    write_json_atomic(b.out / "metrics.json", metrics)
+
+
+def _reference(b: _Build, progress) -> None:
+    from .analysis.index import VectorIndex
     from .predict import l2_normalize
+
+    ref, out = b.ref_catalog, b.out
+    # on rank 0 alone: under torchrun the other ranks have finished after the classify stage
+    r_emb, _, r_failed = b.embed(Path(b.cfg.encoder), b.ref_dir, ref, progress)
+    r_kept = np.array(sorted(set(range(len(ref))) - set(r_failed)), dtype=np.int64)
+    r_unit = l2_normalize(r_emb[r_kept])
+    kept_items = ref.iloc[r_kept].reset_index(drop=True)
+    (out / "reference").mkdir(exist_ok=True)
+    _save_parquet(out / "reference/items.parquet", kept_items)
+    _save_npy(out / "reference/embeddings.npy", r_unit)
+    VectorIndex.build(r_unit).save(out / "reference/index")
+    b.manifest["reference"]["dropped"] = {ref["id"].iloc[i]: m for i, m in r_failed.items()}
+    b.manifest["retrieval"] = retrieval_precision(r_unit, kept_items, k=10)
+
+
+def _sha_or_empty(path: Path) -> str:
+    return sha256_file(path) if path.is_file() else ""
+
+
+def _keys(b: _Build, *names: str) -> tuple[str, ...]:
+    return tuple(b.keys[n] for n in names)
+
+
+# Each stage: name, what its result depends on (upstream keys included), the files it writes, the
+# function that writes them. The trailing integers are versions: bump one when a stage's code changes.
+STAGES: list[Stage] = [
+    Stage(
+        "classify",
+        inputs=lambda b: (
+            b.cat_sha,
+            images_fingerprint(b.coll_dir, b.catalog["image"]),
+            b.cls_sha,
+            b.cfg.precision,
+        ),
+        outputs=lambda b: ["embeddings.npy", "kept.npy", *[f"probs_{a}.npy" for a in b.classes]],
+        run=_classify,
+        carries=("dropped",),
+        distributed=True,
+        start_message=lambda b: f"embedding {len(b.catalog)} paintings with {b.card['arch']}",
+    ),
+    Stage(
+        "neighbours",
+        inputs=lambda b: (*_keys(b, "classify"), b.cfg.k, 2),
+        outputs=lambda b: ["neighbours.npy", "neighbour_sims.npy"],
+        run=_neighbours,
+    ),
+    *[
+        Stage(
+            method,
+            inputs=lambda b: (*_keys(b, "classify"), b.cfg.seed, 2),
+            outputs=lambda b, m=method: [f"{m}.npy"],
+            run=_projection(method),
+            enabled=lambda b, m=method: m in b.cfg.projections,
+            start_message=lambda b: f"projecting {len(b.items)} embeddings",
+        )
+        for method in PROJECTIONS
+    ],
+    Stage(
+        "evidence",
+        inputs=lambda b: (
+            *_keys(b, "classify"),
+            b.manifest["checkpoints"]["evidence"]["sha256"],
+            b.cfg.precision,
+        ),
+        outputs=lambda b: ["evidence.npy"],
+        run=_evidence,
+        enabled=lambda b: b.cfg.evidence is not None,
+        start_message=lambda b: f"embedding {len(b.items)} paintings with the label-free {b.ev_card['arch']}",
+    ),
+    Stage(
+        "outliers",
+        inputs=lambda b: (
+            b.keys["classify"],
+            "" if b.own_labels else b.keys.get("evidence", ""),
+            b.cfg.outlier_labels,
+            b.cfg.k,
+            b.cfg.seed,
+            4,
+        ),
+        outputs=lambda b: ["outliers.parquet"],
+        run=_outliers,
+    ),
+    Stage(
+        "metrics",  # the planted-outlier recall reads the outlier scores and the truth file
+        inputs=lambda b: (*_keys(b, "classify", "outliers"), _sha_or_empty(_truth(b)), 3),
+        outputs=lambda b: ["metrics.json"],
+        run=_metrics,
+    ),
+    Stage(
+        "reference",
+        inputs=lambda b: (
+            b.manifest["reference"]["catalog_sha256"],
+            images_fingerprint(b.ref_dir, b.ref_catalog["image"]),
+            2,
+            b.manifest["checkpoints"]["encoder"]["sha256"],
+            b.cfg.precision,
+        ),
+        outputs=lambda b: ["reference/items.parquet", "reference/embeddings.npy", "reference/index"],
+        run=_reference,
+        enabled=lambda b: b.cfg.encoder is not None,
+        carries=("retrieval", "reference.dropped"),
+        start_message=lambda b: f"embedding {len(b.ref_catalog)} reference paintings",
+    ),
+]
+
+
+def _outlier_evidence(b: _Build) -> str:
+    if b.own_labels:
+        return (
+            "the classifier's own predictions and embedding, declared out-of-sample: it never trained on "
+            "these paintings (--outlier-labels classifier)"
+        )
+    if b.cfg.evidence is not None:
+        return f"5-fold cross-fitted logistic heads and neighbours over the label-free {b.ev_card['arch']} embedding"
+    return (
+        "5-fold cross-fitted logistic heads and neighbours over the classifier's embedding "
+        "(which may have learnt the labels of paintings it trained on)"
+    )
+
+
+def _items_table(b: _Build) -> None:
+    """The table the app reads: catalog rows, predictions, projections, outlier scores (cheap, always)."""
+    table = b.items.copy()
+    for a in b.classes:
+        p = b.probs[a]
+        pred = p.argmax(1)
+        table[f"pred_{a}"] = np.asarray(b.classes[a], dtype=object)[pred]
+        table[f"conf_{a}"] = p.max(1).astype(np.float32)
+        lab = b.labels[a]
+        table[f"correct_{a}"] = np.where(lab < 0, "", np.where(lab == pred, "yes", "no"))
+    for method in b.cfg.projections:
+        xy = np.load(b.out / f"{method}.npy")
+        table[f"{method}_x"], table[f"{method}_y"] = xy[:, 0], xy[:, 1]
+    scores = pd.read_parquet(b.out / "outliers.parquet")
+    # the top share of scores, but never a score of 0: with few paintings standing out (an unlabelled
+    # collection scored on density alone) the quantile can be 0, which would flag everything
+    threshold = max(float(np.quantile(scores["outlier_score"], 1.0 - b.cfg.outlier_top_frac)), 1e-6)
+    b.manifest["outlier_threshold"] = threshold
+    table = pd.concat([table, scores.reset_index(drop=True)], axis=1)
+    table["flagged"] = table["outlier_score"] >= threshold
+    _save_parquet(b.out / "items.parquet", table)
+
+
+def build_bundle(
+    cfg: BuildConfig,
+    log: Log = print,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> BuildReport:
+    """Build (or bring up to date) the artifact bundle described by ``cfg``.
+
+    ``on_event`` receives every progress event (default: tqdm bars when ``cfg.progress``); ``cancel`` is
+    polled throughout and stops the build with :class:`artextract.stages.BuildCancelled`.
+    """
+    from .nets.checkpoint import checkpoint_files, checkpoint_hash, read_card
 
     t0 = time.perf_counter()
     out = Path(cfg.out).resolve()
     rank, world = _dist()
     report = BuildReport(out=out)
-
-    catalog = read_catalog(cfg.collection)
-    cat_file = catalog_path(cfg.collection)
-    cat_sha = sha256_file(cat_file)
-    card = read_card(cfg.classifier)
-    cls_sha = checkpoint_hash(cfg.classifier)
-    classes: dict[str, list[str]] = {a: card["heads"][a] for a in card["heads"]}
-    ref_catalog = read_catalog(cfg.reference) if cfg.reference else None
-    if (cfg.reference is None) != (cfg.encoder is None):
-        raise BundleError("give both --reference and --encoder (or neither) to build the similarity index")
+    b = _Build(cfg, out, rank)
 
     old: dict[str, Any] = {}
     if (out / MANIFEST).is_file() and not cfg.force:
@@ -248,31 +571,8 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             old = json.loads((out / MANIFEST).read_text())
         except json.JSONDecodeError:
             old = {}
-    old_stages: dict[str, Any] = old.get("stages", {}) if old.get("format") == FORMAT else {}
-
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "complete": False,
-        "name": cfg.name or Path(cfg.collection).resolve().name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
-        "collection": {"path": _rel(out, Path(cfg.collection)), "catalog_sha256": cat_sha, "n": len(catalog)},
-        "checkpoints": {
-            "classifier": {
-                "weights": _rel(out, checkpoint_files(cfg.classifier)[0]),
-                "sha256": cls_sha,
-                "arch": card["arch"],
-            }
-        },
-        "classes": classes,
-        "params": {
-            "k": cfg.k,
-            "seed": cfg.seed,
-            "precision": cfg.precision,
-            "projections": list(cfg.projections),
-        },
-        "stages": dict(old_stages),
-    }
+    if old.get("format") != FORMAT:
+        old = {}
 
     def checkpoint_entry(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         c = read_card(path)
@@ -282,258 +582,65 @@ def build_bundle(cfg: BuildConfig, log: Log = print) -> BuildReport:
             "arch": c["arch"],
         }
 
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "complete": False,
+        "name": cfg.name or Path(cfg.collection).resolve().name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "collection": {
+            "path": _rel(out, Path(cfg.collection)),
+            "catalog_sha256": b.cat_sha,
+            "n": len(b.catalog),
+        },
+        "checkpoints": {"classifier": checkpoint_entry(cfg.classifier)[1]},
+        "classes": b.classes,
+        "params": {
+            "k": cfg.k,
+            "seed": cfg.seed,
+            "precision": cfg.precision,
+            "projections": list(cfg.projections),
+        },
+        "stages": {},
+    }
     if cfg.encoder is not None:
         _, manifest["checkpoints"]["encoder"] = checkpoint_entry(cfg.encoder)
         manifest["reference"] = {
             "path": _rel(out, Path(cfg.reference)),
             "catalog_sha256": sha256_file(catalog_path(cfg.reference)),
-            "n": len(ref_catalog),
+            "n": len(b.ref_catalog),
         }
     if cfg.evidence is not None:
-        ev_card, manifest["checkpoints"]["evidence"] = checkpoint_entry(cfg.evidence)
-    stages = manifest["stages"]
-
-    def fresh(stage: str, key: str, files: list[str]) -> bool:
-        st = old_stages.get(stage)
-        ok = st is not None and st.get("key") == key and all((out / f).exists() for f in files)
-        if ok:
-            report.skipped.append(stage)
-            log(f"[build] {stage}: up to date")
-        return ok
-
-    def done(stage: str, key: str, files: list[str], started: float) -> None:
-        stages[stage] = {"key": key, "files": files, "seconds": round(time.perf_counter() - started, 2)}
-        report.ran.append(stage)
-        log(f"[build] {stage}: done in {stages[stage]['seconds']:.1f}s")
-        write_json_atomic(out / MANIFEST, manifest)
+        b.ev_card, manifest["checkpoints"]["evidence"] = checkpoint_entry(cfg.evidence)
+    b.manifest = manifest
 
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / MANIFEST, manifest)  # complete: false until the end
-
-    # ---------------------------------------------------------------- classify: embeddings + probabilities
-    coll_dir = catalog_path(cfg.collection).parent
-    img_fp = images_fingerprint(coll_dir, catalog["image"]) if rank == 0 else ""
-    k_classify = _key("classify", cat_sha, img_fp, cls_sha, cfg.precision)
-    files = ["embeddings.npy", "kept.npy", *[f"probs_{a}.npy" for a in classes]]
-    skip = fresh("classify", k_classify, files) if rank == 0 else False
-    if world > 1:  # every rank must agree whether to embed
-        import torch
-        import torch.distributed as dist
-
-        flag = torch.tensor([int(skip)])
-        dist.broadcast(flag, 0)
-        skip = bool(flag.item())
-    if not skip:
-        started = time.perf_counter()
-        log(f"[build] classify: embedding {len(catalog)} paintings with {card['arch']}")
-        paths = confined_paths(coll_dir, catalog)
-        merged = embed_catalog(
-            Path(cfg.classifier),
-            paths,
-            precision=cfg.precision,
-            batch_size=cfg.batch_size,
-            progress=cfg.progress,
-            shard_dir=out / "shards",
+    bars = TqdmEvents() if on_event is None and cfg.progress and rank == 0 else None
+    try:
+        res = run_stages(
+            STAGES,
+            b,
+            out=out,
+            manifest=manifest,
+            old=old,
+            manifest_name=MANIFEST,
+            log=log,
+            on_event=on_event or bars,
+            cancel=cancel,
+            rank=rank,
+            world=world,
         )
-        if rank != 0:
-            return report
-        emb, probs, failed = merged
-        kept = np.array(sorted(set(range(len(catalog))) - set(failed)), dtype=np.int64)
-        if len(kept) < 3:
-            raise BundleError(f"only {len(kept)} readable image(s) in {cfg.collection}; need at least 3")
-        _save_npy(out / "embeddings.npy", emb[kept].astype(np.float32))
-        _save_npy(out / "kept.npy", kept)
-        for a in classes:
-            _save_npy(out / f"probs_{a}.npy", probs[a][kept].astype(np.float32))
-        manifest["dropped"] = {catalog["id"].iloc[i]: msg for i, msg in failed.items()}
-        done("classify", k_classify, files, started)
-    elif rank != 0:
+    finally:
+        if bars is not None:
+            bars.close()
+    report.ran, report.skipped = res.ran, res.skipped
+    if res.stopped:
         return report
-    else:
-        manifest["dropped"] = old.get("dropped", {})
-    report.dropped = manifest["dropped"]
-
-    kept = np.load(out / "kept.npy")
-    items = catalog.iloc[kept].reset_index(drop=True)
-    emb = np.load(out / "embeddings.npy")
-    probs = {a: np.load(out / f"probs_{a}.npy") for a in classes}
-    labels = {
-        a: encode_labels(items[a], classes[a]) if a in items else np.full(len(items), -1) for a in classes
-    }
-    unit = l2_normalize(emb)
-
-    # ---------------------------------------------------------------- neighbours within the collection
-    k_nb = _key("neighbours", k_classify, cfg.k, 2)
-    nb_files = ["neighbours.npy", "neighbour_sims.npy"]
-    if not fresh("neighbours", k_nb, nb_files):
-        started = time.perf_counter()
-        k = min(cfg.k, len(items) - 1)
-        # exact (so reproducible) up to outliers.EXACT_MAX paintings, hnswlib above; self excluded
-        ids, sims = knn_graph(unit, k, seed=cfg.seed)
-        nb = np.full((len(items), cfg.k), -1, dtype=np.int64)
-        nbs = np.zeros((len(items), cfg.k), dtype=np.float32)
-        nb[:, :k], nbs[:, :k] = ids, sims
-        _save_npy(out / "neighbours.npy", nb)
-        _save_npy(out / "neighbour_sims.npy", nbs)
-        done("neighbours", k_nb, nb_files, started)
-
-    # ---------------------------------------------------------------- projections
-    proj_files: dict[str, str] = {}
-    for method in cfg.projections:
-        from .analysis import projection
-
-        fn = {"umap": projection.umap_2d, "tsne": projection.tsne_2d}.get(method)
-        if fn is None:
-            raise BundleError(f"unknown projection {method!r}; choose from umap, tsne")
-        k_p = _key(method, k_classify, cfg.seed, 2)  # bump when projection defaults change
-        f = f"{method}.npy"
-        proj_files[method] = f
-        if not fresh(method, k_p, [f]):
-            started = time.perf_counter()
-            log(f"[build] {method}: projecting {len(items)} embeddings")
-            _save_npy(out / f, np.asarray(fn(unit, seed=cfg.seed), dtype=np.float32))
-            done(method, k_p, [f], started)
-
-    def embed_here(ckpt: Path, root: Path, rows: pd.DataFrame) -> tuple:
-        """Embed a catalog's images on this rank alone (after the classify stage the others are done)."""
-        return embed_catalog(
-            ckpt,
-            confined_paths(root, rows),
-            precision=cfg.precision,
-            batch_size=cfg.batch_size,
-            progress=cfg.progress,
-            shard_dir=out / "shards",
-            distributed=False,
-        )
-
-    # ---------------------------------------------------------------- evidence embeddings (label-free)
-    k_ev = ""
-    if cfg.evidence is not None:
-        k_ev = _key("evidence", k_classify, manifest["checkpoints"]["evidence"]["sha256"], cfg.precision)
-        if not fresh("evidence", k_ev, ["evidence.npy"]):
-            started = time.perf_counter()
-            log(f"[build] evidence: embedding {len(items)} paintings with the label-free {ev_card['arch']}")
-            e_emb, _, e_failed = embed_here(Path(cfg.evidence), coll_dir, items)
-            if e_failed:  # read once already, so this is rare: such a row borrows the mean embedding
-                rows = sorted(e_failed)
-                e_emb[rows] = e_emb[np.setdiff1d(np.arange(len(items)), rows)].mean(0)
-            _save_npy(out / "evidence.npy", e_emb.astype(np.float32))
-            done("evidence", k_ev, ["evidence.npy"], started)
-
-    # ---------------------------------------------------------------- outliers
-    # Label evidence comes from heads that never saw the painting's label (K-fold cross-fitting), over
-    # embeddings learnt without labels when an evidence encoder is given: a classifier that memorised a
-    # wrong catalog label would otherwise agree with it (analysis/crossfit.py).
-    if cfg.outlier_labels not in ("crossfit", "classifier"):
-        raise BundleError(f"outlier_labels must be 'crossfit' or 'classifier'; got {cfg.outlier_labels!r}")
-    own = cfg.outlier_labels == "classifier"
-    k_out = _key("outliers", k_classify, "" if own else k_ev, cfg.outlier_labels, cfg.k, cfg.seed, 4)
-    if not fresh("outliers", k_out, ["outliers.parquet"]):
-        from .analysis.crossfit import crossfit_probs
-
-        started = time.perf_counter()
-        if cfg.evidence is not None and not own:
-            ev, ev_nb = np.load(out / "evidence.npy"), None
-        else:
-            ev, ev_nb = emb, np.load(out / "neighbours.npy")
-        held_out = probs if own else crossfit_probs(ev, labels, classes, folds=5, seed=cfg.seed)
-        scores = score_outliers(ev, labels, held_out, classes, k=cfg.k, seed=cfg.seed, neighbours=ev_nb)
-        _save_parquet(out / "outliers.parquet", scores)
-        done("outliers", k_out, ["outliers.parquet"], started)
-    if own:
-        manifest["outlier_evidence"] = (
-            "the classifier's own predictions and embedding, declared out-of-sample: it never trained on "
-            "these paintings (--outlier-labels classifier)"
-        )
-    elif cfg.evidence is not None:
-        manifest["outlier_evidence"] = (
-            f"5-fold cross-fitted logistic heads and neighbours over the label-free {ev_card['arch']} embedding"
-        )
-    else:
-        manifest["outlier_evidence"] = (
-            "5-fold cross-fitted logistic heads and neighbours over the classifier's embedding "
-            "(which may have learnt the labels of paintings it trained on)"
-        )
-    scores = pd.read_parquet(out / "outliers.parquet")
-    # the top share of scores, but never a score of 0: with few paintings standing out (an unlabelled
-    # collection scored on density alone) the quantile can be 0, which would flag everything
-    threshold = max(float(np.quantile(scores["outlier_score"], 1.0 - cfg.outlier_top_frac)), 1e-6)
-    manifest["outlier_threshold"] = threshold
-
-    # ---------------------------------------------------------------- metrics (validation split)
-    # the planted-outlier recall reads the outlier scores (and the truth file), so both are in the key
-    truth = coll_dir / "outliers_truth.csv"
-    truth_sha = sha256_file(truth) if truth.is_file() else ""
-    k_m = _key("metrics", k_classify, k_out, truth_sha, 3)
-    if not fresh("metrics", k_m, ["metrics.json"]):
-        started = time.perf_counter()
-        metrics: dict[str, Any] = {}
-        val = (items["split"] == "val").to_numpy()
-        split = "val" if val.any() else "all"
-        if not val.any():
-            val = np.ones(len(items), bool)
-        for a in classes:
-            m = classification_metrics(labels[a][val], probs[a][val], classes[a])
-            m["split"] = split
-            metrics[a] = m
-        if truth.is_file():  # evaluation only: the demo's planted outliers
-            planted = set(pd.read_csv(truth, dtype=str)["id"])
-            mask = items["id"].isin(planted).to_numpy()
-            metrics["planted_outliers"] = {
-                "n": int(mask.sum()),
-                "recall_at_top5pct": float(recall_at_top(scores["outlier_score"].to_numpy(), mask, 0.05)),
-            }
-        write_json_atomic(out / "metrics.json", metrics)
-        done("metrics", k_m, ["metrics.json"], started)
-
-    # ---------------------------------------------------------------- reference collection index
-    if cfg.encoder is not None:
-        ref_dir = catalog_path(cfg.reference).parent
-        k_ref = _key(
-            "reference",
-            manifest["reference"]["catalog_sha256"],
-            images_fingerprint(ref_dir, ref_catalog["image"]),
-            2,  # bump when the reference stage changes
-            manifest["checkpoints"]["encoder"]["sha256"],
-            cfg.precision,
-        )
-        ref_files = ["reference/items.parquet", "reference/embeddings.npy", "reference/index"]
-        if not fresh("reference", k_ref, ref_files):
-            started = time.perf_counter()
-            log(f"[build] reference: embedding {len(ref_catalog)} reference paintings")
-            # on rank 0 alone: under torchrun the other ranks have finished after the classify stage
-            r_emb, _, r_failed = embed_here(Path(cfg.encoder), ref_dir, ref_catalog)
-            r_kept = np.array(sorted(set(range(len(ref_catalog))) - set(r_failed)), dtype=np.int64)
-            r_unit = l2_normalize(r_emb[r_kept])
-            (out / "reference").mkdir(exist_ok=True)
-            _save_parquet(out / "reference/items.parquet", ref_catalog.iloc[r_kept].reset_index(drop=True))
-            _save_npy(out / "reference/embeddings.npy", r_unit)
-            VectorIndex.build(r_unit).save(out / "reference/index")
-            manifest["reference"]["dropped"] = {ref_catalog["id"].iloc[i]: m for i, m in r_failed.items()}
-            manifest["retrieval"] = retrieval_precision(
-                r_unit, ref_catalog.iloc[r_kept].reset_index(drop=True), k=10
-            )
-            done("reference", k_ref, ref_files, started)
-        else:
-            manifest["retrieval"] = old.get("retrieval", {})
-            manifest["reference"]["dropped"] = old.get("reference", {}).get("dropped", {})
-
-    # ---------------------------------------------------------------- items table (cheap, always)
-    table = items.copy()
-    for a in classes:
-        p = probs[a]
-        pred = p.argmax(1)
-        table[f"pred_{a}"] = np.asarray(classes[a], dtype=object)[pred]
-        table[f"conf_{a}"] = p.max(1).astype(np.float32)
-        lab = labels[a]
-        table[f"correct_{a}"] = np.where(lab < 0, "", np.where(lab == pred, "yes", "no"))
-    for method, f in proj_files.items():
-        xy = np.load(out / f)
-        table[f"{method}_x"], table[f"{method}_y"] = xy[:, 0], xy[:, 1]
-    table = pd.concat([table, scores.reset_index(drop=True)], axis=1)
-    table["flagged"] = table["outlier_score"] >= threshold
-    _save_parquet(out / "items.parquet", table)
+    report.dropped = manifest.get("dropped", {})
+    manifest["outlier_evidence"] = _outlier_evidence(b)
+    _items_table(b)
 
     manifest["complete"] = True
     report.seconds = time.perf_counter() - t0
