@@ -186,8 +186,8 @@ def run_stages(
         seconds = round(time.perf_counter() - started, 2)
         recorded[stage.name] = {"key": key, "files": files, "seconds": seconds}
         res.ran.append(stage.name)
-        log(f"[build] {stage.name}: done in {seconds:.1f}s")
         emit(Event(stage.name, "done", 1, 1, seconds))
+        log(f"[build] {stage.name}: done in {seconds:.1f}s")
         write_json_atomic(out / manifest_name, manifest)
     return res
 
@@ -208,8 +208,7 @@ class TqdmEvents:
 
             self.close()
             self.bar, self.stage = tqdm(total=ev.total, desc=ev.stage, unit="img"), ev.stage
-        self.bar.n = ev.done
-        self.bar.refresh()
+        self.bar.update(ev.done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -4,57 +4,59 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract import ui
+from artextract.app import data, figures, state, widgets
 from artextract.text import md_escape
 
-ui.ensure_app_navigation()
+state.ensure_app_navigation()
 st.title("Confusion")
-b = ui.current_bundle()
-key = ui.bundle_key(b)
-attrs, unscored = ui.scored_attributes(b)
+b = state.current_bundle()
+key = data.bundle_key(b)
+attrs, unscored = data.scored_attributes(b)
 if unscored:
-    st.info(ui.unscored_message(b, unscored))
+    st.info(data.unscored_message(b, unscored))
 if not attrs:
     st.markdown("**What the classifier sees in this collection** (predicted classes)")
     cols = st.columns(len(b.attributes) or 1)
     for a, col in zip(b.attributes, cols, strict=False):
         with col:
-            st.caption(ui.attribute_label(a))
-            st.bar_chart(ui.predicted_counts(b, a), horizontal=True, height=260)
+            st.caption(data.attribute_label(a))
+            st.bar_chart(data.predicted_counts(b, a), horizontal=True, height=260)
     st.stop()
 
 mode = st.segmented_control(
     "Show", ["Counts", "Row-normalised"], default="Counts", key="confusion.mode", width="content"
 )
 normalise = mode == "Row-normalised"
-verdict_of = ui.verdicts(b)
+verdict_of = state.verdicts(b)
 
-for attr, tab in zip(attrs, st.tabs([ui.attribute_label(a) for a in attrs]), strict=True):
+for attr, tab in zip(attrs, st.tabs([data.attribute_label(a) for a in attrs]), strict=True):
     ns = f"confusion.{attr}"
-    ui.init_state({f"{ns}.cell": None, f"{ns}.focus": None, f"{ns}.history": []})
+    state.init_state({f"{ns}.cell": None, f"{ns}.focus": None, f"{ns}.history": []})
     m = b.metrics[attr]
     with tab:
         c = st.columns(4)
         c[0].metric(
-            "Accuracy", ui.fmt(m.get("accuracy")), help=f"{m.get('n', 0)} paintings ({m.get('split', 'val')})"
+            "Accuracy",
+            data.fmt(m.get("accuracy")),
+            help=f"{m.get('n', 0)} paintings ({m.get('split', 'val')})",
         )
-        c[1].metric("Top-5", ui.fmt(m.get("top5")))
-        c[2].metric("Macro-F1", ui.fmt(m.get("macro_f1")))
-        uniform, majority = ui.chance_levels(m)
-        c[3].metric("Chance / majority", f"{ui.fmt(uniform)} / {ui.fmt(majority)}")
+        c[1].metric("Top-5", data.fmt(m.get("top5")))
+        c[2].metric("Macro-F1", data.fmt(m.get("macro_f1")))
+        uniform, majority = data.chance_levels(m)
+        c[3].metric("Chance / majority", f"{data.fmt(uniform)} / {data.fmt(majority)}")
         matrix, table = st.columns([3, 1])
         with matrix:
             st.plotly_chart(
-                ui.confusion_figure(b, key, attr, normalise),
+                figures.confusion_figure(b, key, attr, normalise),
                 key=f"{ns}.chart",
-                on_select=ui.cell_callback(ns, f"{ns}.chart"),
+                on_select=state.cell_callback(ns, f"{ns}.chart"),
                 selection_mode=("points",),
                 config={"displaylogo": False},
             )
         with table:
             st.markdown(f"**Per class** ({m.get('split', 'val')})")
             st.dataframe(
-                ui.per_class_table(b, attr),
+                data.per_class_table(b, attr),
                 hide_index=True,
                 column_config={
                     "precision": st.column_config.NumberColumn(format="%.2f"),
@@ -66,18 +68,18 @@ for attr, tab in zip(attrs, st.tabs([ui.attribute_label(a) for a in attrs]), str
             st.caption("Click a cell to see the paintings in it.")
             continue
         t, p = cell
-        rows = ui.cell_rows(b, attr, t, p)
+        rows = data.cell_rows(b, attr, t, p)
         classes = b.classes[attr]
         st.subheader(
-            f"Catalogued {md_escape(ui.pretty_label(classes[t]))}, "
-            f"predicted {md_escape(ui.pretty_label(classes[p]))}: {len(rows)} painting(s)"
+            f"Catalogued {md_escape(data.pretty_label(classes[t]))}, "
+            f"predicted {md_escape(data.pretty_label(classes[p]))}: {len(rows)} painting(s)"
         )
         gal, insp = st.columns([3, 2], gap="medium")
         with gal:
-            ui.gallery(b, rows.tolist(), ns=ns)
+            widgets.gallery(b, rows.tolist(), ns=ns)
         with insp:
             focus = st.session_state[f"{ns}.focus"]
             if focus is not None:
-                ui.inspector(b, int(focus), ns=ns, verdict_of=verdict_of)
+                widgets.inspector(b, int(focus), ns=ns, verdict_of=verdict_of)
             elif len(rows):
                 st.info("Pick “Inspect” under a painting to open it here.")

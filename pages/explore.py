@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract import ui
+from artextract.app import data, figures, state, widgets
 
 NS = "explore"
 CHART = f"{NS}.chart"
 
-ui.ensure_app_navigation()
+state.ensure_app_navigation()
 st.title("Explore")
-b = ui.current_bundle()
-key = ui.bundle_key(b)
-ui.init_state({f"{NS}.selected": [], f"{NS}.focus": None, f"{NS}.history": []})
-verdict_of = ui.verdicts(b)
+b = state.current_bundle()
+key = data.bundle_key(b)
+state.init_state({f"{NS}.selected": [], f"{NS}.focus": None, f"{NS}.history": []})
+verdict_of = state.verdicts(b)
+state.focus_from_url(NS, b)  # a shared link (?painting=<id>) opens its painting
 
 if not b.projections:
     st.info(
@@ -31,7 +32,7 @@ with st.sidebar:
         horizontal=True,
         key=f"{NS}.projection",
     )
-    options = ui.colour_options(b)
+    options = data.colour_options(b)
     colour_label = st.selectbox("Colour by", list(options), key=f"{NS}.colour")
     threshold = st.slider(
         "Outlier threshold",
@@ -45,12 +46,17 @@ with st.sidebar:
     flagged_only = st.checkbox("Flagged only", key=f"{NS}.flagged_only")
     st.subheader("Filter")
     filters = tuple(
-        (a, tuple(st.multiselect(ui.attribute_label(a), ui.filter_values(b, key, a), key=f"{NS}.filter.{a}")))
+        (
+            a,
+            tuple(
+                st.multiselect(data.attribute_label(a), data.filter_values(b, key, a), key=f"{NS}.filter.{a}")
+            ),
+        )
         for a in b.attributes
         if a in b.items.columns
     )
 
-rows = ui.filtered_rows(b, key, filters, flagged_only, threshold)
+rows = data.filtered_rows(b, key, filters, flagged_only, threshold)
 is_everything = len(rows) == len(b.items)
 st.caption(
     f"{len(rows):,} of {len(b.items):,} paintings shown. Hover for title and artist; click a point, "
@@ -62,37 +68,37 @@ with left:
     if len(rows) == 0:
         st.info("No painting matches these filters.")
     else:
-        fig = ui.scatter_figure(
+        fig = figures.scatter_figure(
             b,
             key,
             projection,
             options[colour_label],
             None if is_everything else tuple(rows.tolist()),
             threshold,
-            ui.verdict_signature(verdict_of),
+            data.verdict_signature(verdict_of),
         )
         st.plotly_chart(
             fig,
             key=CHART,
-            on_select=ui.selection_callback(NS, CHART),
+            on_select=state.selection_callback(NS, CHART),
             selection_mode=("points", "box", "lasso"),
             config={"scrollZoom": True, "displaylogo": False},
         )
     selected = st.session_state[f"{NS}.selected"]
     if selected:
-        table = ui.selection_table(b, selected, verdict_of)
+        table = data.selection_table(b, selected, verdict_of)
         st.markdown(f"**{len(selected):,} selected** — pick a row to inspect it")
         st.dataframe(
             table,
             key=f"{NS}.table",
             hide_index=True,
-            on_select=ui.table_callback(NS, f"{NS}.table", selected),
+            on_select=state.table_callback(NS, f"{NS}.table", selected),
             selection_mode="single-row",
             column_config={"source_url": st.column_config.LinkColumn("source")},
         )
         st.download_button(
             "Export selection (CSV)",
-            ui.to_csv_bytes(table),
+            data.to_csv_bytes(table),
             file_name=f"{b.name}-selection.csv",
             mime="text/csv",
             key=f"{NS}.export",
@@ -100,7 +106,8 @@ with left:
 
 with right:
     focus = st.session_state[f"{NS}.focus"]
+    state.painting_to_url(b, focus)
     if focus is None:
         st.info("Click a point or lasso a group on the map to open a painting here.")
     else:
-        ui.inspector(b, int(focus), ns=NS, verdict_of=verdict_of)
+        widgets.inspector(b, int(focus), ns=NS, verdict_of=verdict_of)

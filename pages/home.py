@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract import ui
+from artextract.app import data, state
 
-ui.ensure_app_navigation()
+state.ensure_app_navigation()
 st.title("ArtExtract")
 st.caption("See a painting collection through deep learning: classify, explore, find outliers, find similar.")
 
-b = ui.current_bundle()
-summary = ui.bundle_summary(b)
+b = state.current_bundle()
+summary = data.bundle_summary(b, state.verdicts(b))
+if summary["warning"]:
+    st.warning(summary["warning"])
 
 st.subheader(f"Collection: {b.name}")
 c = st.columns(5)
@@ -21,10 +23,10 @@ c[2].metric("Flagged outliers", f"{summary['flagged']:,}", help=f"outlier score 
 c[3].metric("Reviewed", f"{summary['reviewed']:,}")
 c[4].metric("Reference paintings", f"{summary['reference']:,}" if summary["reference"] else "none")
 
-scored, unscored = ui.scored_attributes(b)
-st.subheader(f"Classifier on {ui.metrics_split_label(b)}")
+scored, unscored = data.scored_attributes(b)
+st.subheader(f"Classifier on {data.metrics_split_label(b)}")
 if scored:
-    table = ui.headline_metrics(b)
+    table = data.headline_metrics(b)
     st.dataframe(
         table[table["attribute"].isin(scored)],
         hide_index=True,
@@ -34,7 +36,7 @@ if scored:
         },
     )
 if unscored:
-    st.info(ui.unscored_message(b, unscored))
+    st.info(data.unscored_message(b, unscored))
 
 st.subheader("Where to go")
 st.page_link(

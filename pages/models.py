@@ -4,35 +4,35 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract import ui
+from artextract.app import data, state
 from artextract.errors import BundleError
 
-ui.ensure_app_navigation()
+state.ensure_app_navigation()
 st.title("Models")
 try:
-    b = ui.load_bundle()
+    b = data.load_bundle()
 except BundleError as exc:
     st.warning(f"No bundle loaded ({exc}); showing the checkpoints under models/.")
     b = None
 
-found = ui.checkpoint_dirs(b)
+found = data.checkpoint_dirs(b)
 if not found:
     st.info("No checkpoints found. Train some with 'python -m artextract.train classifier|byol'.")
     st.stop()
 
 for label, cdir in found.items():
-    card = ui.read_card(str(cdir), ui.mtime(cdir / "card.json"))
+    card = data.read_card(str(cdir), data.mtime(cdir / "card.json"))
     with st.expander(label, expanded=True):
         if card is None:
             st.error(f"{cdir}: card.json is missing or unreadable")
             continue
-        st.markdown(ui.card_summary(card, cdir))
-        metrics = ui.card_metrics(card)
+        st.markdown(data.card_summary(card, cdir))
+        metrics = data.card_metrics(card)
         if not metrics.empty:
             st.markdown("**Validation metrics (from the card)**")
             st.dataframe(metrics, hide_index=True)
-        log = ui.read_log(str(cdir), ui.mtime(cdir / "log.jsonl"))
-        curves = ui.curve_columns(log)
+        log = data.read_log(str(cdir), data.mtime(cdir / "log.jsonl"))
+        curves = data.curve_columns(log)
         if curves:
             st.markdown("**Training curves**")
             cols = st.columns(min(3, len(curves)))

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract import review, ui
+from artextract import review
+from artextract.app import data, state, widgets
 
 NS = "review"
 
-ui.ensure_app_navigation()
+state.ensure_app_navigation()
 st.title("Review flagged paintings")
-b = ui.current_bundle()
-ui.init_state({f"{NS}.focus": None, f"{NS}.history": []})
-verdict_of = ui.verdicts(b)
+b = state.current_bundle()
+state.init_state({f"{NS}.focus": None, f"{NS}.history": []})
+verdict_of = state.verdicts(b)
 
 show = st.segmented_control(
     "Show",
     ["To review", "Confirmed", "Dismissed", "All flagged"],
     default="To review",
     key=f"{NS}.show",
-    on_change=ui.focus_row,
+    on_change=state.focus_row,
     args=(NS, None),
     kwargs={"push": False},
 )
-queue = ui.review_queue(b, verdict_of, show or "All flagged", ui.reviewers(b))
-done = sum(1 for pid in ui.flagged_ids(b) if pid in verdict_of)
+queue = data.review_queue(b, verdict_of, show or "All flagged", state.reviewers(b))
+done = sum(1 for pid in data.flagged_ids(b) if pid in verdict_of)
 st.caption(
-    f"{done} of {len(ui.flagged_ids(b))} flagged paintings reviewed (outlier score ≥ {b.outlier_threshold:.2f}). "
+    f"{done} of {len(data.flagged_ids(b))} flagged paintings reviewed (outlier score ≥ {b.outlier_threshold:.2f}). "
     "Verdicts are saved at once and kept across restarts."
 )
 
@@ -39,7 +40,7 @@ with left:
             queue.drop(columns=["row"]),
             key=f"{NS}.table",
             hide_index=True,
-            on_select=ui.table_callback(NS, f"{NS}.table", queue["row"].tolist()),
+            on_select=state.table_callback(NS, f"{NS}.table", queue["row"].tolist()),
             selection_mode="single-row",
             column_config={
                 "outlier_score": st.column_config.ProgressColumn(
@@ -61,4 +62,6 @@ with right:
         focus = int(queue["row"].iloc[0])
         st.session_state[f"{NS}.focus"] = focus
     if focus is not None:
-        ui.inspector(b, int(focus), ns=NS, verdict_of=verdict_of, advance_after_verdict=show == "To review")
+        widgets.inspector(
+            b, int(focus), ns=NS, verdict_of=verdict_of, advance_after_verdict=show == "To review"
+        )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract import ui
+from artextract.app import data, state, widgets
 from artextract.errors import ArtExtractError
 
 NS = "similar"
 
-ui.ensure_app_navigation()
+state.ensure_app_navigation()
 st.title("Similar paintings")
-b = ui.current_bundle()
+b = state.current_bundle()
 ref = b.reference
 if ref is None:
     st.warning("This bundle has no reference collection to search; rebuild it with one ('artextract build').")
@@ -26,39 +26,39 @@ k = st.slider("How many neighbours", 1, 48, 12, key=f"{NS}.k")
 query, query_label = None, ""
 if source == "Upload a painting":
     upload = st.file_uploader(
-        f"JPEG, PNG, WebP, TIFF, BMP or GIF (first frame), up to {ui.UPLOAD_MAX_MB} MB",
-        type=list(ui.UPLOAD_TYPES),
+        f"JPEG, PNG, WebP, TIFF, BMP or GIF (first frame), up to {data.UPLOAD_MAX_MB} MB",
+        type=list(data.UPLOAD_TYPES),
         key=f"{NS}.upload",
-        max_upload_size=ui.UPLOAD_MAX_MB,
+        max_upload_size=data.UPLOAD_MAX_MB,
     )
     if upload is not None:
         try:
-            query = ui.read_upload(upload)
+            query = data.read_upload(upload)
             query_label = upload.name
         except ArtExtractError as exc:
             st.error(f"Cannot use this upload: {exc}")
 else:
     needle = st.text_input("Search title, artist or id", key=f"{NS}.search")
-    matches = ui.search_items(b, ui.bundle_key(b), needle)
+    matches = data.search_items(b, data.bundle_key(b), needle)
     if len(matches) == 0:
         st.info("No painting matches.")
     else:
         row = st.selectbox(
             f"Painting ({len(matches):,} match{'es' if len(matches) != 1 else ''}, first 200 listed)",
             matches[:200].tolist(),
-            format_func=lambda r: ui.painting_label(b, r),
+            format_func=lambda r: data.painting_label(b, r),
             key=f"{NS}.pick",
         )
         try:
-            query, query_label = ui.painting_image(b, row), ui.painting_label(b, row)
+            query, query_label = data.painting_image(b, row), data.painting_label(b, row)
         except ArtExtractError as exc:
             st.error(f"Cannot read this painting: {exc}")
 
 if query is not None:
     try:
         with st.spinner("Searching…"):
-            labels = ui.classify(b, query)
-            hits = ui.similar(b, query, k)
+            labels = data.classify(b, query)
+            hits = data.similar(b, query, k)
     except ArtExtractError as exc:
         st.error(str(exc))
         st.stop()
@@ -67,6 +67,6 @@ if query is not None:
         st.image(query, caption=query_label, width="stretch")
     with pcol:
         st.markdown("**The classifier sees**")
-        st.dataframe(ui.label_table(labels), hide_index=True)
+        st.dataframe(data.label_table(labels), hide_index=True)
     st.subheader(f"{len(hits)} nearest reference paintings")
-    ui.neighbour_grid(ref, hits, ns=NS)
+    widgets.neighbour_grid(ref, hits, ns=NS)

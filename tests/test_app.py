@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artextract import review, ui
+from artextract import review
+from artextract.app import data
 from artextract.bundle import open_bundle
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -101,7 +102,7 @@ def test_explore_filters_narrow_the_map(env):
     assert f"{n_flag:,} of {len(env.items):,} paintings shown" in body or "No painting matches" in "\n".join(
         i.value for i in at.info
     )
-    for label in ui.colour_options(env):
+    for label in data.colour_options(env):
         at.selectbox(key="explore.colour").set_value(label).run()
         assert not at.exception, label
 
@@ -113,7 +114,7 @@ def test_confusion_cell_opens_a_gallery(env):
     at = run_page("confusion", {f"confusion.{attr}.cell": (t, p)})
     classes = env.classes[attr]
     assert f"Catalogued {classes[t]}, predicted {classes[p]}: {cm[t, p]} painting(s)" in texts(at)
-    rows = ui.cell_rows(env, attr, t, p)
+    rows = data.cell_rows(env, attr, t, p)
     at.button(key=f"confusion.{attr}.g.{rows[0]}").click().run()
     assert f"### {env.items.iloc[rows[0]]['title']}" in texts(at)
     at.segmented_control(key="confusion.mode").set_value("Row-normalised").run()
@@ -150,13 +151,13 @@ def test_similar_pick_from_the_collection(env):
     at.radio(key="similar.source").set_value("A painting from the collection").run()
     title = env.items["title"].iloc[3]
     at.text_input(key="similar.search").input(env.items["id"].iloc[3]).run()
-    assert title in ui.painting_label(env, at.selectbox(key="similar.pick").value)
+    assert title in data.painting_label(env, at.selectbox(key="similar.pick").value)
     assert "nearest reference paintings" in texts(at) and not at.error
 
 
 def test_review_records_a_verdict(env, tmp_path):
     at = run_page("review")
-    queue = ui.review_queue(env, {}, "To review")
+    queue = data.review_queue(env, {}, "To review")
     first = queue["row"].iloc[0]
     assert f"### {env.items.iloc[first]['title']}" in texts(at)
     assert at.button(key="review.confirm").disabled  # no verdict without the reviewer's name
@@ -179,7 +180,7 @@ def test_models_shows_the_bundle_checkpoints(env):
     assert any(lab.startswith("classifier") for lab in labels) and any(
         lab.startswith("encoder") for lab in labels
     )
-    card = ui.read_card(str(env.checkpoint_dir("classifier")))
+    card = data.read_card(str(env.checkpoint_dir("classifier")))
     assert card["arch"] in texts(at)
 
 
@@ -220,7 +221,63 @@ def test_an_unlabelled_collection_says_why_there_are_no_metrics(unlabelled_env):
     at = run_page("confusion")
     assert "cannot be scored here" in at.info[0].value
     assert "What the classifier sees" in texts(at)
-    opts = list(ui.colour_options(unlabelled_env))
+    opts = list(data.colour_options(unlabelled_env))
     assert opts[0] == "Artist" and "Style" not in opts and "Genre" not in opts
     at = run_page("explore")
     assert at.selectbox(key="explore.colour").value == "Artist"
+
+
+def test_bundle_switcher_lists_built_bundles_and_the_url_carries_bundle_and_painting(
+    env, tiny_demo, tiny_checkpoints, tmp_path
+):
+    from artextract.build import BuildConfig, build_bundle
+
+    second = tmp_path / "data" / "artifacts" / "second"
+    build_bundle(
+        BuildConfig(
+            collection=tiny_demo["collection"],
+            classifier=tiny_checkpoints["classifier"],
+            out=second,
+            name="second",
+            projections=("tsne",),
+            progress=False,
+        ),
+        log=lambda m: None,
+    )
+    (tmp_path / "data" / "artifacts" / "broken").mkdir()  # no manifest: not a bundle, not listed
+    at = run_page()
+    switcher = at.sidebar.selectbox(key="app.bundle_switcher")
+    assert switcher.options[0].startswith(env.root.name) and "120 paintings" in switcher.options[0]
+    assert len(switcher.options) == 2 and switcher.options[1].startswith("second · 120 paintings")
+    assert at.query_params["bundle"] == env.root.name
+    switcher.select("second").run()
+    assert not at.exception and at.query_params["bundle"] == "second"
+    assert at.subheader[0].value == "Collection: second"
+    at.switch_page("pages/explore.py").run()  # the choice holds on every page
+    assert at.sidebar.selectbox(key="app.bundle_switcher").value == "second"
+
+    # a shared link: bundle and painting in the URL open that painting in the Explore inspector
+    row = 17
+    item = env.items.iloc[row]
+    link = AppTest.from_file(APP, default_timeout=60)
+    link.query_params["bundle"] = env.root.name
+    link.query_params["painting"] = str(item["id"])
+    link.run()
+    link.switch_page("pages/explore.py").run()
+    assert not link.exception
+    assert f"### {item['title']}" in texts(link)
+    assert link.session_state["explore.focus"] == row
+    assert link.query_params["painting"] == str(item["id"])
+    assert any(f"painting={item['id']}" in c.value for c in link.code)  # the inspector's share link
+
+
+def test_a_hostile_or_unknown_bundle_in_the_url_is_ignored(env):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["bundle"] = "../../etc"
+    at.run()
+    assert not at.exception and "No collection named '../../etc'" in at.warning[0].value
+    assert at.subheader[0].value == f"Collection: {env.name}"
+    at.query_params["bundle"] = env.root.name
+    at.query_params["painting"] = "no-such-id"
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception and any("no-such-id" in w.value for w in at.warning)

@@ -126,7 +126,7 @@ def test_unlabelled_collection_flags_only_what_stands_out(small_cfg, tmp_path):
 def test_confusion_cells_without_a_val_split_hold_their_paintings(small_cfg, tmp_path):
     from dataclasses import replace
 
-    from artextract import ui
+    from artextract.app import data
     from artextract.catalog import read_catalog, write_catalog
 
     coll = tmp_path / "coll"
@@ -141,7 +141,7 @@ def test_confusion_cells_without_a_val_split_hold_their_paintings(small_cfg, tmp
     assert m["split"] == "all" and m["n"] == len(b.items)
     cm = np.asarray(m["confusion"])
     t, p = (int(v) for v in np.argwhere(cm == cm.max())[0])
-    assert len(ui.cell_rows(b, "style", t, p)) == cm[t, p] > 0
+    assert len(data.cell_rows(b, "style", t, p)) == cm[t, p] > 0
 
 
 def test_changed_truth_file_reruns_only_the_metrics(small_cfg, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from artextract import ui
+from artextract.app import data, figures
 from artextract.bundle import open_bundle
 from artextract.errors import BundleError
 
@@ -41,7 +41,7 @@ def _rows_in(fig: dict, flagged: bool) -> np.ndarray:
 
 @pytest.mark.parametrize("colour", ["style", "pred_artist", "correct_genre", "outlier_score", "_verdict"])
 def test_scatter_shows_every_painting_once_and_rings_the_flagged(b, colour):
-    fig = ui.scatter_figure(b, ui.bundle_key(b), b.projections[0], colour, None, b.outlier_threshold)
+    fig = figures.scatter_figure(b, data.bundle_key(b), b.projections[0], colour, None, b.outlier_threshold)
     rows = _rows_in(fig, flagged=False)
     assert sorted(rows.tolist()) == list(range(len(b.items)))
     ringed = _rows_in(fig, flagged=True)
@@ -53,29 +53,29 @@ def test_scatter_shows_every_painting_once_and_rings_the_flagged(b, colour):
 
 
 def test_scatter_of_a_filtered_subset_and_verdict_rings(b):
-    rows = ui.filtered_rows(b, ui.bundle_key(b), (("style", (b.items["style"].iloc[0],)),))
+    rows = data.filtered_rows(b, data.bundle_key(b), (("style", (b.items["style"].iloc[0],)),))
     assert len(rows) == int((b.items["style"] == b.items["style"].iloc[0]).sum())
     pid = b.items["id"].iloc[int(np.flatnonzero(b.items["flagged"].to_numpy())[0])]
-    fig = ui.scatter_figure(
-        b, ui.bundle_key(b), b.projections[0], "style", None, b.outlier_threshold, ((pid, "confirmed"),)
+    fig = figures.scatter_figure(
+        b, data.bundle_key(b), b.projections[0], "style", None, b.outlier_threshold, ((pid, "confirmed"),)
     )
     names = [t["name"] for t in fig["data"]]
     assert any(n.startswith("flagged: confirmed (1)") for n in names)
-    sub = ui.scatter_figure(b, ui.bundle_key(b), b.projections[0], "style", tuple(rows.tolist()), 1.1)
+    sub = figures.scatter_figure(b, data.bundle_key(b), b.projections[0], "style", tuple(rows.tolist()), 1.1)
     assert sorted(_rows_in(sub, flagged=False).tolist()) == rows.tolist()
 
 
 def test_too_many_classes_fold_into_other(b, monkeypatch):
-    monkeypatch.setattr(ui, "MAX_LEGEND", 2)
-    fig = ui.scatter_figure.__wrapped__(b, "k", b.projections[0], "artist", None, 1.1)
+    monkeypatch.setattr(figures, "MAX_LEGEND", 2)
+    fig = figures.scatter_figure.__wrapped__(b, "k", b.projections[0], "artist", None, 1.1)
     names = [t["name"].rsplit(" (", 1)[0] for t in fig["data"]]
-    assert len(names) == 3 and names[-1] == ui.OTHER
+    assert len(names) == 3 and names[-1] == figures.OTHER
 
 
 def test_flagged_only_and_threshold(b):
-    key = ui.bundle_key(b)
-    assert ui.filtered_rows(b, key, (), True, None).tolist() == np.flatnonzero(b.items["flagged"]).tolist()
-    assert len(ui.filtered_rows(b, key, (), True, 0.0)) == len(b.items)
+    key = data.bundle_key(b)
+    assert data.filtered_rows(b, key, (), True, None).tolist() == np.flatnonzero(b.items["flagged"]).tolist()
+    assert len(data.filtered_rows(b, key, (), True, 0.0)) == len(b.items)
 
 
 def test_selection_points_map_back_to_rows():
@@ -90,59 +90,61 @@ def test_selection_points_map_back_to_rows():
             ]
         }
     }
-    assert ui.rows_from_selection(state) == [7, 3, 5]
-    assert ui.rows_from_selection(None) == []
-    assert ui.cell_from_selection({"selection": {"points": [{"customdata": {"0": 2, "1": 1, "2": 9}}]}}) == (
+    assert data.rows_from_selection(state) == [7, 3, 5]
+    assert data.rows_from_selection(None) == []
+    assert data.cell_from_selection(
+        {"selection": {"points": [{"customdata": {"0": 2, "1": 1, "2": 9}}]}}
+    ) == (
         2,
         1,
     )
-    assert ui.cell_from_selection({"selection": {"points": []}}) is None
+    assert data.cell_from_selection({"selection": {"points": []}}) is None
 
 
 def test_confusion_cells_match_the_matrix(b):
     for attr in b.attributes:
         cm = np.asarray(b.metrics[attr]["confusion"])
         for t, p in np.argwhere(cm > 0)[:5]:
-            rows = ui.cell_rows(b, attr, int(t), int(p))
+            rows = data.cell_rows(b, attr, int(t), int(p))
             assert len(rows) == cm[t, p]
             assert (b.items["split"].iloc[rows] == "val").all()
-        fig = ui.confusion_figure(b, ui.bundle_key(b), attr, False)
+        fig = figures.confusion_figure(b, data.bundle_key(b), attr, False)
         cells = arr(fig["data"][1]["customdata"])
         assert (cells[:, 2].reshape(cm.shape) == cm).all()
-        shown, counts, _ = ui.confusion_matrix(b, attr, True)
+        shown, counts, _ = data.confusion_matrix(b, attr, True)
         nz = counts.sum(1) > 0
         np.testing.assert_allclose(shown[nz].sum(1), 1.0)
     with pytest.raises(BundleError, match="no confusion matrix"):
-        ui.confusion_matrix(b, "medium", False)
+        data.confusion_matrix(b, "medium", False)
 
 
 def test_selection_table_and_csv(b):
     rows = [3, 1]
-    t = ui.selection_table(b, rows, {b.items["id"].iloc[1]: "dismissed"})
+    t = data.selection_table(b, rows, {b.items["id"].iloc[1]: "dismissed"})
     assert t["id"].tolist() == b.items["id"].iloc[rows].tolist()
     assert t["verdict"].tolist() == ["", "dismissed"]
     assert {"outlier_score", "outlier_reasons", f"pred_{b.attributes[0]}"} <= set(t.columns)
-    back = pd.read_csv(__import__("io").BytesIO(ui.to_csv_bytes(t)), keep_default_na=False)
+    back = pd.read_csv(__import__("io").BytesIO(data.to_csv_bytes(t)), keep_default_na=False)
     assert back["id"].tolist() == t["id"].tolist()
 
 
 def test_review_queue_orders_and_filters(b):
-    q = ui.review_queue(b, {}, "To review")
+    q = data.review_queue(b, {}, "To review")
     assert len(q) == int(b.items["flagged"].sum())
     assert q["outlier_score"].is_monotonic_decreasing
     pid = b.items["id"].iloc[int(q["row"].iloc[0])]
-    q2 = ui.review_queue(b, {pid: "confirmed"}, "To review")
+    q2 = data.review_queue(b, {pid: "confirmed"}, "To review")
     assert len(q2) == len(q) - 1
-    assert ui.review_queue(b, {pid: "confirmed"}, "Confirmed")["row"].tolist() == [q["row"].iloc[0]]
+    assert data.review_queue(b, {pid: "confirmed"}, "Confirmed")["row"].tolist() == [q["row"].iloc[0]]
     with pytest.raises(ValueError, match="To review"):
-        ui.review_queue(b, {}, "pending")
+        data.review_queue(b, {}, "pending")
 
 
 def test_image_bytes_reports_an_unreadable_image(tmp_path):
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"nope")
-    data, err = ui.image_bytes(str(bad))
-    assert data is None and "x.jpg" in err
+    jpeg, err = data.image_bytes(str(bad))
+    assert jpeg is None and "x.jpg" in err
 
 
 def test_training_log_becomes_per_epoch_curves(tmp_path):
@@ -173,23 +175,49 @@ def test_training_log_becomes_per_epoch_curves(tmp_path):
         },
     ]
     (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\nnot json\n")
-    log = ui.read_log.__wrapped__(str(tmp_path))
+    log = data.read_log.__wrapped__(str(tmp_path))
     assert log["epoch"].tolist() == [1, 2] and log["train_loss"].tolist() == [1.0, 0.4]
-    groups = ui.curve_columns(log)
+    groups = data.curve_columns(log)
     assert groups["loss"] == ["epoch", "train_loss"]
     assert groups["validation top-1"] == ["epoch", "val.style.top1"]
     assert groups["schedule"] == ["epoch", "lr"]
-    assert ui.curve_columns(pd.DataFrame()) == {}
+    assert data.curve_columns(pd.DataFrame()) == {}
 
 
 def test_reasons_are_grouped_per_attribute():
     text = (
         "style: catalogued as cubist; 9 of its 10 nearest neighbours are pointillist; artist: catalogued as A"
     )
-    assert ui.group_reasons(text, ["style", "artist"]) == [
+    assert data.group_reasons(text, ["style", "artist"]) == [
         "style: catalogued as cubist; 9 of its 10 nearest neighbours are pointillist",
         "artist: catalogued as A",
     ]
     plain = "catalogued as Monet; the classifier gives Renoir 0.81"
-    assert ui.group_reasons(plain, ["artist"]) == ["catalogued as Monet", "the classifier gives Renoir 0.81"]
-    assert ui.group_reasons("", ["artist"]) == []
+    assert data.group_reasons(plain, ["artist"]) == [
+        "catalogued as Monet",
+        "the classifier gives Renoir 0.81",
+    ]
+    assert data.group_reasons("", ["artist"]) == []
+
+
+def test_data_and_figures_import_no_streamlit_nor_does_the_rest_of_the_library():
+    import subprocess
+    import sys
+
+    mods = [
+        "artextract.app.data",
+        "artextract.app.figures",
+        "artextract.build",
+        "artextract.cli",
+        "artextract.bundle",
+        "artextract.stages",
+        "artextract.predict",
+    ]
+    code = (
+        "import importlib, sys\n"
+        + "".join(f"importlib.import_module({m!r})\n" for m in mods)
+        + ("print('streamlit' in sys.modules)")
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.strip() == "False"

@@ -1,76 +1,141 @@
-"""The app's one Streamlit helper module: cached loaders, figures and the shared painting inspector.
+"""The app's data layer: cached loaders and pure selection logic (no streamlit).
 
-Pages (``pages/*.py``) read widgets, call these functions and render; nothing else in the library
-imports streamlit. Caching follows one rule: ``st.cache_resource`` for shared objects that must not be
-copied (the bundle, the embedders, a lock), ``st.cache_data`` for frames, arrays, figures and image
-bytes, always keyed by :func:`bundle_key` so a rebuilt bundle is never shown stale.
-
-Session-state keys are namespaced by page (``"explore.focus"``, ``"confusion.style.focus"``, ...):
-``<ns>.focus`` is the row shown in the inspector, ``<ns>.selected`` the rows of the last selection,
-``<ns>.history`` the rows walked through via neighbour links.
+Caching follows one rule: shared objects that must not be copied (the bundle, the embedders) are cached
+per process by folder and file stamp, so a rebuilt bundle or re-released checkpoint is reopened; per-bundle
+tables and row selections are cached by :func:`bundle_key` with :func:`bundle_cached`. Callers must not
+modify what a cached function returns.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import streamlit as st
 
-from . import config, review
-from .bundle import Bundle, open_bundle
-from .catalog import image_path
-from .errors import ArtExtractError, BadImageError, BundleError
-from .text import csv_text, md_escape, safe_url
+from .. import config
+from ..bundle import Bundle, open_bundle
+from ..errors import ArtExtractError, BadImageError, BundleError
+from ..text import csv_text, md_escape
+
+
+def bundle_cached(maxsize: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Memoise ``fn(_b, key, *args)`` on ``(key, *args)``: ``key`` is :func:`bundle_key` of ``_b``, so a
+    rebuilt bundle misses the cache, and the bundle object itself is never hashed. Least recently used
+    entries beyond ``maxsize`` are dropped; ``fn.__wrapped__`` is the uncached function."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        store: OrderedDict[Any, Any] = OrderedDict()
+        lock = threading.Lock()
+
+        @functools.wraps(fn)
+        def wrapper(_b: Any, key: str, *args: Any, **kwargs: Any) -> Any:
+            k = (key, args, tuple(sorted(kwargs.items())))
+            with lock:
+                if k in store:
+                    store.move_to_end(k)
+                    return store[k]
+            value = fn(_b, key, *args, **kwargs)
+            with lock:
+                store[k] = value
+                while len(store) > maxsize:
+                    store.popitem(last=False)
+            return value
+
+        wrapper.cache_clear = store.clear  # type: ignore[attr-defined]
+        return wrapper
+
+    return deco
+
 
 BUNDLE_ENV = "ARTEXTRACT_BUNDLE"
+
+
 #: Uploads on the Similar page: accepted extensions (what images.load_image decodes) and size cap.
 UPLOAD_TYPES: tuple[str, ...] = ("jpg", "jpeg", "png", "webp", "tif", "tiff", "gif", "bmp")
+
+
 UPLOAD_MAX_MB = 20
-#: Categorical colourings show the most frequent classes; the rest are drawn grey as "(other)".
-MAX_LEGEND = 20
-OTHER = "(other)"
+
+
 ATTR_LABELS = {"style": "Style", "artist": "Artist", "genre": "Genre"}
-PALETTE = [
-    "#4C78A8",
-    "#F58518",
-    "#54A24B",
-    "#E45756",
-    "#72B7B2",
-    "#B279A2",
-    "#FF9DA6",
-    "#9D755D",
-    "#EECA3B",
-    "#BAB0AC",
-    "#1F77B4",
-    "#FF7F0E",
-    "#2CA02C",
-    "#D62728",
-    "#9467BD",
-    "#8C564B",
-    "#E377C2",
-    "#17BECF",
-    "#BCBD22",
-    "#7F7F7F",
-]
-VERDICT_COLOURS = {"to review": "#D62728", "confirmed": "#7B1FA2", "dismissed": "#757575"}
+
+
 INSPECT_COLUMNS = ("id", "title", "artist", "date", "style", "genre", "split", "source", "license")
-
-
-# --------------------------------------------------------------------------- bundle
 
 
 def bundle_location() -> Path:
     """The bundle folder: ``$ARTEXTRACT_BUNDLE`` or the real public-domain sample's bundle."""
     env = os.environ.get(BUNDLE_ENV)
     return Path(env).expanduser() if env else config.artifacts_dir(config.DEFAULT_BUNDLE)
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """One entry of the bundle switcher: ``name`` is the folder name, the handle in ``?bundle=`` links."""
+
+    name: str
+    path: Path
+    title: str  # the collection's name in the manifest
+    paintings: int
+    created: str
+    size_bytes: int
+    complete: bool
+
+    def label(self) -> str:
+        size = (
+            f"{self.size_bytes / 1e6:.1f} MB" if self.size_bytes >= 1e5 else f"{self.size_bytes / 1e3:.0f} kB"
+        )
+        state = "" if self.complete else " · not built"
+        return f"{self.name} · {self.paintings:,} paintings · {size} · {self.created[:10]}{state}"
+
+
+def _bundle_info(path: Path) -> BundleInfo:
+    try:
+        m = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        m = {}
+    size = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                size += os.stat(os.path.join(dirpath, f)).st_size
+    return BundleInfo(
+        name=path.name,
+        path=path,
+        title=str(m.get("name", path.name)),
+        paintings=int((m.get("collection") or {}).get("n", 0) or 0),
+        created=str(m.get("created", "")),
+        size_bytes=size,
+        complete=bool(m.get("complete")),
+    )
+
+
+def list_bundles() -> list[BundleInfo]:
+    """The default bundle first, then every bundle folder under ``<data>/artifacts`` by name.
+
+    Only folders found here can be opened from a URL: ``?bundle=`` names one of them, never a path.
+    Incomplete bundles (a build that is running, failed or was cancelled) are listed as not built.
+    """
+    default = bundle_location()
+    out = [_bundle_info(default)]
+    root = config.data_dir() / "artifacts"
+    if root.is_dir():
+        for man in sorted(root.glob("*/manifest.json")):
+            d = man.parent
+            if d.resolve() != default.resolve() and d.name != default.name:
+                out.append(_bundle_info(d))
+    return out
 
 
 def _stamp(root: Path) -> int:
@@ -80,7 +145,7 @@ def _stamp(root: Path) -> int:
         return 0
 
 
-@st.cache_resource(show_spinner="Opening the artifact bundle…", max_entries=4)
+@functools.lru_cache(maxsize=4)
 def _open_bundle(root: str, stamp: int) -> Bundle:
     return open_bundle(root)
 
@@ -91,54 +156,13 @@ def load_bundle(root: str | Path | None = None) -> Bundle:
     return _open_bundle(str(path.resolve()), _stamp(path))
 
 
-def current_bundle() -> Bundle:
-    """The bundle for this page; on a BundleError show the message and stop the page (the app stays up)."""
-    try:
-        return load_bundle()
-    except BundleError as exc:
-        st.error(str(exc))
-        st.caption(f"Bundle folder: `{bundle_location()}` (set {BUNDLE_ENV} to open another).")
-        st.stop()
-        raise  # unreachable: st.stop raises
-
-
 def bundle_key(b: Bundle) -> str:
-    """Hashable identity of a bundle version, for st.cache_data keys."""
+    """Hashable identity of a bundle version: the key of every per-bundle cache."""
     return f"{b.root}@{_stamp(b.root)}"
-
-
-# --------------------------------------------------------------------------- review
-
-
-def verdicts(b: Bundle) -> dict[str, str]:
-    """Current verdict per painting id for this bundle (read fresh: verdicts change under us)."""
-    try:
-        return review.verdict_map(b.name)
-    except review.ReviewError as exc:
-        st.warning(f"Review verdicts unavailable: {exc}")
-        return {}
-
-
-def reviewers(b: Bundle) -> dict[str, str]:
-    """Who made the current verdict on each painting of this bundle."""
-    try:
-        return review.reviewer_map(b.name)
-    except review.ReviewError:
-        return {}
-
-
-REVIEWER_KEY = "review.reviewer"  # one name per browser session, shared by every page
-
-
-def reviewer_name() -> str:
-    return " ".join(str(st.session_state.get(REVIEWER_KEY, "") or "").split())
 
 
 def verdict_signature(v: dict[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(v.items()))
-
-
-# --------------------------------------------------------------------------- tables
 
 
 def attribute_label(attr: str) -> str:
@@ -171,7 +195,7 @@ def colour_options(b: Bundle) -> dict[str, str]:
     return {k: v for k, v in opts.items() if v == "_verdict" or v in b.items.columns}
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@bundle_cached(64)
 def filter_values(_b: Bundle, key: str, attr: str) -> list[str]:
     """Distinct catalog values of ``attr``, most frequent first ("" shown as "(unlabelled)")."""
     vc = _b.items[attr].fillna("").astype(str).replace("", "(unlabelled)").value_counts()
@@ -186,7 +210,7 @@ def flagged_mask(b: Bundle, threshold: float | None = None) -> np.ndarray:
     return b.items["outlier_score"].to_numpy(dtype=float) >= float(t)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@bundle_cached(64)
 def filtered_rows(
     _b: Bundle,
     key: str,
@@ -291,151 +315,6 @@ def artist_column(items: pd.DataFrame) -> pd.Series:
     return name.where(name != "", label)
 
 
-# --------------------------------------------------------------------------- figures
-
-
-def _hover_text(items: pd.DataFrame) -> np.ndarray:
-    import html
-
-    title = items["title"].fillna("").astype(str).replace("", "(untitled)")
-    artist = artist_column(items).replace("", "unknown artist")
-    # plotly renders a subset of HTML in hover labels: catalog text is shown as text
-    return np.array([html.escape(t) for t in (title + " — " + artist)], dtype=object)
-
-
-@st.cache_data(show_spinner="Drawing the map…", max_entries=16)
-def scatter_figure(
-    _b: Bundle,
-    key: str,
-    projection: str,
-    colour: str,
-    rows: tuple[int, ...] | None,
-    threshold: float,
-    verdict_sig: tuple[tuple[str, str], ...] = (),
-    height: int = 620,
-) -> dict[str, Any]:
-    """The Explore map as a plotly figure dict: WebGL points, one trace per colour class, and rings.
-
-    ``customdata`` of every point is its bundle row, so a click or lasso maps straight back to
-    paintings. Flagged paintings (score >= ``threshold``) get a ring coloured by their review verdict.
-    Built once per (bundle, options) and cached; no per-point Python work.
-    """
-    import plotly.graph_objects as go
-
-    items = _b.items
-    idx = np.arange(len(items)) if rows is None else np.asarray(rows, dtype=np.int64)
-    sub = items.iloc[idx]
-    x = sub[f"{projection}_x"].to_numpy(dtype=np.float32)
-    y = sub[f"{projection}_y"].to_numpy(dtype=np.float32)
-    hover = _hover_text(sub)
-    cdata = idx.astype(np.int32)
-    marker_size = 6 if len(idx) < 5000 else (4 if len(idx) < 30000 else 3)
-    hovertemplate = "%{hovertext}<extra></extra>"
-    vmap = dict(verdict_sig)
-    traces: list[Any] = []
-
-    if colour in ("outlier_score",) or colour.startswith("conf_"):
-        val = sub[colour].to_numpy(dtype=np.float32)
-        traces.append(
-            go.Scattergl(
-                x=x,
-                y=y,
-                mode="markers",
-                customdata=cdata,
-                hovertext=hover,
-                hovertemplate=hovertemplate,
-                name=colour,
-                showlegend=False,
-                marker={
-                    "size": marker_size,
-                    "color": val,
-                    "colorscale": "YlOrRd",
-                    "cmin": 0.0,
-                    "cmax": 1.0,
-                    "colorbar": {"title": {"text": "outlier" if colour == "outlier_score" else "conf."}},
-                    "opacity": 0.85,
-                },
-            )
-        )
-    else:
-        if colour == "_verdict":
-            labels = sub["id"].map(vmap).fillna("").to_numpy(dtype=object)
-            labels = np.where(labels == "", "no verdict", labels)
-        else:
-            labels = sub[colour].fillna("").astype(str).replace("", "(unlabelled)").to_numpy(dtype=object)
-        counts = pd.Series(labels).value_counts()
-        top = counts.index[:MAX_LEGEND].tolist()
-        if len(counts) > MAX_LEGEND:
-            labels = np.where(pd.Series(labels).isin(top).to_numpy(), labels, OTHER)
-            top.append(OTHER)
-        for i, lab in enumerate(sorted(top, key=lambda s: (s == OTHER, s))):
-            m = labels == lab
-            colour_hex = "#C8C8C8" if lab == OTHER else PALETTE[i % len(PALETTE)]
-            if colour.startswith("correct_"):
-                colour_hex = {"yes": "#54A24B", "no": "#E45756"}.get(lab, "#C8C8C8")
-            traces.append(
-                go.Scattergl(
-                    x=x[m],
-                    y=y[m],
-                    mode="markers",
-                    customdata=cdata[m],
-                    hovertext=hover[m],
-                    hovertemplate=hovertemplate,
-                    name=f"{pretty_label(lab)} ({int(m.sum())})",
-                    marker={"size": marker_size, "color": colour_hex, "opacity": 0.8},
-                    unselected={"marker": {"opacity": 0.3}},
-                )
-            )
-
-    flagged = sub["outlier_score"].to_numpy(dtype=float) >= threshold
-    if flagged.any():
-        status = sub["id"].map(vmap).fillna("to review").to_numpy(dtype=object)
-        for lab, hexc in VERDICT_COLOURS.items():
-            m = flagged & (status == lab)
-            if not m.any():
-                continue
-            traces.append(
-                go.Scattergl(
-                    x=x[m],
-                    y=y[m],
-                    mode="markers",
-                    customdata=cdata[m],
-                    hovertext=hover[m],
-                    hovertemplate="⚑ %{hovertext}<extra></extra>",
-                    name=f"flagged: {pretty_label(lab)} ({int(m.sum())})",
-                    marker={
-                        "size": marker_size + 8,
-                        "symbol": "circle-open",
-                        "color": hexc,
-                        "line": {"width": 2, "color": hexc},
-                    },
-                )
-            )
-
-    fig = go.Figure(traces)
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        # no dragmode: Streamlit then pans on drag and selects on click; lasso and box are on the
-        # mode bar (with dragmode lasso, Streamlit turns click-to-select off)
-        hovermode="closest",
-        uirevision=f"{projection}",
-        # legend under the map, so the map gets the column's whole width
-        legend={
-            "itemsizing": "constant",
-            "font": {"size": 11},
-            "orientation": "h",
-            "yanchor": "top",
-            "y": -0.01,
-            "x": 0,
-        },
-        xaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "title": None},
-        yaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "title": None},
-        plot_bgcolor="white",
-    )
-    return fig.to_dict()
-
-
 def confusion_matrix(b: Bundle, attr: str, normalise: bool) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(shown values, raw counts, class names) of an attribute's val-split confusion (rows = true)."""
     m = b.metrics.get(attr)
@@ -449,52 +328,6 @@ def confusion_matrix(b: Bundle, attr: str, normalise: bool) -> tuple[np.ndarray,
     else:
         shown = counts.astype(float)
     return shown, counts, classes
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def confusion_figure(_b: Bundle, key: str, attr: str, normalise: bool) -> dict[str, Any]:
-    """Heatmap of the confusion matrix with a transparent clickable marker on every cell.
-
-    Plotly heatmaps do not report selections, so each cell also carries a square scatter marker
-    (``customdata = [true, predicted]`` class indices) that a click selects.
-    """
-    import plotly.graph_objects as go
-
-    shown, counts, classes = confusion_matrix(_b, attr, normalise)
-    c = len(classes)
-    ti, pi = np.meshgrid(np.arange(c), np.arange(c), indexing="ij")
-    text = np.where(counts > 0, (np.round(shown, 2) if normalise else counts).astype(str), "")
-    classes = [pretty_label(c) for c in classes]
-    heat = go.Heatmap(
-        z=shown,
-        x=classes,
-        y=classes,
-        colorscale="Blues",
-        hoverinfo="skip",
-        text=text if c <= 30 else None,
-        texttemplate="%{text}" if c <= 30 else None,
-        colorbar={"title": {"text": "share of row" if normalise else "paintings"}},
-    )
-    cells = go.Scatter(
-        x=[classes[j] for j in pi.ravel()],
-        y=[classes[i] for i in ti.ravel()],
-        mode="markers",
-        marker={"symbol": "square", "size": max(8, min(40, 600 // max(c, 1))), "opacity": 0.0},
-        customdata=np.stack([ti.ravel(), pi.ravel(), counts.ravel()], axis=1),
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata[2]} painting(s)<extra>click to open</extra>",
-        showlegend=False,
-    )
-    fig = go.Figure([heat, cells])
-    side = max(360, min(900, 60 + 32 * c))
-    fig.update_layout(
-        height=side,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": {"text": "predicted"}, "side": "top", "type": "category"},
-        yaxis={"title": {"text": "true (catalog)"}, "autorange": "reversed", "type": "category"},
-        clickmode="event+select",
-        dragmode=False,
-    )
-    return fig.to_dict()
 
 
 def cell_from_selection(state: Any) -> tuple[int, int] | None:
@@ -529,15 +362,12 @@ def per_class_table(b: Bundle, attr: str) -> pd.DataFrame:
     return df
 
 
-# --------------------------------------------------------------------------- images
-
-
-@st.cache_data(show_spinner=False, max_entries=4000)
+@functools.lru_cache(maxsize=4000)
 def image_bytes(path: str, max_side: int = 512) -> tuple[bytes | None, str]:
     """A painting as JPEG bytes no larger than ``max_side`` (or None and the reason it is unreadable)."""
     from PIL import Image
 
-    from .images import load_image
+    from ..images import load_image
 
     try:
         img = load_image(path)
@@ -557,40 +387,22 @@ def painting_path(b: Any, row: int) -> Path | ArtExtractError:
         return exc
 
 
-def show_image(
-    path: Path | ArtExtractError, *, max_side: int = 512, caption: str | None = None, width: Any = "stretch"
-) -> None:
-    if isinstance(path, ArtExtractError):
-        st.warning(f"Image unavailable: {path}")
-        return
-    data, err = image_bytes(str(path), max_side)
-    if data is None:
-        st.warning(f"Image unavailable: {err}")
-    else:
-        st.image(data, caption=caption, width=width)
-
-
 def read_upload(uploaded: Any, max_mb: int = UPLOAD_MAX_MB) -> Any:
     """Decode an st.file_uploader file to an RGB PIL image; BadImageError says what is wrong."""
-    from .images import load_image
+    from ..images import load_image
 
     name = getattr(uploaded, "name", "upload")
     data = uploaded.getvalue()
     return load_image(data, name=name, max_bytes=max_mb * 1024 * 1024)
 
 
-# --------------------------------------------------------------------------- models
+#: One model call at a time: the embedders are shared by every session (and 2 cores are few).
+_INFERENCE_LOCK = threading.Lock()
 
 
-@st.cache_resource(show_spinner=False)
-def _inference_lock() -> threading.Lock:
-    """One model call at a time: the embedders are shared by every session (and 2 cores are few)."""
-    return threading.Lock()
-
-
-@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+@functools.lru_cache(maxsize=4)
 def _embedder(checkpoint_dir: str, stamp: int) -> Any:
-    from .predict import load_embedder
+    from ..predict import load_embedder
 
     return load_embedder(checkpoint_dir)
 
@@ -605,30 +417,27 @@ def embedder(b: Bundle, role: str) -> Any:
 
 def classify(b: Bundle, img: Any) -> dict[str, list[tuple[str, float]]]:
     """Top-3 labels per head for one image (the bundle's classifier)."""
-    from .predict import classify_image
+    from ..predict import classify_image
 
     model = embedder(b, "classifier")
-    with _inference_lock():
+    with _INFERENCE_LOCK:
         return classify_image(model, img)
 
 
 def similar(b: Bundle, img: Any, k: int) -> pd.DataFrame:
     """The ``k`` nearest reference paintings of an image: rank, score and catalog columns."""
-    from .predict import embed_query
+    from ..predict import embed_query
 
     ref = b.reference
     if ref is None:
         raise BundleError("this bundle has no reference collection; rebuild it with one to search")
     model = embedder(b, "encoder")
-    with _inference_lock():
+    with _INFERENCE_LOCK:
         q = embed_query(model, img)
         return ref.search(q, k)
 
 
-# --------------------------------------------------------------------------- checkpoint cards
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
+@functools.lru_cache(maxsize=32)
 def read_card(checkpoint_dir: str, stamp: int = 0) -> dict[str, Any] | None:
     p = Path(checkpoint_dir) / "card.json"
     try:
@@ -637,7 +446,7 @@ def read_card(checkpoint_dir: str, stamp: int = 0) -> dict[str, Any] | None:
         return None
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@functools.lru_cache(maxsize=32)
 def read_log(checkpoint_dir: str, stamp: int = 0) -> pd.DataFrame:
     """``log.jsonl`` of a training run as a table (one row per logged epoch), empty if absent."""
     p = Path(checkpoint_dir) / "log.jsonl"
@@ -677,9 +486,6 @@ def checkpoint_dirs(b: Bundle | None) -> dict[str, Path]:
             if card.parent.resolve() not in seen:
                 found[card.parent.name] = card.parent
     return found
-
-
-# --------------------------------------------------------------------------- inspector
 
 
 def _labels_table(b: Bundle, row: int) -> pd.DataFrame:
@@ -725,205 +531,6 @@ def group_reasons(reasons: str, attributes: Sequence[str]) -> list[str]:
         else:
             out.append(part)
     return out
-
-
-def focus_row(ns: str, row: int | None, *, push: bool = True) -> None:
-    """Show ``row`` in the ``ns`` inspector (remembering the previous one for Back)."""
-    prev = st.session_state.get(f"{ns}.focus")
-    if push and prev is not None and prev != row:
-        hist = list(st.session_state.get(f"{ns}.history", []))[-20:]
-        st.session_state[f"{ns}.history"] = [*hist, prev]
-    st.session_state[f"{ns}.focus"] = row
-
-
-def _go_back(ns: str) -> None:
-    hist = list(st.session_state.get(f"{ns}.history", []))
-    if hist:
-        st.session_state[f"{ns}.focus"] = hist.pop()
-        st.session_state[f"{ns}.history"] = hist
-
-
-def _record(ns: str, b: Bundle, row: int, verdict: str, advance: bool) -> None:
-    item = b.items.iloc[row]
-    note = st.session_state.get(f"{ns}.note", "")
-    name = reviewer_name()
-    if not name:
-        st.session_state[f"{ns}.review_msg"] = (
-            "error",
-            "Enter your name first: each verdict records who made it.",
-        )
-        return
-    try:
-        review.record(str(item["id"]), b.name, verdict, note, reviewer=name)
-    except review.ReviewError as exc:
-        st.session_state[f"{ns}.review_msg"] = ("error", str(exc))
-        return
-    st.session_state[f"{ns}.review_msg"] = (
-        "ok",
-        f"Recorded “{verdict}” for {item.get('title') or item['id']}.",
-    )
-    st.session_state[f"{ns}.note"] = ""
-    if advance:  # the page picks the next painting in its queue
-        focus_row(ns, None, push=False)
-
-
-def verdict_controls(b: Bundle, row: int, ns: str, current: dict[str, str], *, advance: bool = False) -> None:
-    """Confirm/dismiss buttons with a note, recording to the review database."""
-    pid = str(b.items.iloc[row]["id"])
-    now = current.get(pid)
-    if now:
-        by = reviewers(b).get(pid, "")
-        st.markdown(f"**Verdict:** {now}" + (f" (by {md_escape(by)})" if by else ""))
-    if REVIEWER_KEY not in st.session_state:
-        st.session_state[REVIEWER_KEY] = ""
-    st.text_input(
-        "Your name (recorded with each verdict)",
-        key=REVIEWER_KEY,
-        max_chars=review.MAX_REVIEWER_CHARS,
-        placeholder="asked once per browser session",
-    )
-    named = bool(reviewer_name())
-    st.text_input("Note (optional)", key=f"{ns}.note", placeholder="why, what to fix in the catalog…")
-    c1, c2 = st.columns(2)
-    c1.button(
-        "Confirm: catalog problem",
-        key=f"{ns}.confirm",
-        on_click=_record,
-        args=(ns, b, row, "confirmed", advance),
-        type="primary" if now != "confirmed" else "secondary",
-        width="stretch",
-        disabled=not named,
-    )
-    c2.button(
-        "Dismiss: false alarm",
-        key=f"{ns}.dismiss",
-        on_click=_record,
-        args=(ns, b, row, "dismissed", advance),
-        width="stretch",
-        disabled=not named,
-    )
-    msg = st.session_state.pop(f"{ns}.review_msg", None)
-    if msg:
-        (st.success if msg[0] == "ok" else st.error)(msg[1])
-
-
-def inspector(
-    b: Bundle,
-    row: int,
-    *,
-    ns: str,
-    verdict_of: dict[str, str] | None = None,
-    n_neighbours: int = 6,
-    review_controls: bool = True,
-    advance_after_verdict: bool = False,
-) -> None:
-    """The painting, large: metadata and source link, catalog vs predicted labels with top-3
-    probabilities, outlier score and reasons, review verdict, and clickable nearest paintings."""
-    if not 0 <= row < len(b.items):
-        st.warning(f"Row {row} is not in this bundle ({len(b.items)} paintings).")
-        return
-    item = b.items.iloc[row]
-    verdict_of = verdict_of if verdict_of is not None else verdicts(b)
-    with st.container(border=True, key=f"{ns.replace('.', '-')}-inspector"):
-        hist = st.session_state.get(f"{ns}.history", [])
-        head, back = st.columns([6, 1], vertical_alignment="center")
-        title = str(item.get("title", "") or "(untitled)")
-        head.markdown(f"### {md_escape(title)}")
-        back.button(
-            "←",
-            key=f"{ns}.back",
-            on_click=_go_back,
-            args=(ns,),
-            disabled=not hist,
-            help="Back to the previous painting",
-        )
-        show_image(painting_path(b, row), max_side=640, width=420)
-        meta = {c: str(item.get(c, "")) for c in INSPECT_COLUMNS if c in b.items.columns}
-        st.markdown(
-            f"**{md_escape(artist_of(item)) or 'unknown artist'}**"
-            + (f", {md_escape(meta['date'])}" if meta.get("date") else "")
-            + f"  \n{md_escape(meta.get('id', ''))} · {md_escape(meta.get('split')) or 'no split'} · "
-            + md_escape(meta.get("source", ""))
-            + (f" · {md_escape(meta['license'])}" if meta.get("license") else "")
-        )
-        url = safe_url(item.get("source_url", ""))
-        if url:
-            st.link_button("Source record ↗", url)
-        st.markdown(labels_markdown(b, row))
-        score = float(item.get("outlier_score", 0.0) or 0.0)
-        flagged = score >= b.outlier_threshold
-        st.markdown(
-            f"**Outlier score** {score:.2f}"
-            + (" — **flagged** ⚑" if flagged else f" (flagged from {b.outlier_threshold:.2f})")
-        )
-        reasons = group_reasons(str(item.get("outlier_reasons", "") or ""), b.attributes)
-        if reasons:
-            st.markdown("\n".join(f"- {md_escape(r)}" for r in reasons))
-        if review_controls:
-            verdict_controls(b, row, ns, verdict_of, advance=advance_after_verdict)
-        elif verdict_of.get(str(item["id"])):
-            st.markdown(f"**Verdict:** {verdict_of[str(item['id'])]}")
-        neighbours = b.neighbours_of(row, n_neighbours)
-        if neighbours:
-            st.markdown("**Nearest paintings in the collection**")
-            cols = st.columns(3)
-            for i, (j, sim) in enumerate(neighbours):
-                with cols[i % 3]:
-                    show_image(painting_path(b, j), max_side=200)
-                    nb = b.items.iloc[j]
-                    st.caption(
-                        f"{md_escape(nb.get('title', ''))} — {md_escape(artist_of(nb))} · sim {sim:.2f}"
-                    )
-                    st.button(
-                        "Open",
-                        key=f"{ns}.nb.{i}",
-                        on_click=focus_row,
-                        args=(ns, j),
-                        width="stretch",
-                    )
-
-
-def gallery(b: Bundle, rows: Sequence[int], *, ns: str, per_page: int = 12, cols: int = 4) -> None:
-    """Thumbnails of ``rows`` (paged); "Inspect" shows one in the ``ns`` inspector."""
-    rows = list(rows)
-    if not rows:
-        st.info("No paintings here.")
-        return
-    pages = max(1, -(-len(rows) // per_page))
-    page = 1
-    if pages > 1:
-        page = int(
-            st.number_input(
-                f"Page (of {pages})", 1, pages, 1, key=f"{ns}.page", help=f"{len(rows)} paintings"
-            )
-        )
-    chunk = rows[(page - 1) * per_page : page * per_page]
-    grid = st.columns(cols)
-    for i, r in enumerate(chunk):
-        with grid[i % cols]:
-            show_image(painting_path(b, r), max_side=220)
-            it = b.items.iloc[r]
-            st.caption(f"{md_escape(it.get('title', ''))} — {md_escape(artist_of(it))}")
-            st.button("Inspect", key=f"{ns}.g.{r}", on_click=focus_row, args=(ns, r), width="stretch")
-
-
-def init_state(defaults: dict[str, Any]) -> None:
-    """Initialise namespaced session-state keys once."""
-    for k, v in defaults.items():
-        if k not in st.session_state:
-            st.session_state[k] = v
-
-
-def selection_callback(ns: str, chart_key: str) -> Callable[[], None]:
-    """on_select callback: copy the chart's selected rows into ``<ns>.selected`` and focus the first."""
-
-    def _cb() -> None:
-        rows = rows_from_selection(st.session_state.get(chart_key))
-        st.session_state[f"{ns}.selected"] = rows
-        if rows:
-            focus_row(ns, rows[0])
-
-    return _cb
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
@@ -986,57 +593,29 @@ def headline_metrics(b: Bundle) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
-def show_error(exc: ArtExtractError) -> None:
-    st.error(str(exc))
-
-
-def bundle_summary(b: Bundle) -> dict[str, Any]:
-    """Counts for the Home page (paintings, splits, flagged, reviewed, reference size) and the manifest."""
+def bundle_summary(b: Bundle, verdict_of: dict[str, str]) -> dict[str, Any]:
+    """Counts for the Home page (paintings, splits, flagged, reviewed, reference size) and the manifest;
+    ``warning`` says why the reference collection could not be read, if it could not."""
     split = b.items["split"].astype(str) if "split" in b.items.columns else pd.Series(dtype=str)
-    ref = None
+    ref, warning = None, ""
     try:
         ref = b.reference
     except (OSError, ValueError) as exc:  # a damaged reference folder should not take Home down
-        st.warning(f"Reference collection unreadable: {exc}")
+        warning = f"Reference collection unreadable: {exc}"
     manifest = {k: v for k, v in b.manifest.items() if k != "classes"}
     return {
         "paintings": len(b.items),
         "train": int((split == "train").sum()),
         "val": int((split == "val").sum()),
         "flagged": int(flagged_mask(b).sum()),
-        "reviewed": len(verdicts(b)),
+        "reviewed": len(verdict_of),
         "reference": len(ref.items) if ref is not None else 0,
         "manifest": manifest,
+        "warning": warning,
     }
 
 
-def table_callback(ns: str, table_key: str, rows: Sequence[int]) -> Callable[[], None]:
-    """on_select callback of a single-row st.dataframe listing ``rows``: focus the picked one."""
-    rows = list(rows)
-
-    def _cb() -> None:
-        state = st.session_state.get(table_key)
-        picked = (_get(_get(state, "selection") or {}, "rows")) or []
-        if picked and 0 <= int(picked[0]) < len(rows):
-            focus_row(ns, rows[int(picked[0])])
-
-    return _cb
-
-
-def cell_callback(ns: str, chart_key: str) -> Callable[[], None]:
-    """on_select callback of a confusion chart: remember the clicked cell, open its first painting."""
-
-    def _cb() -> None:
-        cell = cell_from_selection(st.session_state.get(chart_key))
-        st.session_state[f"{ns}.cell"] = cell
-        st.session_state[f"{ns}.focus"] = None
-        st.session_state[f"{ns}.history"] = []
-        st.session_state.pop(f"{ns}.page", None)
-
-    return _cb
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
+@bundle_cached(64)
 def search_items(_b: Bundle, key: str, needle: str) -> np.ndarray:
     """Rows whose title, artist or id contains ``needle`` (case-insensitive); all rows when empty."""
     needle = (needle or "").strip().lower()
@@ -1061,7 +640,7 @@ def painting_label(b: Bundle, row: int) -> str:
 
 def painting_image(b: Bundle, row: int) -> Any:
     """A collection painting as a PIL image (for a query); BadImageError if unreadable."""
-    from .images import load_image
+    from ..images import load_image
 
     return load_image(b.image_path(int(row)))
 
@@ -1078,28 +657,6 @@ def label_table(labels: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
             for a, top in labels.items()
         ]
     )
-
-
-def neighbour_grid(ref: Any, hits: pd.DataFrame, *, ns: str, cols: int = 4) -> None:
-    """Reference hits: image, similarity, title, artist, date and a link to the source record."""
-    grid = st.columns(cols)
-    for i, hit in enumerate(hits.itertuples(index=False)):
-        h = hit._asdict()
-        with grid[i % cols], st.container(border=True, key=f"{ns}-hit-{i}"):
-            try:
-                path: Path | ArtExtractError = image_path(ref.collection_dir, str(h.get("image", "")))
-            except ArtExtractError as exc:
-                path = exc
-            show_image(path, max_side=300)
-            st.markdown(
-                f"**{h.get('rank')}. {md_escape(h.get('title')) or '(untitled)'}**  \n"
-                f"{md_escape(artist_of(h)) or 'unknown artist'}"
-                + (f", {md_escape(h['date'])}" if h.get("date") else "")
-            )
-            st.caption(f"similarity {float(h.get('score', 0.0)):.3f}")
-            url = safe_url(h.get("source_url"))
-            if url:
-                st.link_button("Source record ↗", url)
 
 
 def flagged_ids(b: Bundle) -> list[str]:
@@ -1198,20 +755,3 @@ def curve_columns(log: pd.DataFrame) -> dict[str, list[str]]:
             continue
         groups.setdefault(g, []).append(c)
     return {g: [x, *cols] for g, cols in groups.items()}
-
-
-def ensure_app_navigation() -> None:
-    """Make a page opened by its URL right after a server start run inside app.py's navigation.
-
-    Streamlit treats an app with a ``pages/`` folder as a legacy multipage app until the main script
-    has called ``st.navigation`` once; a first visit straight to ``/explore`` would otherwise get an
-    auto-generated menu (with an "app" page) and no page config. Switch the server to app.py's
-    navigation and rerun; a no-op on every later run.
-    """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a future Streamlit without the legacy mode
-        return
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        st.rerun()

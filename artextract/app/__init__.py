@@ -1,0 +1,9 @@
+"""The app package: what the pages (``pages/*.py``) are built from.
+
+- :mod:`.data`: cached loaders and pure selection logic (no streamlit; unit-tested without it)
+- :mod:`.figures`: plotly figure builders, data in, figure out (no streamlit)
+- :mod:`.state`: session keys, URL parameters, the current bundle, selection callbacks
+- :mod:`.widgets`: the inspector, galleries and grids
+
+Nothing else in the library imports streamlit.
+"""

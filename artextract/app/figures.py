@@ -1,0 +1,236 @@
+"""Plotly figure builders: bundle data in, a figure dict out (no streamlit).
+
+``customdata`` of every point carries what a click must map back to (a bundle row, or a confusion cell's
+class indices), so the pages turn a selection into paintings without searching.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..bundle import Bundle
+from .data import artist_column, bundle_cached, confusion_matrix, pretty_label
+
+#: Categorical colourings show the most frequent classes; the rest are drawn grey as "(other)".
+MAX_LEGEND = 20
+
+
+OTHER = "(other)"
+
+
+PALETTE = [
+    "#4C78A8",
+    "#F58518",
+    "#54A24B",
+    "#E45756",
+    "#72B7B2",
+    "#B279A2",
+    "#FF9DA6",
+    "#9D755D",
+    "#EECA3B",
+    "#BAB0AC",
+    "#1F77B4",
+    "#FF7F0E",
+    "#2CA02C",
+    "#D62728",
+    "#9467BD",
+    "#8C564B",
+    "#E377C2",
+    "#17BECF",
+    "#BCBD22",
+    "#7F7F7F",
+]
+
+
+VERDICT_COLOURS = {"to review": "#D62728", "confirmed": "#7B1FA2", "dismissed": "#757575"}
+
+
+def _hover_text(items: pd.DataFrame) -> np.ndarray:
+    import html
+
+    title = items["title"].fillna("").astype(str).replace("", "(untitled)")
+    artist = artist_column(items).replace("", "unknown artist")
+    # plotly renders a subset of HTML in hover labels: catalog text is shown as text
+    return np.array([html.escape(t) for t in (title + " — " + artist)], dtype=object)
+
+
+@bundle_cached(16)
+def scatter_figure(
+    _b: Bundle,
+    key: str,
+    projection: str,
+    colour: str,
+    rows: tuple[int, ...] | None,
+    threshold: float,
+    verdict_sig: tuple[tuple[str, str], ...] = (),
+    height: int = 620,
+) -> dict[str, Any]:
+    """The Explore map as a plotly figure dict: WebGL points, one trace per colour class, and rings.
+
+    ``customdata`` of every point is its bundle row, so a click or lasso maps straight back to
+    paintings. Flagged paintings (score >= ``threshold``) get a ring coloured by their review verdict.
+    Built once per (bundle, options) and cached; no per-point Python work.
+    """
+    import plotly.graph_objects as go
+
+    items = _b.items
+    idx = np.arange(len(items)) if rows is None else np.asarray(rows, dtype=np.int64)
+    sub = items.iloc[idx]
+    x = sub[f"{projection}_x"].to_numpy(dtype=np.float32)
+    y = sub[f"{projection}_y"].to_numpy(dtype=np.float32)
+    hover = _hover_text(sub)
+    cdata = idx.astype(np.int32)
+    marker_size = 6 if len(idx) < 5000 else (4 if len(idx) < 30000 else 3)
+    hovertemplate = "%{hovertext}<extra></extra>"
+    vmap = dict(verdict_sig)
+    traces: list[Any] = []
+
+    if colour in ("outlier_score",) or colour.startswith("conf_"):
+        val = sub[colour].to_numpy(dtype=np.float32)
+        traces.append(
+            go.Scattergl(
+                x=x,
+                y=y,
+                mode="markers",
+                customdata=cdata,
+                hovertext=hover,
+                hovertemplate=hovertemplate,
+                name=colour,
+                showlegend=False,
+                marker={
+                    "size": marker_size,
+                    "color": val,
+                    "colorscale": "YlOrRd",
+                    "cmin": 0.0,
+                    "cmax": 1.0,
+                    "colorbar": {"title": {"text": "outlier" if colour == "outlier_score" else "conf."}},
+                    "opacity": 0.85,
+                },
+            )
+        )
+    else:
+        if colour == "_verdict":
+            labels = sub["id"].map(vmap).fillna("").to_numpy(dtype=object)
+            labels = np.where(labels == "", "no verdict", labels)
+        else:
+            labels = sub[colour].fillna("").astype(str).replace("", "(unlabelled)").to_numpy(dtype=object)
+        counts = pd.Series(labels).value_counts()
+        top = counts.index[:MAX_LEGEND].tolist()
+        if len(counts) > MAX_LEGEND:
+            labels = np.where(pd.Series(labels).isin(top).to_numpy(), labels, OTHER)
+            top.append(OTHER)
+        for i, lab in enumerate(sorted(top, key=lambda s: (s == OTHER, s))):
+            m = labels == lab
+            colour_hex = "#C8C8C8" if lab == OTHER else PALETTE[i % len(PALETTE)]
+            if colour.startswith("correct_"):
+                colour_hex = {"yes": "#54A24B", "no": "#E45756"}.get(lab, "#C8C8C8")
+            traces.append(
+                go.Scattergl(
+                    x=x[m],
+                    y=y[m],
+                    mode="markers",
+                    customdata=cdata[m],
+                    hovertext=hover[m],
+                    hovertemplate=hovertemplate,
+                    name=f"{pretty_label(lab)} ({int(m.sum())})",
+                    marker={"size": marker_size, "color": colour_hex, "opacity": 0.8},
+                    unselected={"marker": {"opacity": 0.3}},
+                )
+            )
+
+    flagged = sub["outlier_score"].to_numpy(dtype=float) >= threshold
+    if flagged.any():
+        status = sub["id"].map(vmap).fillna("to review").to_numpy(dtype=object)
+        for lab, hexc in VERDICT_COLOURS.items():
+            m = flagged & (status == lab)
+            if not m.any():
+                continue
+            traces.append(
+                go.Scattergl(
+                    x=x[m],
+                    y=y[m],
+                    mode="markers",
+                    customdata=cdata[m],
+                    hovertext=hover[m],
+                    hovertemplate="⚑ %{hovertext}<extra></extra>",
+                    name=f"flagged: {pretty_label(lab)} ({int(m.sum())})",
+                    marker={
+                        "size": marker_size + 8,
+                        "symbol": "circle-open",
+                        "color": hexc,
+                        "line": {"width": 2, "color": hexc},
+                    },
+                )
+            )
+
+    fig = go.Figure(traces)
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        # no dragmode: Streamlit then pans on drag and selects on click; lasso and box are on the
+        # mode bar (with dragmode lasso, Streamlit turns click-to-select off)
+        hovermode="closest",
+        uirevision=f"{projection}",
+        # legend under the map, so the map gets the column's whole width
+        legend={
+            "itemsizing": "constant",
+            "font": {"size": 11},
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.01,
+            "x": 0,
+        },
+        xaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "title": None},
+        yaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "title": None},
+        plot_bgcolor="white",
+    )
+    return fig.to_dict()
+
+
+@bundle_cached(32)
+def confusion_figure(_b: Bundle, key: str, attr: str, normalise: bool) -> dict[str, Any]:
+    """Heatmap of the confusion matrix with a transparent clickable marker on every cell.
+
+    Plotly heatmaps do not report selections, so each cell also carries a square scatter marker
+    (``customdata = [true, predicted]`` class indices) that a click selects.
+    """
+    import plotly.graph_objects as go
+
+    shown, counts, classes = confusion_matrix(_b, attr, normalise)
+    c = len(classes)
+    ti, pi = np.meshgrid(np.arange(c), np.arange(c), indexing="ij")
+    text = np.where(counts > 0, (np.round(shown, 2) if normalise else counts).astype(str), "")
+    classes = [pretty_label(c) for c in classes]
+    heat = go.Heatmap(
+        z=shown,
+        x=classes,
+        y=classes,
+        colorscale="Blues",
+        hoverinfo="skip",
+        text=text if c <= 30 else None,
+        texttemplate="%{text}" if c <= 30 else None,
+        colorbar={"title": {"text": "share of row" if normalise else "paintings"}},
+    )
+    cells = go.Scatter(
+        x=[classes[j] for j in pi.ravel()],
+        y=[classes[i] for i in ti.ravel()],
+        mode="markers",
+        marker={"symbol": "square", "size": max(8, min(40, 600 // max(c, 1))), "opacity": 0.0},
+        customdata=np.stack([ti.ravel(), pi.ravel(), counts.ravel()], axis=1),
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata[2]} painting(s)<extra>click to open</extra>",
+        showlegend=False,
+    )
+    fig = go.Figure([heat, cells])
+    side = max(360, min(900, 60 + 32 * c))
+    fig.update_layout(
+        height=side,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"title": {"text": "predicted"}, "side": "top", "type": "category"},
+        yaxis={"title": {"text": "true (catalog)"}, "autorange": "reversed", "type": "category"},
+        clickmode="event+select",
+        dragmode=False,
+    )
+    return fig.to_dict()

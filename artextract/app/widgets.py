@@ -1,0 +1,224 @@
+"""The shared widgets: painting images, the inspector with its review controls, galleries, grids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from .. import review
+from ..bundle import Bundle
+from ..catalog import image_path
+from ..errors import ArtExtractError
+from ..text import md_escape, safe_url
+from .data import INSPECT_COLUMNS, artist_of, group_reasons, image_bytes, labels_markdown, painting_path
+from .state import REVIEWER_KEY, _go_back, focus_row, reviewer_name, reviewers, share_link, verdicts
+
+
+def show_image(
+    path: Path | ArtExtractError, *, max_side: int = 512, caption: str | None = None, width: Any = "stretch"
+) -> None:
+    if isinstance(path, ArtExtractError):
+        st.warning(f"Image unavailable: {path}")
+        return
+    data, err = image_bytes(str(path), max_side)
+    if data is None:
+        st.warning(f"Image unavailable: {err}")
+    else:
+        st.image(data, caption=caption, width=width)
+
+
+def show_error(exc: ArtExtractError) -> None:
+    st.error(str(exc))
+
+
+def _record(ns: str, b: Bundle, row: int, verdict: str, advance: bool) -> None:
+    item = b.items.iloc[row]
+    note = st.session_state.get(f"{ns}.note", "")
+    name = reviewer_name()
+    if not name:
+        st.session_state[f"{ns}.review_msg"] = (
+            "error",
+            "Enter your name first: each verdict records who made it.",
+        )
+        return
+    try:
+        review.record(str(item["id"]), b.name, verdict, note, reviewer=name)
+    except review.ReviewError as exc:
+        st.session_state[f"{ns}.review_msg"] = ("error", str(exc))
+        return
+    st.session_state[f"{ns}.review_msg"] = (
+        "ok",
+        f"Recorded “{verdict}” for {item.get('title') or item['id']}.",
+    )
+    st.session_state[f"{ns}.note"] = ""
+    if advance:  # the page picks the next painting in its queue
+        focus_row(ns, None, push=False)
+
+
+def verdict_controls(b: Bundle, row: int, ns: str, current: dict[str, str], *, advance: bool = False) -> None:
+    """Confirm/dismiss buttons with a note, recording to the review database."""
+    pid = str(b.items.iloc[row]["id"])
+    now = current.get(pid)
+    if now:
+        by = reviewers(b).get(pid, "")
+        st.markdown(f"**Verdict:** {now}" + (f" (by {md_escape(by)})" if by else ""))
+    if REVIEWER_KEY not in st.session_state:
+        st.session_state[REVIEWER_KEY] = ""
+    st.text_input(
+        "Your name (recorded with each verdict)",
+        key=REVIEWER_KEY,
+        max_chars=review.MAX_REVIEWER_CHARS,
+        placeholder="asked once per browser session",
+    )
+    named = bool(reviewer_name())
+    st.text_input("Note (optional)", key=f"{ns}.note", placeholder="why, what to fix in the catalog…")
+    c1, c2 = st.columns(2)
+    c1.button(
+        "Confirm: catalog problem",
+        key=f"{ns}.confirm",
+        on_click=_record,
+        args=(ns, b, row, "confirmed", advance),
+        type="primary" if now != "confirmed" else "secondary",
+        width="stretch",
+        disabled=not named,
+    )
+    c2.button(
+        "Dismiss: false alarm",
+        key=f"{ns}.dismiss",
+        on_click=_record,
+        args=(ns, b, row, "dismissed", advance),
+        width="stretch",
+        disabled=not named,
+    )
+    msg = st.session_state.pop(f"{ns}.review_msg", None)
+    if msg:
+        (st.success if msg[0] == "ok" else st.error)(msg[1])
+
+
+def inspector(
+    b: Bundle,
+    row: int,
+    *,
+    ns: str,
+    verdict_of: dict[str, str] | None = None,
+    n_neighbours: int = 6,
+    review_controls: bool = True,
+    advance_after_verdict: bool = False,
+) -> None:
+    """The painting, large: metadata and source link, catalog vs predicted labels with top-3
+    probabilities, outlier score and reasons, review verdict, and clickable nearest paintings."""
+    if not 0 <= row < len(b.items):
+        st.warning(f"Row {row} is not in this bundle ({len(b.items)} paintings).")
+        return
+    item = b.items.iloc[row]
+    verdict_of = verdict_of if verdict_of is not None else verdicts(b)
+    with st.container(border=True, key=f"{ns.replace('.', '-')}-inspector"):
+        hist = st.session_state.get(f"{ns}.history", [])
+        head, back = st.columns([6, 1], vertical_alignment="center")
+        title = str(item.get("title", "") or "(untitled)")
+        head.markdown(f"### {md_escape(title)}")
+        back.button(
+            "←",
+            key=f"{ns}.back",
+            on_click=_go_back,
+            args=(ns,),
+            disabled=not hist,
+            help="Back to the previous painting",
+        )
+        show_image(painting_path(b, row), max_side=640, width=420)
+        meta = {c: str(item.get(c, "")) for c in INSPECT_COLUMNS if c in b.items.columns}
+        st.markdown(
+            f"**{md_escape(artist_of(item)) or 'unknown artist'}**"
+            + (f", {md_escape(meta['date'])}" if meta.get("date") else "")
+            + f"  \n{md_escape(meta.get('id', ''))} · {md_escape(meta.get('split')) or 'no split'} · "
+            + md_escape(meta.get("source", ""))
+            + (f" · {md_escape(meta['license'])}" if meta.get("license") else "")
+        )
+        url = safe_url(item.get("source_url", ""))
+        if url:
+            st.link_button("Source record ↗", url)
+        with st.popover("Share a link to this painting"):
+            st.caption("Opens this painting in the Explore inspector, in this collection.")
+            st.code(share_link(b, row), language=None)
+        st.markdown(labels_markdown(b, row))
+        score = float(item.get("outlier_score", 0.0) or 0.0)
+        flagged = score >= b.outlier_threshold
+        st.markdown(
+            f"**Outlier score** {score:.2f}"
+            + (" — **flagged** ⚑" if flagged else f" (flagged from {b.outlier_threshold:.2f})")
+        )
+        reasons = group_reasons(str(item.get("outlier_reasons", "") or ""), b.attributes)
+        if reasons:
+            st.markdown("\n".join(f"- {md_escape(r)}" for r in reasons))
+        if review_controls:
+            verdict_controls(b, row, ns, verdict_of, advance=advance_after_verdict)
+        elif verdict_of.get(str(item["id"])):
+            st.markdown(f"**Verdict:** {verdict_of[str(item['id'])]}")
+        neighbours = b.neighbours_of(row, n_neighbours)
+        if neighbours:
+            st.markdown("**Nearest paintings in the collection**")
+            cols = st.columns(3)
+            for i, (j, sim) in enumerate(neighbours):
+                with cols[i % 3]:
+                    show_image(painting_path(b, j), max_side=200)
+                    nb = b.items.iloc[j]
+                    st.caption(
+                        f"{md_escape(nb.get('title', ''))} — {md_escape(artist_of(nb))} · sim {sim:.2f}"
+                    )
+                    st.button(
+                        "Open",
+                        key=f"{ns}.nb.{i}",
+                        on_click=focus_row,
+                        args=(ns, j),
+                        width="stretch",
+                    )
+
+
+def gallery(b: Bundle, rows: Sequence[int], *, ns: str, per_page: int = 12, cols: int = 4) -> None:
+    """Thumbnails of ``rows`` (paged); "Inspect" shows one in the ``ns`` inspector."""
+    rows = list(rows)
+    if not rows:
+        st.info("No paintings here.")
+        return
+    pages = max(1, -(-len(rows) // per_page))
+    page = 1
+    if pages > 1:
+        page = int(
+            st.number_input(
+                f"Page (of {pages})", 1, pages, 1, key=f"{ns}.page", help=f"{len(rows)} paintings"
+            )
+        )
+    chunk = rows[(page - 1) * per_page : page * per_page]
+    grid = st.columns(cols)
+    for i, r in enumerate(chunk):
+        with grid[i % cols]:
+            show_image(painting_path(b, r), max_side=220)
+            it = b.items.iloc[r]
+            st.caption(f"{md_escape(it.get('title', ''))} — {md_escape(artist_of(it))}")
+            st.button("Inspect", key=f"{ns}.g.{r}", on_click=focus_row, args=(ns, r), width="stretch")
+
+
+def neighbour_grid(ref: Any, hits: pd.DataFrame, *, ns: str, cols: int = 4) -> None:
+    """Reference hits: image, similarity, title, artist, date and a link to the source record."""
+    grid = st.columns(cols)
+    for i, hit in enumerate(hits.itertuples(index=False)):
+        h = hit._asdict()
+        with grid[i % cols], st.container(border=True, key=f"{ns}-hit-{i}"):
+            try:
+                path: Path | ArtExtractError = image_path(ref.collection_dir, str(h.get("image", "")))
+            except ArtExtractError as exc:
+                path = exc
+            show_image(path, max_side=300)
+            st.markdown(
+                f"**{h.get('rank')}. {md_escape(h.get('title')) or '(untitled)'}**  \n"
+                f"{md_escape(artist_of(h)) or 'unknown artist'}"
+                + (f", {md_escape(h['date'])}" if h.get("date") else "")
+            )
+            st.caption(f"similarity {float(h.get('score', 0.0)):.3f}")
+            url = safe_url(h.get("source_url"))
+            if url:
+                st.link_button("Source record ↗", url)
