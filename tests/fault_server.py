@@ -1,9 +1,10 @@
 """A local HTTP server on 127.0.0.1 that injects faults, standing in for IIIF and GitHub in tests.
 
 ``FaultServer({"path": (fault, *params)})`` serves each path per its fault and counts requests.
-Faults: ok, body (payload, content type), status (code), status_then_ok (k, code), 429_then_ok
-(k, Retry-After), hang (seconds), hang_then_ok (k, seconds), truncate, truncate_then_ok (k), html,
-slow, huge, stall (half a body, then wait for ``release``).
+Faults: ok, body (payload, content type), status (code[, Retry-After]), status_then_ok (k, code[,
+Retry-After]), 429_then_ok (k, Retry-After), hang (seconds), hang_then_ok (k, seconds), truncate,
+truncate_then_ok (k), html, slow, huge, stall (half a body, then wait for ``release``), seq (one
+route per request, the last repeating).
 """
 
 from __future__ import annotations
@@ -95,11 +96,16 @@ class FaultServer:
 
         if fault == "ok":
             send(200, body)
-        elif fault == "status_then_ok":  # params: (k, status)
-            k, status = params
-            send(status, b"oops", "text/plain") if n <= k else send(200, body)
-        elif fault == "status":
-            send(params[0], b"nope", "text/plain")
+        elif fault == "status_then_ok":  # params: (k, status[, retry_after_header])
+            k, status, *ra = params
+            extra = [("Retry-After", ra[0])] if ra else []
+            send(status, b"oops", "text/plain", extra) if n <= k else send(200, body)
+        elif fault == "status":  # params: (status[, retry_after_header])
+            extra = [("Retry-After", params[1])] if len(params) > 1 else []
+            send(params[0], b"nope", "text/plain", extra)
+        elif fault == "seq":  # params: one route per request; the last one repeats
+            route = params[min(n, len(params)) - 1]
+            self.respond(h, name, route[0], list(route[1:]), n)
         elif fault == "429_then_ok":  # params: (k, retry_after_header)
             k, ra = params
             send(429, b"slow down", "text/plain", [("Retry-After", ra)]) if n <= k else send(200, body)

@@ -205,3 +205,59 @@ def test_duplicate_destinations_refused(tmp_path):
     ]
     with pytest.raises(ArtExtractError, match="more than one download"):
         download_files(t, **FAST)
+
+
+# ------------------------------------------------------------------- the session's retry policy
+def test_retry_after_on_503_honoured_and_held_for_the_host(tmp_path):
+    """A 503's Retry-After (HTTP date here) is waited out, by every worker asking that host."""
+    routes = {
+        "busy.jpg": ("status_then_ok", 1, 503, formatdate(time.time() + 2, usegmt=True)),
+        "other.jpg": ("hang_then_ok", 1, 0.6),  # its first answer times out, the retry waits for the hold
+    }
+    with FaultServer(routes) as srv:
+        tasks = [DownloadTask(srv.url(n), tmp_path / n, n) for n in sorted(routes)]
+        summary = download_files(tasks, workers=2, **{**FAST, "timeout": 0.3})
+        times = dict(srv.times)
+    assert summary.ok and summary.downloaded == 2
+    busy, other = times["busy.jpg"], times["other.jpg"]
+    assert len(busy) == 2 and busy[1] - busy[0] >= 0.9, "Retry-After as an HTTP date must be honoured"
+    assert len(other) == 2 and other[1] - busy[0] >= 0.9, "the hold applies to every worker on the host"
+
+
+def test_status_retry_policy(tmp_path):
+    """413 with Retry-After and 404 fail at once; a Retry-After that does not parse falls back to backoff;
+    body faults and HTTP errors draw on one budget of attempts."""
+    routes = {
+        "e413.jpg": (("status", 413, "1"), "HTTP 413"),
+        "missing.jpg": (("status", 404), "HTTP 404"),
+        "garbled.jpg": (("429_then_ok", 1, "soon"), None),
+        "mixed.jpg": (("seq", ("truncate",), ("status", 500)), "HTTP 500"),
+    }
+    with FaultServer({k: v[0] for k, v in routes.items()}) as srv:
+        tasks = [DownloadTask(srv.url(n), tmp_path / n, n) for n in sorted(routes)]
+        summary = download_files(tasks, workers=2, **FAST)
+        counts = dict(srv.counts)
+    by_key = {r.key: r for r in summary.results}
+    for name, (_, reason) in routes.items():
+        r = by_key[name]
+        assert (r.status, r.reason) == (("failed", reason) if reason else ("downloaded", "")), (name, r)
+    assert counts["e413.jpg"] == 1 and counts["missing.jpg"] == 1
+    assert counts["garbled.jpg"] == 2
+    assert counts["mixed.jpg"] == 3 and by_key["mixed.jpg"].attempts == 3  # 1 + retries, not more
+
+
+def test_interrupt_cuts_a_long_retry_after_short(tmp_path):
+    routes = {"ok.jpg": ("ok",), "slow_down.jpg": ("429_then_ok", 1, "60")}
+    with FaultServer(routes) as srv:
+        tasks = [DownloadTask(srv.url(n), tmp_path / n, n) for n in routes]
+
+        def stop_when_ok_arrives(result, done, total):
+            if result.key == "ok.jpg":
+                time.sleep(0.3)  # let the other worker get its 429 and start waiting
+                raise Interrupt
+
+        start = time.monotonic()
+        with pytest.raises(Interrupt):
+            download_files(tasks, workers=2, **{**FAST, "progress": stop_when_ok_arrives})
+        assert time.monotonic() - start < 10, "workers must stop waiting when the run is interrupted"
+    assert not (tmp_path / "slow_down.jpg").exists() and no_temp_files(tmp_path)

@@ -8,7 +8,9 @@ What it guarantees:
   connection errors, timeouts, truncated bodies, HTTP 408/429/5xx and images that fail to decode.
   ``Retry-After`` (seconds or an HTTP date) is honoured, and for 429/503 it pauses every worker
   talking to that host, not only the one that was told. Other HTTP errors (404, 403, ...) and bodies
-  that are not images at all fail at once.
+  that are not images at all fail at once. urllib3's ``Retry`` on each worker's ``requests`` session
+  retries everything up to the response headers; faults in the body, which it cannot retry while
+  streaming, go round a small loop here that draws on the same budget of attempts.
 - **Resume**: a file already at its destination that verifies (decodes) is skipped without a request.
 - **Atomic writes**: bytes go to a temporary name beside the destination and are renamed only after
   the body is complete and verified; a partial file never appears under its final name. Stale
@@ -33,6 +35,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions as u3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from ..errors import ArtExtractError, BadImageError, OfflineError
 from ..fileio import atomic_path
@@ -161,8 +168,6 @@ def check_reachable(urls: Iterable[str], *, timeout: float = 10.0, hint: str = "
 
     Hosts reached through a configured proxy are not checked (the proxy resolves them).
     """
-    import requests
-
     seen: set[tuple[str, int]] = set()
     for url in urls:
         parts = urlsplit(url)
@@ -211,21 +216,17 @@ def _strerror(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
 
 
-# ----------------------------------------------------------------------------------------- attempts
-class _Retryable(Exception):
-    def __init__(self, reason: str, detail: str = "", retry_after: float | None = None):
-        super().__init__(detail or reason)
-        self.reason, self.detail, self.retry_after = reason, detail or reason, retry_after
-
-
-class _Fatal(Exception):
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(detail or reason)
-        self.reason, self.detail = reason, detail or reason
-
-
+# ------------------------------------------------------------------------------------------ retries
 class _Cancelled(Exception):
-    pass
+    """The run is being interrupted (Ctrl-C, or an exception from the progress callable)."""
+
+
+class _Failure(Exception):
+    """A failed attempt; ``retry``: asking again may help (a body cut short, an image damaged in transit)."""
+
+    def __init__(self, reason: str, detail: str = "", *, retry: bool = False):
+        super().__init__(detail or reason)
+        self.reason, self.detail, self.retry = reason, detail or reason, retry
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -246,11 +247,47 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _backoff(k: int, factor: float, cap: float) -> float:
+    """The wait before retry ``k`` (1, 2, ...): ``factor * 2**(k-1)``, at most ``cap``, +-25 % jitter."""
+    return min(cap, factor * 2 ** (k - 1)) * random.uniform(0.75, 1.25) if k > 0 else 0.0
+
+
+class _Retry(Retry):
+    """urllib3's retry policy (what is retried, the budget, Retry-After), waiting the way documented above.
+
+    Differences from urllib3's own waits: the first retry waits ``backoff`` too (urllib3 retries at
+    once); ``Retry-After`` counts on 429/503 only (urllib3 also retries a 413 that carries one), an
+    unparseable value is ignored rather than raised, and the wait is the longer of it and the backoff;
+    a ``Retry-After`` also holds the host for every worker; an interrupted run stops waiting at once.
+    """
+
+    RETRY_AFTER_STATUS_CODES = frozenset({429, 503})
+    downloader: _Downloader | None = None  # carried by new() (urllib3 makes a new Retry per attempt)
+    host = ""
+
+    def new(self, **kw) -> _Retry:
+        r = super().new(**kw)
+        r.downloader, r.host = self.downloader, self.host
+        return r
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(parse_retry_after(retry_after) or 0.0, self.retry_after_max)
+
+    def get_backoff_time(self) -> float:
+        return _backoff(len(self.history), self.backoff_factor, self.backoff_max)
+
+    def sleep(self, response=None) -> None:
+        delay = self.get_backoff_time()
+        if response is not None and response.status in self.RETRY_AFTER_STATUS_CODES:
+            after = self.get_retry_after(response)
+            if after:
+                self.downloader.hold(self.host, after)
+                delay = max(delay, after)
+        self.downloader.pause(self.host, delay)
+
+
 def _classify(exc: BaseException) -> tuple[str, str]:
     """Map a requests/urllib3/socket exception to (reason, detail)."""
-    import requests
-    import urllib3.exceptions as u3
-
     chain: list[BaseException] = []
     todo: list[BaseException] = [exc]
     while todo and len(chain) < 20:
@@ -264,7 +301,9 @@ def _classify(exc: BaseException) -> tuple[str, str]:
         if isinstance(reason, BaseException):
             todo.append(reason)
     kinds = tuple(type(e) for e in chain)
-    detail = f"{exc.__class__.__name__}: {exc}"[:300]
+    # once its retries are spent urllib3 wraps the last error in MaxRetryError: report that error
+    cause = next((e.reason for e in chain if isinstance(e, u3.MaxRetryError) and e.reason), exc)
+    detail = f"{cause.__class__.__name__}: {cause}"[:300]
 
     def has(*types: type) -> bool:
         return any(issubclass(k, types) for k in kinds)
@@ -303,48 +342,55 @@ def _looks_like_image(head: bytes) -> bool:
     return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-class _HostGate:
-    """Shared 'not before' time per host, set by 429/503 Retry-After so all workers back off."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._until: dict[str, float] = {}
-
-    def hold(self, host: str, seconds: float) -> None:
-        with self._lock:
-            self._until[host] = max(self._until.get(host, 0.0), time.monotonic() + seconds)
-
-    def wait(self, host: str, stop: threading.Event) -> None:
-        with self._lock:
-            delay = self._until.get(host, 0.0) - time.monotonic()
-        if delay > 0:
-            stop.wait(delay)
-
-
 class _Downloader:
+    """One run: a session per worker thread, the per-host Retry-After holds, and the stop flag."""
+
     def __init__(self, cfg: _Config):
         self.cfg = cfg
         self.stop = threading.Event()
-        self.gate = _HostGate()
+        self.retry = _Retry(
+            total=cfg.retries,
+            status_forcelist=RETRY_STATUS,
+            allowed_methods=frozenset({"GET", "HEAD"}),
+            backoff_factor=cfg.backoff,
+            backoff_max=cfg.max_backoff,
+            respect_retry_after_header=True,
+            retry_after_max=cfg.max_retry_after,
+            raise_on_status=False,  # once retries are spent, hand back the last response to report
+        )
+        self.retry.downloader = self
+        self._held: dict[str, float] = {}  # host -> monotonic time before which no worker asks it
         self._local = threading.local()
-        self._sessions: list[object] = []
+        self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
 
-    def session(self):
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
+    def hold(self, host: str, seconds: float) -> None:
+        with self._lock:
+            self._held[host] = max(self._held.get(host, 0.0), time.monotonic() + seconds)
 
-            s = requests.Session()
-            s.headers.update(self.cfg.headers)
-            self._local.session = s
+    def pause(self, host: str, seconds: float) -> None:
+        """Wait ``seconds``, or longer while ``host`` is held; raises :class:`_Cancelled` if stopped."""
+        with self._lock:
+            seconds = max(seconds, self._held.get(host, 0.0) - time.monotonic())
+        if self.stop.wait(max(0.0, seconds)):
+            raise _Cancelled
+
+    def session(self) -> tuple[requests.Session, HTTPAdapter]:
+        """This thread's session and its adapter: one per thread, as each request sets its adapter's
+        retry budget to what its task has left, which a session shared between threads could not."""
+        local = self._local
+        if getattr(local, "session", None) is None:
+            local.session, local.adapter = requests.Session(), HTTPAdapter(max_retries=self.retry)
+            local.session.headers.update(self.cfg.headers)
+            for prefix in ("http://", "https://"):
+                local.session.mount(prefix, local.adapter)
             with self._lock:
-                self._sessions.append(s)
-        return s
+                self._sessions.append(local.session)
+        return local.session, local.adapter
 
     def close(self) -> None:
         for s in self._sessions:
-            s.close()  # type: ignore[attr-defined]
+            s.close()
 
     # -- one task -------------------------------------------------------------------------------
     def run(self, task: DownloadTask) -> DownloadResult:
@@ -360,94 +406,78 @@ class _Downloader:
             except (BadImageError, ArtExtractError, OSError):
                 dest.unlink(missing_ok=True)  # present but bad: never leave it under its final name
         host = urlsplit(task.url).hostname or ""
-        last: _Retryable | None = None
-        attempt = 0
-        for attempt in range(1, cfg.retries + 2):
-            if self.stop.is_set():
-                return DownloadResult(task, "failed", attempt - 1, 0, "cancelled", "download interrupted")
-            self.gate.wait(host, self.stop)
-            try:
-                nbytes = self._attempt(task)
-                return DownloadResult(task, "downloaded", attempt, nbytes)
-            except _Fatal as exc:
-                return DownloadResult(task, "failed", attempt, 0, exc.reason, exc.detail)
-            except _Cancelled:
-                return DownloadResult(task, "failed", attempt, 0, "cancelled", "download interrupted")
-            except _Retryable as exc:
-                last = exc
-            if attempt > cfg.retries:
-                break
-            delay = min(cfg.max_backoff, cfg.backoff * 2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
-            if last.retry_after is not None:
-                delay = max(delay, min(last.retry_after, cfg.max_retry_after))
-                self.gate.hold(host, min(last.retry_after, cfg.max_retry_after))
-            self.stop.wait(delay)
-        assert last is not None
-        return DownloadResult(task, "failed", attempt, 0, last.reason, last.detail)
+        session, adapter = self.session()
+        # urllib3 retries statuses, connection errors and timeouts before the body. A fault inside
+        # the body (cut short, a read timeout, over total_timeout, an image that does not decode)
+        # is past what it can retry: this loop asks again, from the same budget of attempts.
+        attempts = 0
+        try:
+            while True:
+                self.pause(host, _backoff(attempts, cfg.backoff, cfg.max_backoff))
+                adapter.max_retries = self.retry.new(total=cfg.retries - attempts)
+                adapter.max_retries.host = host
+                try:
+                    r = session.get(task.url, stream=True, timeout=cfg.timeout)
+                except (requests.exceptions.RequestException, OSError) as exc:
+                    # urllib3 raises only once the retries left are spent
+                    return DownloadResult(task, "failed", cfg.retries + 1, 0, *_classify(exc))
+                with r:
+                    attempts += len(r.raw.retries.history) + 1 if r.raw.retries else 1
+                    try:
+                        return DownloadResult(task, "downloaded", attempts, self._save(task, r))
+                    except _Failure as exc:
+                        if not exc.retry or attempts > cfg.retries:
+                            return DownloadResult(task, "failed", attempts, 0, exc.reason, exc.detail)
+        except _Cancelled:
+            return DownloadResult(task, "failed", attempts, 0, "cancelled", "download interrupted")
 
-    def _attempt(self, task: DownloadTask) -> int:
-        import requests
-
+    def _save(self, task: DownloadTask, r: requests.Response) -> int:
+        """Stream the body to a temporary file, check it, rename it into place; returns its size."""
         cfg = self.cfg
         start = time.monotonic()
-        try:
-            with self.session().get(task.url, stream=True, timeout=cfg.timeout) as r:
-                code = r.status_code
-                if code in RETRY_STATUS:
-                    ra = parse_retry_after(r.headers.get("Retry-After")) if code in (429, 503) else None
-                    raise _Retryable(f"HTTP {code}", f"HTTP {code} {r.reason or ''}".strip(), ra)
-                if code != 200:
-                    raise _Fatal(f"HTTP {code}", f"HTTP {code} {r.reason or ''}".strip())
-                ctype = r.headers.get("Content-Type", "")
-                clen_h = r.headers.get("Content-Length")
-                clen = int(clen_h) if clen_h and clen_h.isdigit() else None
-                if clen is not None and clen > cfg.max_bytes:
-                    raise _Fatal(
-                        "too large", f"{clen / 1e6:.1f} MB is over the {cfg.max_bytes / 1e6:.1f} MB cap"
-                    )
-                with atomic_path(task.dest) as tmp:
-                    n = 0
-                    with open(tmp, "wb") as fh:
-                        for chunk in r.iter_content(_CHUNK):
-                            if self.stop.is_set():
-                                raise _Cancelled
-                            n += len(chunk)
-                            if n > cfg.max_bytes:
-                                raise _Fatal(
-                                    "too large", f"body exceeds the {cfg.max_bytes / 1e6:.1f} MB cap"
-                                )
-                            if cfg.total_timeout is not None and time.monotonic() - start > cfg.total_timeout:
-                                raise _Retryable(
-                                    "timed out", f"transfer took longer than {cfg.total_timeout:g} s"
-                                )
-                            fh.write(chunk)
-                    if clen is not None and n != clen:
-                        raise _Retryable("truncated", f"got {n} of {clen} bytes")
-                    if n == 0:
-                        raise _Retryable("truncated", "empty body")
-                    if cfg.verify is not None:
-                        try:
-                            cfg.verify(tmp)
-                        except (BadImageError, ArtExtractError) as exc:
-                            msg = str(exc).replace(str(tmp), task.dest.name)
-                            head = tmp.read_bytes()[:64]
-                            if not _looks_like_image(head):
-                                # a wrong body (an error page, JSON, ...): asking again will not help
-                                raise _Fatal(
-                                    "not an image",
-                                    f"Content-Type {ctype or '?'} but body starts {head[:24]!r}",
-                                ) from None
-                            # image bytes that do not decode: damaged in transit; retried, then reported
-                            raise _Retryable("corrupt image", msg) from None
-                return n
-        except (_Fatal, _Retryable, _Cancelled):
-            raise
-        except requests.exceptions.RequestException as exc:
-            reason, detail = _classify(exc)
-            raise _Retryable(reason, detail) from None
-        except OSError as exc:  # socket-level errors that escape requests
-            reason, detail = _classify(exc)
-            raise _Retryable(reason, detail) from None
+        code = r.status_code
+        if code != 200:  # a 408/429/5xx here is the last answer once urllib3's retries are spent
+            raise _Failure(f"HTTP {code}", f"HTTP {code} {r.reason or ''}".strip())
+        ctype = r.headers.get("Content-Type", "")
+        clen_h = r.headers.get("Content-Length")
+        clen = int(clen_h) if clen_h and clen_h.isdigit() else None
+        if clen is not None and clen > cfg.max_bytes:
+            raise _Failure("too large", f"{clen / 1e6:.1f} MB is over the {cfg.max_bytes / 1e6:.1f} MB cap")
+        with atomic_path(task.dest) as tmp:
+            n = 0
+            with open(tmp, "wb") as fh:
+                try:
+                    for chunk in r.iter_content(_CHUNK):
+                        if self.stop.is_set():
+                            raise _Cancelled
+                        n += len(chunk)
+                        if n > cfg.max_bytes:
+                            raise _Failure("too large", f"body exceeds the {cfg.max_bytes / 1e6:.1f} MB cap")
+                        if cfg.total_timeout is not None and time.monotonic() - start > cfg.total_timeout:
+                            raise _Failure(
+                                "timed out", f"transfer took longer than {cfg.total_timeout:g} s", retry=True
+                            )
+                        fh.write(chunk)
+                except (requests.exceptions.RequestException, OSError) as exc:
+                    raise _Failure(*_classify(exc), retry=True) from None
+            if clen is not None and n != clen:
+                raise _Failure("truncated", f"got {n} of {clen} bytes", retry=True)
+            if n == 0:
+                raise _Failure("truncated", "empty body", retry=True)
+            if cfg.verify is not None:
+                try:
+                    cfg.verify(tmp)
+                except (BadImageError, ArtExtractError) as exc:
+                    msg = str(exc).replace(str(tmp), task.dest.name)
+                    head = tmp.read_bytes()[:64]
+                    if not _looks_like_image(head):
+                        # a wrong body (an error page, JSON, ...): asking again will not help
+                        raise _Failure(
+                            "not an image", f"Content-Type {ctype or '?'} but body starts {head[:24]!r}"
+                        ) from None
+                    # image bytes that do not decode: damaged in transit; retried, then reported
+                    raise _Failure("corrupt image", msg, retry=True) from None
+        return n
 
 
 # -------------------------------------------------------------------------------------------- public
