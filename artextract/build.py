@@ -417,6 +417,31 @@ def _reference(b: _Build, progress) -> None:
     b.manifest["retrieval"] = retrieval_precision(r_unit, kept_items, k=10)
 
 
+def _duplicates(b: _Build, progress) -> None:
+    from .analysis.duplicates import describe_paths, duplicate_pairs, reference_pairs
+
+    ref = b.ref_catalog if b.cfg.encoder is not None else None
+    paths = confined_paths(b.coll_dir, b.items)
+    ref_paths = (
+        confined_paths(b.ref_dir, pd.read_parquet(b.out / "reference/items.parquet"))
+        if ref is not None
+        else []
+    )
+    total = len(paths) + len(ref_paths)
+    desc, _ = describe_paths(paths, progress=lambda d, t: progress(d, total))
+    pairs = duplicate_pairs(desc, seed=b.cfg.seed)
+    _save_parquet(b.out / "duplicates.parquet", pairs)
+    if ref is not None:
+        ref_desc, _ = describe_paths(ref_paths, progress=lambda d, t: progress(len(paths) + d, total))
+        _save_parquet(
+            b.out / "reference/duplicates.parquet", reference_pairs(desc, ref_desc, seed=b.cfg.seed)
+        )
+    b.manifest["duplicates"] = {
+        "pairs": int(len(pairs)),
+        "method": "layout thumbnails (artextract/analysis/duplicates.py), k-NN self-join",
+    }
+
+
 def _sha_or_empty(path: Path) -> str:
     return sha256_file(path) if path.is_file() else ""
 
@@ -504,6 +529,17 @@ STAGES: list[Stage] = [
         enabled=lambda b: b.cfg.encoder is not None,
         carries=("retrieval", "reference.dropped"),
         start_message=lambda b: f"embedding {len(b.ref_catalog)} reference paintings",
+    ),
+    Stage(
+        "duplicates",  # after the reference stage: pairs with the reference read its kept items
+        inputs=lambda b: (b.keys["classify"], b.keys.get("reference", ""), 1),
+        outputs=lambda b: [
+            "duplicates.parquet",
+            *(["reference/duplicates.parquet"] if b.cfg.encoder else []),
+        ],
+        run=_duplicates,
+        carries=("duplicates",),
+        start_message=lambda b: f"looking for near duplicates among {len(b.items)} paintings",
     ),
 ]
 

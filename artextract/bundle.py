@@ -200,6 +200,19 @@ class Bundle:
             index_dir=rdir / "index",
         )
 
+    def duplicate_pairs(self, scope: str = "collection") -> pd.DataFrame | None:
+        """Near-duplicate pairs built by ``artextract build``: ``(a, b, sim)`` within the collection
+        (``scope="collection"``) or ``(a, ref, sim)`` against the reference; None if not built."""
+        f = self.root / ("duplicates.parquet" if scope == "collection" else "reference/duplicates.parquet")
+        if scope not in ("collection", "reference"):
+            raise BundleError(f"unknown duplicate scope {scope!r}; use collection or reference")
+        if not f.is_file():
+            return None
+        try:
+            return pd.read_parquet(f)
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{f}: unreadable ({exc}); rebuild with 'artextract build'") from exc
+
     def checkpoint_dir(self, role: str) -> Path:
         """Folder of the checkpoint the bundle was built with (``classifier`` or ``encoder``)."""
         ck = self.manifest["checkpoints"].get(role)

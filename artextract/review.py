@@ -1,4 +1,5 @@
-"""Curator verdicts on flagged paintings, kept in SQLite so they survive restarts.
+"""Curator verdicts on flagged paintings and on near-duplicate pairs, kept in SQLite so they survive
+restarts.
 
 One row per decision (``painting_id, bundle, verdict, note, reviewer, created``); a later decision on the same
 painting in the same bundle supersedes the earlier one, and the history is kept. The database lives at
@@ -38,7 +39,19 @@ CREATE TABLE IF NOT EXISTS verdicts (
     reviewer TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS verdicts_by_painting ON verdicts (bundle, painting_id, seq);
+CREATE TABLE IF NOT EXISTS pair_verdicts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pair TEXT NOT NULL,
+    bundle TEXT NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('duplicate', 'distinct')),
+    note TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    reviewer TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS pair_verdicts_by_pair ON pair_verdicts (bundle, pair, seq);
 """
+#: Verdicts on a pair of near duplicates (Duplicates page).
+PAIR_VERDICTS: tuple[str, ...] = ("duplicate", "distinct")
 
 
 class ReviewError(ArtExtractError):
@@ -94,14 +107,7 @@ def record(
         raise ReviewError(f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}")
     if not str(painting_id).strip():
         raise ReviewError("a verdict needs a painting id")
-    if not str(bundle_name).strip():
-        raise ReviewError("a verdict needs the name of the bundle it was made in")
-    note = (note or "").strip()
-    if len(note) > MAX_NOTE_CHARS:
-        raise ReviewError(f"note is {len(note)} characters; keep it under {MAX_NOTE_CHARS}")
-    reviewer = " ".join(str(reviewer or "").split())
-    if len(reviewer) > MAX_REVIEWER_CHARS:
-        raise ReviewError(f"reviewer name is {len(reviewer)} characters; keep it under {MAX_REVIEWER_CHARS}")
+    note, reviewer = _checked(bundle_name, note, reviewer)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     v = Verdict(str(painting_id), str(bundle_name), verdict, note, created, reviewer)
     with _connect(db) as con:
@@ -110,6 +116,54 @@ def record(
             (v.painting_id, v.bundle, v.verdict, v.note, v.reviewer, v.created),
         )
     return v
+
+
+def _checked(bundle_name: str, note: str, reviewer: str) -> tuple[str, str]:
+    if not str(bundle_name).strip():
+        raise ReviewError("a verdict needs the name of the bundle it was made in")
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise ReviewError(f"note is {len(note)} characters; keep it under {MAX_NOTE_CHARS}")
+    reviewer = " ".join(str(reviewer or "").split())
+    if len(reviewer) > MAX_REVIEWER_CHARS:
+        raise ReviewError(f"reviewer name is {len(reviewer)} characters; keep it under {MAX_REVIEWER_CHARS}")
+    return note, reviewer
+
+
+def record_pair(
+    pair: str,
+    bundle_name: str,
+    verdict: str,
+    note: str = "",
+    *,
+    reviewer: str = "",
+    db: str | Path | None = None,
+) -> Verdict:
+    """Store a verdict ("duplicate" or "distinct") on a pair of paintings (``pair`` from
+    :func:`artextract.analysis.duplicates.pair_key`); it supersedes any earlier one on that pair."""
+    if verdict not in PAIR_VERDICTS:
+        raise ReviewError(f"unknown verdict {verdict!r}; use one of {', '.join(PAIR_VERDICTS)}")
+    if not str(pair).strip():
+        raise ReviewError("a verdict needs a pair of paintings")
+    note, reviewer = _checked(bundle_name, note, reviewer)
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    v = Verdict(str(pair), str(bundle_name), verdict, note, created, reviewer)
+    with _connect(db) as con:
+        con.execute(
+            "INSERT INTO pair_verdicts (pair, bundle, verdict, note, reviewer, created) VALUES (?, ?, ?, ?, ?, ?)",
+            (v.painting_id, v.bundle, v.verdict, v.note, v.reviewer, v.created),
+        )
+    return v
+
+
+def pair_verdict_map(bundle_name: str, *, db: str | Path | None = None) -> dict[str, str]:
+    """``{pair: current verdict}`` for one bundle."""
+    sql = (
+        "SELECT pair, verdict FROM pair_verdicts v WHERE bundle = ? AND seq = (SELECT MAX(seq) FROM "
+        "pair_verdicts w WHERE w.bundle = v.bundle AND w.pair = v.pair)"
+    )
+    with _connect(db) as con:
+        return dict(con.execute(sql, (bundle_name,)).fetchall())
 
 
 def list_verdicts(

@@ -755,3 +755,49 @@ def curve_columns(log: pd.DataFrame) -> dict[str, list[str]]:
             continue
         groups.setdefault(g, []).append(c)
     return {g: [x, *cols] for g, cols in groups.items()}
+
+
+# --------------------------------------------------------------------------- near duplicates
+DUPLICATE_SCOPES = {"collection": "Within the collection", "reference": "Against the reference collection"}
+PAIR_QUEUES = ("To review", "Duplicate", "Distinct", "All")
+
+
+@bundle_cached(16)
+def duplicate_table(
+    _b: Bundle, key: str, scope: str, min_sim: float, queue: str, verdict_of: tuple[tuple[str, str], ...] = ()
+) -> pd.DataFrame:
+    """Pairs at or above ``min_sim``, most similar first: ``a``/``b`` rows (``b`` a reference row for
+    ``scope="reference"``), ``sim``, ``pair`` (the verdict key) and ``verdict``; empty if none were built."""
+    from ..analysis.duplicates import pair_key
+
+    if queue not in PAIR_QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; use one of {', '.join(PAIR_QUEUES)}")
+    pairs = _b.duplicate_pairs(scope)
+    if pairs is None:
+        return pd.DataFrame(columns=["a", "b", "sim", "pair", "verdict"])
+    pairs = pairs[pairs["sim"] >= min_sim].rename(columns={"ref": "b"})
+    ids = _b.items["id"].astype(str).to_numpy()
+    if scope == "reference":
+        other = ("ref:" + _b.reference.items["id"].astype(str)).to_numpy()
+    else:
+        other = ids
+    keys = [pair_key(ids[a], other[b]) for a, b in zip(pairs["a"], pairs["b"], strict=True)]
+    out = pairs.assign(pair=keys).reset_index(drop=True)
+    out["verdict"] = out["pair"].map(dict(verdict_of)).fillna("")
+    if queue == "To review":
+        out = out[out["verdict"] == ""]
+    elif queue != "All":
+        out = out[out["verdict"] == queue.lower()]
+    return out.reset_index(drop=True)
+
+
+@functools.lru_cache(maxsize=256)
+def pair_difference(path_a: str, path_b: str) -> dict[str, Any]:
+    """How the second image of a pair differs from the first (see analysis.duplicates.pair_difference)."""
+    from ..analysis.duplicates import pair_difference as diff
+    from ..images import load_image
+
+    try:
+        return diff(load_image(path_a), load_image(path_b))
+    except BadImageError as exc:
+        return {"summary": f"cannot compare: {exc}"}

@@ -32,6 +32,18 @@ def reviewer_name() -> str:
     return " ".join(str(st.session_state.get(REVIEWER_KEY, "") or "").split())
 
 
+def reviewer_input() -> None:
+    """The curator's name, asked once per browser session and recorded with every verdict."""
+    if REVIEWER_KEY not in st.session_state:
+        st.session_state[REVIEWER_KEY] = ""
+    st.text_input(
+        "Your name (recorded with each verdict)",
+        key=REVIEWER_KEY,
+        max_chars=review.MAX_REVIEWER_CHARS,
+        placeholder="asked once per browser session",
+    )
+
+
 BUNDLE_KEY = "app.bundle"  # the bundle folder name this browser session looks at
 _SWITCHER_KEY = "app.bundle_switcher"
 _URL_PAINTING_KEY = "app.url_painting"  # the ?painting= value already applied (so it is applied once)
@@ -131,6 +143,15 @@ def verdicts(b: Bundle) -> dict[str, str]:
         return review.verdict_map(b.name)
     except review.ReviewError as exc:
         st.warning(f"Review verdicts unavailable: {exc}")
+        return {}
+
+
+def pair_verdicts(b: Bundle) -> dict[str, str]:
+    """Current verdict per near-duplicate pair of this bundle (read fresh)."""
+    try:
+        return review.pair_verdict_map(b.name)
+    except review.ReviewError as exc:
+        st.warning(f"Pair verdicts unavailable: {exc}")
         return {}
 
 

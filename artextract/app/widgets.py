@@ -15,7 +15,7 @@ from ..catalog import image_path
 from ..errors import ArtExtractError
 from ..text import md_escape, safe_url
 from .data import INSPECT_COLUMNS, artist_of, group_reasons, image_bytes, labels_markdown, painting_path
-from .state import REVIEWER_KEY, _go_back, focus_row, reviewer_name, reviewers, share_link, verdicts
+from .state import _go_back, focus_row, reviewer_input, reviewer_name, reviewers, share_link, verdicts
 
 
 def show_image(
@@ -66,14 +66,7 @@ def verdict_controls(b: Bundle, row: int, ns: str, current: dict[str, str], *, a
     if now:
         by = reviewers(b).get(pid, "")
         st.markdown(f"**Verdict:** {now}" + (f" (by {md_escape(by)})" if by else ""))
-    if REVIEWER_KEY not in st.session_state:
-        st.session_state[REVIEWER_KEY] = ""
-    st.text_input(
-        "Your name (recorded with each verdict)",
-        key=REVIEWER_KEY,
-        max_chars=review.MAX_REVIEWER_CHARS,
-        placeholder="asked once per browser session",
-    )
+    reviewer_input()
     named = bool(reviewer_name())
     st.text_input("Note (optional)", key=f"{ns}.note", placeholder="why, what to fix in the catalog…")
     c1, c2 = st.columns(2)

@@ -1,0 +1,228 @@
+"""Near duplicates: the same work catalogued twice, versions and copies.
+
+What makes two records the same work is the picture itself, framing and all, not its style: the
+classifier's embedding puts every Pointillist beach near every other and finds only 3 of 30 planted
+copies among its 50 most similar pairs (``scripts/planted_duplicates.py``). So a pair is scored on the
+*layout* of the two images: each image gets greyscale 16x16 thumbnails of its whole frame and of its
+central 90% and 80% (a copy cropped by up to ~20% lines up with one of them), mean-removed and
+L2-normalised, which makes the score blind to re-encoding, resolution, brightness and contrast, and
+nearly blind to a slight recolouring. The score of a pair is the best correlation over the 3 x 3 crop
+combinations.
+
+Candidates come from a k-nearest-neighbour self-join on the 90% thumbnails (exact up to
+:data:`artextract.analysis.outliers.EXACT_MAX` paintings, hnswlib above, so it stays near-linear in N);
+each painting proposes its ``k`` nearest others, every candidate is re-scored over the crops, and pairs at
+or above ``min_sim`` are listed, most similar first. Between the collection and a reference collection,
+each collection painting queries the reference's thumbnails the same way.
+
+:func:`pair_difference` says how two images of a pair differ (crop, resolution, colour), for the curator
+who decides "duplicate" or "distinct".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Central crops described per image (share cut from every side).
+CROPS = (0.0, 0.05, 0.10)
+#: Thumbnail side in pixels.
+SIDE = 16
+#: Pairs below this score are not kept in the bundle (the page's slider starts higher).
+MIN_SIM = 0.80
+#: Neighbours proposed per painting.
+K = 5
+
+
+def layout_descriptor(img) -> np.ndarray:
+    """``[len(CROPS), SIDE*SIDE]`` float32: one mean-removed, unit-norm grey thumbnail per central crop."""
+    from PIL import Image
+
+    g = img.convert("L")
+    w, h = g.size
+    out = np.zeros((len(CROPS), SIDE * SIDE), np.float32)
+    for i, c in enumerate(CROPS):
+        box = (
+            int(c * w),
+            int(c * h),
+            max(int(c * w) + 1, int((1 - c) * w)),
+            max(int(c * h) + 1, int((1 - c) * h)),
+        )
+        t = np.asarray(g.crop(box).resize((SIDE, SIDE), Image.Resampling.BOX), np.float32).ravel()
+        t -= t.mean()
+        n = float(np.linalg.norm(t))
+        out[i] = t / n if n > 1e-6 else 0.0  # a flat image matches nothing
+    return out
+
+
+def describe_paths(
+    paths: Sequence[Path], *, progress: Callable[[int, int], None] | None = None, workers: int | None = None
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Layout descriptors of image files (decoded in a thread pool): ``([N, C, D], failed {row: reason})``.
+
+    An unreadable image gets zeros (it pairs with nothing) and its reason."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..errors import ArtExtractError
+    from ..images import load_image
+
+    out = np.zeros((len(paths), len(CROPS), SIDE * SIDE), np.float32)
+    failed: dict[int, str] = {}
+
+    def one(i: int) -> None:
+        try:
+            out[i] = layout_descriptor(load_image(paths[i]))
+        except ArtExtractError as exc:
+            failed[i] = str(exc)
+        except Exception as exc:  # one odd file never stops a build
+            failed[i] = f"{paths[i]}: {type(exc).__name__}: {exc}"
+
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+        step = 256
+        for s in range(0, len(paths), step):
+            list(pool.map(one, range(s, min(s + step, len(paths)))))
+            if progress is not None:
+                progress(min(s + step, len(paths)), len(paths))
+    return out, failed
+
+
+def _rescore(da: np.ndarray, db: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Best correlation over the crop combinations of pairs ``da[p]``, ``db[p]`` (``[P, C, D]`` each)."""
+    out = np.empty(len(da), np.float32)
+    for s in range(0, len(da), chunk):
+        m = np.einsum("pcd,ped->pce", da[s : s + chunk], db[s : s + chunk])
+        out[s : s + chunk] = m.reshape(len(m), -1).max(1)
+    return out
+
+
+def _empty(cols: tuple[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {cols[0]: np.zeros(0, np.int64), cols[1]: np.zeros(0, np.int64), "sim": np.zeros(0, np.float32)}
+    )
+
+
+def duplicate_pairs(desc: np.ndarray, *, k: int = K, min_sim: float = MIN_SIM, seed: int = 0) -> pd.DataFrame:
+    """Pairs ``(a, b, sim)`` with ``a < b`` (rows of ``desc``, from :func:`layout_descriptor`) and
+    ``sim >= min_sim``, most similar first."""
+    from .outliers import knn_graph
+
+    n = len(desc)
+    if n < 2:
+        return _empty(("a", "b"))
+    ids, _ = knn_graph(np.ascontiguousarray(desc[:, 1]), min(k, n - 1), seed=seed)
+    a = np.repeat(np.arange(n, dtype=np.int64), ids.shape[1])
+    b = ids.ravel().astype(np.int64)
+    ok = (b >= 0) & (b != a)
+    lo, hi = np.minimum(a, b)[ok], np.maximum(a, b)[ok]
+    cand = np.unique(np.stack([lo, hi], 1), axis=0)
+    if not len(cand):
+        return _empty(("a", "b"))
+    sim = _rescore(desc[cand[:, 0]], desc[cand[:, 1]])
+    keep = sim >= min_sim
+    df = pd.DataFrame({"a": cand[keep, 0], "b": cand[keep, 1], "sim": sim[keep]})
+    return df.sort_values(["sim", "a", "b"], ascending=[False, True, True], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def reference_pairs(
+    desc: np.ndarray, ref_desc: np.ndarray, *, k: int = 3, min_sim: float = MIN_SIM, seed: int = 0
+) -> pd.DataFrame:
+    """Pairs ``(a, ref, sim)``: collection row ``a`` and reference row ``ref``, most similar first."""
+    from .index import VectorIndex, exact_knn
+    from .outliers import EXACT_MAX
+
+    if not len(desc) or not len(ref_desc):
+        return _empty(("a", "ref"))
+    k = min(k, len(ref_desc))
+    q, base = np.ascontiguousarray(desc[:, 1]), np.ascontiguousarray(ref_desc[:, 1])
+    if len(ref_desc) <= EXACT_MAX:
+        ids, _ = exact_knn(base, q, k)
+    else:
+        ids, _ = VectorIndex.build(base, seed=seed).query(q, k)
+    a = np.repeat(np.arange(len(desc), dtype=np.int64), k)
+    r = ids.ravel().astype(np.int64)
+    ok = r >= 0
+    a, r = a[ok], r[ok]
+    sim = _rescore(desc[a], ref_desc[r])
+    keep = sim >= min_sim
+    df = pd.DataFrame({"a": a[keep], "ref": r[keep], "sim": sim[keep]})
+    return df.sort_values(["sim", "a", "ref"], ascending=[False, True, True], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def pair_key(id_a: str, id_b: str) -> str:
+    """One key for a pair whatever its order (how the verdict on it is stored)."""
+    x, y = sorted((str(id_a), str(id_b)))
+    return f"{x} | {y}"
+
+
+def pair_difference(img_a, img_b) -> dict[str, object]:
+    """How image ``b`` differs from image ``a``: resolution, aspect (a crop changes it), the share of
+    ``a`` that ``b`` shows (from aligning small greyscale thumbnails), colour shift and structural
+    difference. PIL images in, plain numbers and a one-line summary out."""
+    from PIL import Image
+
+    wa, ha = img_a.size
+    wb, hb = img_b.size
+    aspect_a, aspect_b = wa / ha, wb / hb
+    side = 64
+    ga = np.asarray(img_a.convert("L").resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
+    gb = np.asarray(img_b.convert("L").resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
+    ca = np.asarray(img_a.convert("RGB").resize((32, 32), Image.Resampling.BILINEAR), np.float32).reshape(
+        -1, 3
+    )
+    cb = np.asarray(img_b.convert("RGB").resize((32, 32), Image.Resampling.BILINEAR), np.float32).reshape(
+        -1, 3
+    )
+    mean_shift = (cb.mean(0) - ca.mean(0)).round(1)
+    sat_a = (ca.max(1) - ca.min(1)).mean()
+    sat_b = (cb.max(1) - cb.min(1)).mean()
+    # correlation of the grey thumbnails (1 = same picture, same framing)
+    za, zb = (ga - ga.mean()) / (ga.std() + 1e-6), (gb - gb.mean()) / (gb.std() + 1e-6)
+    corr = float((za * zb).mean())
+    area = (wb * hb) / max(wa * ha, 1)
+    aspect_change = abs(np.log(aspect_b / aspect_a))
+    notes = []
+    if (wa, ha) != (wb, hb):
+        notes.append(f"resolution {wa}×{ha} vs {wb}×{hb} ({area:.2f}× the pixels)")
+    if aspect_change > 0.03:
+        notes.append(f"aspect {aspect_a:.2f} vs {aspect_b:.2f}: cropped or reframed")
+    if np.abs(mean_shift).max() > 6 or abs(sat_b - sat_a) > 6:
+        notes.append(
+            "colour shifted (mean RGB "
+            + ", ".join(f"{v:+.0f}" for v in mean_shift)
+            + f"; saturation {sat_a:.0f} vs {sat_b:.0f})"
+        )
+    if corr < 0.8:
+        notes.append(f"composition differs (thumbnail correlation {corr:.2f})")
+    return {
+        "size_a": (wa, ha),
+        "size_b": (wb, hb),
+        "pixel_ratio": float(area),
+        "aspect_a": float(aspect_a),
+        "aspect_b": float(aspect_b),
+        "mean_rgb_shift": [float(v) for v in mean_shift],
+        "saturation_a": float(sat_a),
+        "saturation_b": float(sat_b),
+        "thumbnail_correlation": corr,
+        "summary": "; ".join(notes) if notes else "no visible difference at thumbnail scale",
+    }
+
+
+__all__ = [
+    "CROPS",
+    "K",
+    "MIN_SIM",
+    "describe_paths",
+    "duplicate_pairs",
+    "layout_descriptor",
+    "pair_difference",
+    "pair_key",
+    "reference_pairs",
+]
