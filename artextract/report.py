@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from .analysis.metrics import classification_metrics
-from .build import encode_labels
 from .catalog import ATTRIBUTES, image_path, read_catalog
 from .errors import ArtExtractError
 from .fileio import write_json_atomic, write_text_atomic
+from .labels import encode_labels
 
 
 def _paths(root: Path, rows: pd.DataFrame) -> list[Path]:
@@ -81,7 +81,9 @@ def retrieval(emb: np.ndarray, rows: pd.DataFrame, k: int = 10) -> dict[str, flo
     """Leave-one-out precision@k (exact cosine) per attribute among the rows labelled for it."""
     import torch
 
-    unit = torch.nn.functional.normalize(torch.as_tensor(emb, dtype=torch.float32), dim=1)
+    from .analysis.index import cosine_topk
+
+    unit = torch.nn.functional.normalize(torch.as_tensor(emb, dtype=torch.float32), dim=1).numpy()
     out: dict[str, float] = {}
     for a in ATTRIBUTES:
         lab = rows[a].to_numpy()
@@ -89,9 +91,7 @@ def retrieval(emb: np.ndarray, rows: pd.DataFrame, k: int = 10) -> dict[str, flo
         if len(idx) <= k:
             continue
         u = unit[idx]
-        sims = u @ u.T
-        sims.fill_diagonal_(-2.0)
-        nb = sims.topk(k, dim=1).indices.numpy()
+        nb, _ = cosine_topk(u, u, k, exclude=np.arange(len(u)))  # a painting is not its own neighbour
         la = lab[idx]
         out[a] = float((la[nb] == la[:, None]).mean())
     return out

@@ -23,7 +23,8 @@ from artextract.train import common as C
 from artextract.train.__main__ import main
 from artextract.train.byol import knn_probe
 from artextract.train.classifier import MaskedMultiHeadLoss, head_metrics
-from artextract.train.data import ShardSampler, encode_labels, split_catalog
+from artextract.train.data import ShardSampler, split_catalog
+from artextract.train.data import label_matrix as encode_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -55,6 +55,39 @@ def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)
 
 
+def cosine_topk(
+    queries: np.ndarray, base: np.ndarray, k: int, *, exclude: np.ndarray | None = None, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact k-NN primitive: the ``k`` rows of ``base`` with the highest dot product with each query
+    (cosine similarity for unit vectors): ``(idx int64 [Q,k], sims float32 [Q,k])``, best first.
+
+    ``exclude``: for each query, a row of ``base`` it may not return (the query itself in a
+    leave-one-out search), or ``-1`` for none. Memory stays bounded by ``chunk`` queries at a time.
+    """
+    q = np.asarray(queries, dtype=np.float32)
+    b = np.asarray(base, dtype=np.float32)
+    n = len(b) - (exclude is not None)
+    if not 1 <= k <= n:
+        raise ArtExtractError(f"k={k} must be between 1 and the {n} base vectors that can be returned")
+    idx = np.empty((len(q), k), dtype=np.int64)
+    sims = np.empty((len(q), k), dtype=np.float32)
+    for s in range(0, len(q), chunk):
+        block = q[s : s + chunk] @ b.T
+        if exclude is not None:
+            rows = np.flatnonzero(exclude[s : s + chunk] >= 0)
+            block[rows, exclude[s : s + chunk][rows]] = -np.inf
+        part = (
+            np.argpartition(-block, k - 1, axis=1)[:, :k]
+            if k < len(b)
+            else np.tile(np.arange(len(b)), (len(block), 1))
+        )
+        top = np.take_along_axis(block, part, axis=1)
+        order = np.argsort(-top, axis=1, kind="stable")
+        idx[s : s + chunk] = np.take_along_axis(part, order, axis=1)
+        sims[s : s + chunk] = np.take_along_axis(top, order, axis=1)
+    return idx, sims
+
+
 def exact_knn(
     base: np.ndarray, queries: np.ndarray, k: int, *, chunk: int = 2048
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -66,20 +99,7 @@ def exact_knn(
     q = l2_normalize(_as_matrix(queries, b.shape[1], what="query vectors"))
     if not 1 <= k <= len(b):
         raise ArtExtractError(f"k={k} must be between 1 and the {len(b)} base vectors")
-    idx = np.empty((len(q), k), dtype=np.int64)
-    sims = np.empty((len(q), k), dtype=np.float32)
-    for s in range(0, len(q), chunk):
-        block = q[s : s + chunk] @ b.T
-        part = (
-            np.argpartition(-block, k - 1, axis=1)[:, :k]
-            if k < len(b)
-            else np.tile(np.arange(len(b)), (len(block), 1))
-        )
-        top = np.take_along_axis(block, part, axis=1)
-        order = np.argsort(-top, axis=1, kind="stable")
-        idx[s : s + chunk] = np.take_along_axis(part, order, axis=1)
-        sims[s : s + chunk] = np.take_along_axis(top, order, axis=1)
-    return idx, sims
+    return cosine_topk(q, b, k, chunk=chunk)
 
 
 class VectorIndex:

@@ -32,6 +32,35 @@ def _check(y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> tuple[n
     return y, p
 
 
+def confusion_scores(confusion: np.ndarray) -> dict[str, Any]:
+    """Per-class precision, recall and F1, and their macro-F1, from a C x C confusion matrix of counts
+    (rows = true class, columns = predicted).
+
+    Precision/recall are 0.0 where undefined (nothing predicted / no support); ``macro_f1`` is the mean F1
+    over classes that occur in the truth or the predictions, as scikit-learn does (NaN when none does).
+    Returns ``tp``, ``support``, ``predicted``, ``precision``, ``recall``, ``f1`` (arrays) and ``macro_f1``.
+    """
+    cm = np.asarray(confusion)
+    c = cm.shape[0]
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros(c), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros(c), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(c), where=denom > 0)
+    present = (support > 0) | (predicted > 0)
+    return {
+        "tp": tp,
+        "support": support,
+        "predicted": predicted,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+    }
+
+
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[str, Any]:
     """Accuracy, top-5, macro-F1, chance levels, confusion matrix and per-class precision/recall.
 
@@ -76,21 +105,16 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[
     true_score = p[np.arange(n), y]
     top5 = float(np.mean((p > true_score[:, None]).sum(axis=1) < top_k))
 
-    tp = np.diag(confusion).astype(np.float64)
-    support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros(c), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros(c), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(c), where=denom > 0)
-    present = (support > 0) | (predicted > 0)
+    s = confusion_scores(confusion)
+    tp, support, predicted = s["tp"], s["support"], s["predicted"]
+    precision, recall, f1 = s["precision"], s["recall"], s["f1"]
     return {
         "n": n,
         "classes": list(classes),
         "accuracy": float(tp.sum() / n),
         "top5": top5,
         "top5_k": top_k,
-        "macro_f1": float(f1[present].mean()),
+        "macro_f1": s["macro_f1"],
         "chance": {"uniform": 1.0 / c, "majority": float(support.max() / n)},
         "confusion": confusion.tolist(),
         "per_class": [

@@ -14,8 +14,8 @@ The training state holds the online and the EMA target networks, so a resumed ru
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,11 @@ from ..catalog import ATTRIBUTES
 from ..config import collection_dir
 from ..errors import ArtExtractError
 from ..fileio import sha256_file
+from ..labels import encode_labels
 from . import common as C
-from .classifier import arch_kwargs, build_model, default_out
-from .data import CatalogImages, ShardSampler, TwoViews, classifier_transforms, encode_labels, load_collection
+from .classifier import arch_kwargs, new_model
+from .data import CatalogImages, ShardSampler, TwoViews, classifier_transforms, load_collection
+from .loop import AfterStep, Loop, Task
 
 PRESETS: dict[str, dict[str, Any]] = {
     # ~2 min on 2 CPU cores for the 400-painting demo reference collection at 96 px
@@ -102,78 +104,55 @@ STRICT_RESUME_KEYS = (
 )
 
 
+#: option help that differs from the other trainers'
+HELP = {
+    "--preset": "set defaults for a scenario (explicit flags still win): demo = tiny ResNet at 96 px, "
+    "~2 min on 2 CPU cores; full = ResNet-50 at 224 px for a GPU",
+    "--img-size": "view size; 96-128 is enough for the demo",
+    "--min-scale": "smallest crop area of the views (paper 0.08); higher keeps more of each composition",
+    "--arch": "registered encoder architecture (paper: resnet50)",
+    "--imagenet-weights": "ImageNet weights for --init imagenet: 'torchvision' (default) or a local "
+    "state-dict file",
+    "--rla-channels": "RLA state channels (RLA encoders only)",
+    "--rla-type": "RLA recurrent cell (RLA encoders only)",
+    "--init": "'imagenet': start the encoder from ImageNet ResNet weights (see --imagenet-weights)",
+    "--batch-size": "images per step per process (each gives 2 views)",
+    "--lr": "peak AdamW LR (the paper uses LARS at 0.2 x batch/256; AdamW is stabler at small batch)",
+}
+
+
+DESCRIPTION = "Train a BYOL encoder (self-supervised) on every painting of a catalog."
+
+#: the defaults without a preset
+DEFAULTS: dict[str, Any] = {
+    "collection": collection_dir("demo_reference"), "min_scale": 0.08, "arch": "resnet50", "epochs": 100,
+    "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-6, "warmup_epochs": 10.0, "min_lr_factor": 0.0,
+}  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------- arguments
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        "artextract.train byol",
-        description="Train a BYOL encoder (self-supervised) on every painting of a catalog.",
-        add_help=add_help,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        help="set defaults for a scenario (explicit flags still win): demo = tiny ResNet at 96 px, "
-        "~2 min on 2 CPU cores; full = ResNet-50 at 224 px for a GPU",
-    )
+    p, groups = C.trainer_parser("byol", DESCRIPTION, PRESETS, DEFAULTS, HELP, add_help=add_help)
 
-    g = p.add_argument_group("data")
+    g = groups["data"]
     g.add_argument(
-        "--collection",
-        type=Path,
-        default=collection_dir("demo_reference"),
-        help="collection folder with catalog.csv",
-    )
-    g.add_argument("--img-size", type=int, default=224, help="view size; 96-128 is enough for the demo")
-    g.add_argument(
-        "--min-scale",
-        type=float,
-        default=0.08,
-        help="smallest crop area of the views (paper 0.08); higher keeps more of each composition",
-    )
-    g.add_argument(
-        "--cache-images",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="keep shrunk images in RAM",
-    )
-    g.add_argument(
-        "--workers",
-        type=int,
-        default=min(4, os.cpu_count() or 1),
-        help="DataLoader worker processes per rank",
-    )
-    g.add_argument(
-        "--split",
-        choices=["all", "train"],
-        default="all",
+        "--split", choices=["all", "train"], default="all",
         help="paintings to learn from: every row, or the train rows only (keeps val unseen for the report)",
-    )
+    )  # fmt: skip
     g.add_argument(
-        "--knn-k",
-        type=int,
-        default=10,
+        "--knn-k", type=int, default=10,
         help="neighbours of the per-epoch kNN probe (0 = no probe, keep the last epoch)",
-    )
+    )  # fmt: skip
     g.add_argument(
         "--knn-max", type=int, default=5000, help="paintings used by the probe at most (a seeded subset)"
     )
     g.add_argument(
-        "--select",
-        choices=["last", "probe"],
-        default="last",
+        "--select", choices=["last", "probe"], default="last",
         help="released epoch: the last one, or the best kNN-probe score (then report on paintings the probe "
         "did not use, e.g. --split train and the val split)",
-    )
+    )  # fmt: skip
 
-    g = p.add_argument_group("model")
-    g.add_argument("--arch", default="resnet50", help="registered encoder architecture (paper: resnet50)")
-    g.add_argument("--width", type=int, help="base width (default: the architecture's)")
-    g.add_argument("--rla-channels", type=int, help="RLA state channels (RLA encoders only)")
-    g.add_argument(
-        "--rla-type", choices=["rla", "gru", "lstm"], help="RLA recurrent cell (RLA encoders only)"
-    )
-    g.add_argument("--attention", choices=["se", "eca"], help="channel attention inside each block")
+    g = groups["model"]
     g.add_argument(
         "--projection-dim", type=int, default=256, help="projector/predictor output size (paper: 256)"
     )
@@ -184,48 +163,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "--tau-base", type=float, default=0.996, help="initial EMA rate of the target (cosine to 1)"
     )
     g.add_argument("--sync-bn", action="store_true", help="synchronise BatchNorm across processes (GPU, DDP)")
-    g.add_argument(
-        "--init",
-        choices=["random", "imagenet"],
-        default="random",
-        help="'imagenet': start the encoder from ImageNet ResNet weights (see --imagenet-weights)",
-    )
-    g.add_argument(
-        "--imagenet-weights",
-        "--imagenet-init",
-        dest="imagenet_init",
-        help="ImageNet weights for --init imagenet: 'torchvision' (default) or a local state-dict file",
-    )
-
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=100)
-    g.add_argument(
-        "--batch-size", type=int, default=128, help="images per step per process (each gives 2 views)"
-    )
-    g.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation steps")
-    g.add_argument(
-        "--lr",
-        type=float,
-        default=2e-3,
-        help="peak AdamW LR (the paper uses LARS at 0.2 x batch/256; AdamW is stabler at small batch)",
-    )
-    g.add_argument(
-        "--weight-decay", type=float, default=1e-6, help="AdamW decoupled weight decay (not on norms/biases)"
-    )
-    g.add_argument("--warmup-epochs", type=float, default=10.0, help="linear warm-up before the cosine decay")
-    g.add_argument("--min-lr-factor", type=float, default=0.0, help="final LR as a fraction of the peak")
-    g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0 = off)")
 
     C.add_run_args(p, "byol")
     return p
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    import sys
-
-    args = C.parse_with_presets(get_args_parser(), PRESETS, argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    return args
+    return C.parse_with_presets(get_args_parser(), PRESETS, argv)
 
 
 # -------------------------------------------------------------------------------------------- kNN probe
@@ -247,11 +191,12 @@ def knn_probe(
     qi, bi = q_mask.nonzero()[:, 0], bank_mask.nonzero()[:, 0]
     if len(qi) == 0 or len(bi) < 2:
         return {"top1": float("nan"), "n": 0, "majority": float("nan")}
-    sims = f[qi] @ f[bi].T
-    if loo:  # a painting is not its own neighbour
-        sims[qi[:, None] == bi[None, :]] = -2.0
+    from ..analysis.index import cosine_topk
+
     kk = min(k, len(bi) - int(loo))
-    top, idx = sims.topk(kk, dim=1)
+    # leave-one-out: the queries are the bank, and a painting is not its own neighbour
+    exclude = np.arange(len(qi)) if loo else None
+    idx, top = (torch.from_numpy(a) for a in cosine_topk(f[qi].numpy(), f[bi].numpy(), kk, exclude=exclude))
     num_classes = int(lab.max()) + 1
     votes = torch.zeros(len(qi), num_classes)
     votes.scatter_add_(1, lab[bi][idx], (top / temperature).exp())
@@ -295,67 +240,72 @@ class _Indexed(torch.utils.data.Dataset):
 
 
 # ---------------------------------------------------------------------------------------------- epochs
-def train_one_epoch(
-    model: nn.Module,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    *,
-    epoch: int,
-    start_step: int,
-    total_steps: int,
-    steps_per_epoch: int,
-    env: C.DistEnv,
-    args: argparse.Namespace,
-    precision: str,
-    on_step: Any,
-) -> dict[str, float]:
-    """One BYOL pass: symmetric loss, optimiser step, then the EMA update of the target."""
-    model.train()
-    byol = C.unwrap(model)
-    meter = C.Meter()
-    images, micro, step = 0, 0, start_step
-    t0 = C.now()
-    n_batches = len(loader)
-    optimizer.zero_grad(set_to_none=True)
-    batches = C.progress(
-        loader, enabled=args.progress and env.is_main, desc=f"epoch {epoch + 1}/{args.epochs}"
-    )
-    for i, ((v1, v2), _) in enumerate(batches):
-        v1 = v1.to(env.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        v2 = v2.to(env.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        last_micro = (micro + 1 == args.accum_steps) or (i + 1 == n_batches)
-        sync = model.no_sync() if (env.distributed and not last_micro) else contextlib.nullcontext()
-        with sync:
-            with C.autocast(precision, env.device):
-                loss = model(v1, v2)
-            scaler.scale(loss / args.accum_steps).backward()
-        micro += 1
-        meter.update(float(loss.detach()), len(v1))
-        images += len(v1)
-        if not last_micro:
-            continue
-        if args.clip_grad > 0:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(byol.online_parameters(), args.clip_grad)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
-        micro = 0
-        step += 1
-        byol.update_target(epoch * steps_per_epoch + step, total_steps)
-        if not np.isfinite(float(loss.detach())):
-            raise ArtExtractError(f"BYOL diverged at epoch {epoch + 1} step {step}; lower --lr")
-        on_step(step, float(loss.detach()))
-    elapsed = C.now() - t0
-    total_images = float(C.all_reduce_sum(torch.tensor([float(images)]), env)[0])
-    return {
-        "train_loss": meter.global_avg(env),
-        "train_time": elapsed,
-        "images_per_s": total_images / max(elapsed, 1e-9),
-    }
+@dataclass
+class ByolTask(Task):
+    """BYOL in the training loop: the model's forward is the symmetric loss of two views; gradients reach
+    the online networks only, and the EMA target follows them in an after-step hook (:meth:`ema_hook`).
+    Released: the last epoch's encoder, or with ``--select probe`` the best kNN-probe epoch's."""
+
+    run: C.Run
+    byol: nn.Module
+    probe: Callable[[], dict[str, Any]]
+    save: Callable[[dict[str, Any]], None]
+    title: str
+
+    name = "byol"
+    initial_best = {"score": -1.0, "epoch": -1, "val": {}}  # noqa: RUF012 (copied by the loop, never changed)
+
+    def inputs(self, batch: Any) -> tuple[tuple[torch.Tensor, ...], None]:
+        (v1, v2), _ = batch
+        return (v1, v2), None
+
+    def clip_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        return self.byol.online_parameters()
+
+    def diverged(self, epoch: int, step: int, loss: float) -> str:
+        return f"BYOL diverged at epoch {epoch + 1} step {step}; lower --lr"
+
+    def ema_hook(self, steps_per_epoch: int, total_steps: int) -> AfterStep:
+        """After every optimiser step: move the target towards the online networks (cosine tau)."""
+        return lambda epoch, step, loss: self.byol.update_target(epoch * steps_per_epoch + step, total_steps)
+
+    def step_record(self) -> dict[str, Any]:
+        return {"tau": self.byol.current_tau}
+
+    epoch_fields = step_record
+
+    def evaluate(self) -> dict[str, Any]:
+        return self.probe()
+
+    def keep(self, metrics: dict[str, Any], best: dict[str, Any], epoch: int) -> dict[str, Any] | None:
+        # "probe": the epoch with the best probe score (the probe's rows then chose the model: report on
+        # others); "last": the last epoch, the probe only watches
+        score = metrics["score"]
+        if np.isfinite(score) and self.run.args.select == "probe" and not score > best["score"]:
+            return None
+        return {"score": score if np.isfinite(score) else -1.0, "epoch": epoch, "val": metrics["val"]}
+
+    def release(self, best: dict[str, Any]) -> None:
+        self.save(best)
+
+    def epoch_line(self, record: dict[str, Any], epochs: int) -> str:
+        probe = ", ".join(
+            f"{a} kNN {m['top1']:.3f} (majority {m['majority']:.3f})" for a, m in record["val"].items()
+        )
+        return (
+            f"epoch {record['epoch'] + 1}/{self.run.args.epochs}: loss {record['train_loss']:.4f}, "
+            f"tau {record['tau']:.4f}; {probe or 'no probe'}; {record['images_per_s']:.0f} img/s, "
+            f"{record['train_time']:.1f}s"
+        )
+
+    def curves_title(self) -> str:
+        return self.title
+
+    def state_fields(self) -> dict[str, Any]:
+        return {"tau": float(self.byol.current_tau)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.byol.current_tau = state.get("tau", self.byol.current_tau)
 
 
 def evaluate(
@@ -377,17 +327,13 @@ def evaluate(
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train BYOL as ``args`` say; returns a summary (probe scores, epochs, time, images/s, out)."""
     # ============ setting up ... ============
-    env = C.init_distributed(args.device)
-    torch.set_flush_denormal(True)  # denormals make CPU kernels many times slower
-    precision = C.resolve_train_precision(args.precision, env.device)
-    out = Path(args.out) if args.out else default_out("byol", args.collection)
-    if args.batch_size < 2 or args.accum_steps < 1 or args.epochs < 1:
-        raise ArtExtractError(
-            "--batch-size must be >= 2 (BatchNorm in the projector), --epochs and --accum-steps >= 1"
-        )
-    state = C.prepare_out(out, args, env)
-    C.seed_everything(args.seed + env.rank)
-    t_start = C.now()
+    invalid = args.batch_size < 2 or args.accum_steps < 1 or args.epochs < 1
+    run = C.start_run(
+        args, "byol",
+        invalid="--batch-size must be >= 2 (BatchNorm in the projector), --epochs and --accum-steps >= 1"
+        if invalid else "",
+    )  # fmt: skip
+    env, precision, out, t_start = run.env, run.precision, run.out, run.t_start
 
     # ============ preparing data ... ============
     from ..nets.byol import BYOL, byol_augmentations
@@ -421,7 +367,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     for attr in ATTRIBUTES:
         vals = sorted(v for v in catalog[attr].unique() if v)
         if len(vals) >= 2 and args.knn_k > 0:
-            probe_labels[attr] = encode_labels(catalog, {attr: vals})[:, 0]
+            probe_labels[attr] = encode_labels(catalog[attr].astype(str), vals)
     is_query = (catalog["split"] == "val").to_numpy()
     if not ((catalog["split"] == "train").any() and is_query.any()):
         is_query = np.zeros(len(catalog), bool)  # leave-one-out over the probe rows
@@ -437,16 +383,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         t0 = C.now()
         ds.preload(workers=max(2, args.workers))
         C.say(env, f"cached {len(ds)} images in {C.now() - t0:.1f}s")
-    loader = DataLoader(
-        ds,
-        batch_size=args.batch_size,
-        sampler=sampler,
-        drop_last=sampler.per_rank() % args.batch_size
-        == 1,  # a 1-image batch breaks the projector's BatchNorm
-        num_workers=args.workers,
-        pin_memory=env.device.type == "cuda",
-        persistent_workers=args.workers > 0,
-    )
+    loader = C.train_loader(ds, sampler, args, env)
     probe_desc = ", ".join(probe_labels) or "none (no labels)"
     C.say(
         env,
@@ -455,15 +392,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     # ============ building the networks ... ============
     kwargs = arch_kwargs(args)
-    encoder = build_model(args.arch, heads={}, **kwargs)
-    imagenet = args.imagenet_init or ("torchvision" if args.init == "imagenet" else None)
-    if imagenet and state is None:
-        from ..nets.checkpoint import init_from_imagenet
-
-        C.say(
-            env,
-            init_from_imagenet(encoder, None if imagenet == "torchvision" else imagenet)["summary"],
-        )
+    encoder = new_model(args, {}, run)
     byol = BYOL(
         encoder,
         feature_dim=encoder.num_features,
@@ -474,11 +403,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.sync_bn and env.distributed:
         byol = nn.SyncBatchNorm.convert_sync_batchnorm(byol)
     byol = byol.to(env.device, memory_format=torch.channels_last)
-    model: nn.Module = byol
-    if env.distributed:
-        model = nn.parallel.DistributedDataParallel(
-            byol, device_ids=[env.local_rank] if env.device.type == "cuda" else None
-        )
+    model = C.distribute(byol, env)
     n_params = sum(p.numel() for p in byol.encoder.parameters())
     C.say(
         env,
@@ -486,103 +411,30 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     # ============ preparing optimizer and schedule ... ============
-    steps_per_epoch = -(-len(loader) // args.accum_steps)
-    total_steps = steps_per_epoch * args.epochs
     online = nn.ModuleList([byol.encoder, byol.projector, byol.predictor])
-    optimizer = torch.optim.AdamW(C.param_groups(online, args.weight_decay), lr=args.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        C.warmup_cosine(total_steps, round(args.warmup_epochs * steps_per_epoch), args.min_lr_factor),
-    )
-    scaler = C.make_scaler(precision, env.device)
+    opt = C.optimisation(online, loader, run)
 
-    # ============ optionally resume training ... ============
-    start_epoch, start_step, best = 0, 0, {"score": -1.0, "epoch": -1, "val": {}}
-    log = C.JsonlLog(out / C.LOG_NAME, enabled=env.is_main)
-    objects = {
-        "model": byol,
-        "optimizer": optimizer,
-        "scheduler": scheduler,
-        "scaler": scaler,
-    }  # online + EMA
-    if state is not None:
-        start_epoch, start_step, best = C.resume(
-            state,
-            env=env,
-            log=log,
-            out=out,
-            steps_per_epoch=steps_per_epoch,
-            strict_keys=STRICT_RESUME_KEYS,
-            args=args,
-            **objects,
-        )
-        byol.current_tau = state.get("tau", byol.current_tau)
-    if env.is_main:
-        C.write_args_yaml(out, args, {"precision": precision, "world_size": env.world_size, "out": str(out)})
-
-    def snapshot(epoch: int, step: int) -> dict[str, Any]:
-        return C.train_state(
-            "byol", args, env, epoch=epoch, step=step, best=best, tau=float(byol.current_tau), **objects
-        )
-
-    # ============ training ... ============
-    history: list[dict[str, Any]] = []
-    for epoch in range(start_epoch, args.epochs):
-        first = epoch == start_epoch
-        step0 = start_step if first else 0
-        sampler.set_epoch(epoch, start=step0 * args.accum_steps * args.batch_size)
-
-        on_step = C.step_hook(
-            args, env, log, out, epoch=epoch, steps_per_epoch=steps_per_epoch, snapshot=snapshot,
-            extra=lambda: {"tau": byol.current_tau},
-        )  # fmt: skip
-
-        stats = train_one_epoch(
-            model, loader, optimizer, scheduler, scaler, epoch=epoch, start_step=step0, total_steps=total_steps,
-            steps_per_epoch=steps_per_epoch, env=env, args=args, precision=precision, on_step=on_step,
-        )  # fmt: skip
-        metrics = evaluate(
+    # ============ training (resumed when OUT holds a training state) ... ============
+    def probe() -> dict[str, Any]:
+        return evaluate(
             byol.encoder, probe_loader, probe_labels, is_query, k=args.knn_k, env=env, precision=precision
         )
-        record = {
-            "type": "epoch",
-            "epoch": epoch,
-            "lr": scheduler.get_last_lr()[0],
-            "tau": byol.current_tau,
-            **stats,
-            **metrics,
-        }
-        score = metrics["score"]
-        # "probe": the epoch with the best probe score (the probe's rows then chose the model: report on
-        # others); "last": the last epoch, the probe only watches
-        improved = (score > best["score"]) if (np.isfinite(score) and args.select == "probe") else True
-        if improved:
-            best = {"score": score if np.isfinite(score) else -1.0, "epoch": epoch, "val": metrics["val"]}
-        st = snapshot(epoch + 1, 0)
-        if env.is_main:
-            if improved:
-                _save_release(out, byol.encoder, args, info, root, catalog, best, precision, env)
-            log.write(record)
-            C.save_train_state(out, st)
-            C.plot_curves(out / C.LOG_NAME, out / C.CURVES_NAME, title=f"BYOL {args.arch} on {root.name}")
-        C.barrier(env)
-        history.append(record)
-        probe = ", ".join(
-            f"{a} kNN {m['top1']:.3f} (majority {m['majority']:.3f})" for a, m in metrics["val"].items()
-        )
-        C.say(env, f"epoch {epoch + 1}/{args.epochs}: loss {stats['train_loss']:.4f}, tau {byol.current_tau:.4f}; "
-                   f"{probe or 'no probe'}; {stats['images_per_s']:.0f} img/s, {stats['train_time']:.1f}s")  # fmt: skip
+
+    def save(best: dict[str, Any]) -> None:
+        _save_release(out, byol.encoder, args, info, root, catalog, best, precision, env)
+
+    task = ByolTask(run, byol, probe, save, title=f"BYOL {args.arch} on {root.name}")
+    ema = task.ema_hook(opt.steps_per_epoch, opt.steps_per_epoch * args.epochs)
+    loop = Loop(
+        task, run, model=model, loader=loader, sampler=sampler, opt=opt, strict_keys=STRICT_RESUME_KEYS,
+        after_step=[ema],
+    )  # fmt: skip
+    history = loop.fit()
+    best = loop.best
 
     # ============ done ============
-    if env.is_main and (out / "card.json").is_file():  # the whole run's wall time and command on the card
-        import json
-
-        from ..fileio import write_json_atomic
-
-        card = json.loads((out / "card.json").read_text(encoding="utf-8"))
-        card["training"]["wall_s"] = round(C.now() - t_start, 1)
-        card["training"]["command"] = "python -m artextract.train byol " + " ".join(getattr(args, "argv", []))
-        write_json_atomic(out / "card.json", card)
+    # the whole run's wall time and command on the card
+    C.stamp_card(run, command="python -m artextract.train byol " + " ".join(getattr(args, "argv", [])))
     summary = C.run_summary(
         args, env, out, history, t_start, precision, params=n_params, best=best, n_images=len(ds)
     )

@@ -11,8 +11,8 @@ weights with the best mean validation top-1 are released as ``model.safetensors`
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from .data import (
     split_catalog,
     subsample,
 )
+from .loop import Loop, Task
 
 PRESETS: dict[str, dict[str, Any]] = {
     # ~2-3 min on 2 CPU cores for the 1600-painting demo collection (1280 train / 320 val) at 112 px
@@ -96,31 +97,48 @@ STRICT_RESUME_KEYS = (
 
 
 # --------------------------------------------------------------------------------------------- arguments
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        "artextract.train classifier",
-        description="Train a multi-attribute (style/artist/genre) classifier on a catalog.",
-        add_help=add_help,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "--preset",
-        choices=sorted(PRESETS),
-        help="set defaults for a scenario (explicit flags still win): demo = tiny RLA-ResNet at 112 px, "
-        "~2-3 min on 2 CPU cores; full = RLA-ResNet-50 at 224 px for a GPU",
-    )
+DESCRIPTION = "Train a multi-attribute (style/artist/genre) classifier on a catalog."
 
-    g = p.add_argument_group("data")
-    g.add_argument(
-        "--collection", type=Path, default=collection_dir("demo"), help="collection folder with catalog.csv"
-    )
+#: the defaults without a preset
+DEFAULTS: dict[str, Any] = {
+    "collection": collection_dir("demo"), "arch": "rla_resnet50", "min_scale": 0.35,
+    "epochs": 30, "batch_size": 64, "lr": 1e-3,
+    "weight_decay": 0.05, "warmup_epochs": 2.0, "min_lr_factor": 0.01,
+}  # fmt: skip
+
+
+#: option help that differs from the other trainers'
+HELP = {
+    "--preset": "set defaults for a scenario (explicit flags still win): demo = tiny RLA-ResNet at "
+    "112 px, ~2-3 min on 2 CPU cores; full = RLA-ResNet-50 at 224 px for a GPU",
+    "--img-size": "training/eval crop size; 96-128 is enough for the demo",
+    "--min-scale": "smallest crop area of RandomResizedCrop; lower = stronger augmentation but loses "
+    "composition (genre)",
+    "--cache-images": "keep decoded, shrunk images in RAM (img_size*1.15 px): fast for small "
+    "collections, ~40 KB each",
+    "--arch": "registered architecture (artextract models lists them)",
+    "--width": "base width (default: the architecture's; 64 for the paper models)",
+    "--rla-channels": "RLA state channels k (paper: 32); RLA models only",
+    "--rla-type": "RLA recurrent cell; RLA models only",
+    "--init": "'imagenet': start the backbone from ImageNet ResNet weights (torchvision's, downloaded "
+    "or from the hub cache, or the file given by --imagenet-weights); RLA layers and heads start fresh",
+    "--imagenet-weights": "ImageNet weights for --init imagenet: 'torchvision' (default) or a local "
+    "state-dict file (.pth, loaded with weights_only, or .safetensors); giving a file implies --init "
+    "imagenet",
+    "--batch-size": "images per step per process",
+    "--accum-steps": "gradient accumulation: effective batch = batch_size x accum_steps x processes",
+    "--lr": "peak AdamW learning rate for the effective batch; scale roughly linearly when changing it",
+}
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p, groups = C.trainer_parser("classifier", DESCRIPTION, PRESETS, DEFAULTS, HELP, add_help=add_help)
+
+    g = groups["data"]
     g.add_argument(
         "--attributes",
         default="style,artist,genre",
         help="comma-separated attributes to predict; an attribute with < 2 train classes gets no head",
-    )
-    g.add_argument(
-        "--img-size", type=int, default=224, help="training/eval crop size; 96-128 is enough for the demo"
     )
     g.add_argument(
         "--crop-pct",
@@ -129,35 +147,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         help="eval: shorter side -> img_size/crop_pct, then centre crop (1.0 keeps the whole composition)",
     )
     g.add_argument(
-        "--min-scale",
-        type=float,
-        default=0.35,
-        help="smallest crop area of RandomResizedCrop; lower = stronger augmentation but loses composition (genre)",
-    )
-    g.add_argument(
-        "--color-jitter",
-        type=float,
-        default=0.0,
+        "--color-jitter", type=float, default=0.0,
         help="colour jitter strength; 0 by default because palette is evidence of the artist",
-    )
-    g.add_argument(
-        "--cache-images",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="keep decoded, shrunk images in RAM (img_size*1.15 px): fast for small collections, ~40 KB each",
-    )
-    g.add_argument(
-        "--workers",
-        type=int,
-        default=min(4, os.cpu_count() or 1),
-        help="DataLoader worker processes per rank (0 = in the main process)",
-    )
-    g.add_argument(
-        "--max-train", type=int, default=0, help="train on a seeded random subset of N paintings (0 = all)"
-    )
-    g.add_argument(
-        "--max-val", type=int, default=0, help="evaluate on a seeded random subset of N paintings (0 = all)"
-    )
+    )  # fmt: skip
+    for flag, verb in (("--max-train", "train"), ("--max-val", "evaluate")):
+        g.add_argument(
+            flag, type=int, default=0, help=f"{verb} on a seeded random subset of N paintings (0 = all)"
+        )
     g.add_argument(
         "--holdout", type=float, default=0.1, help="val fraction held out when the catalog has no val rows"
     )
@@ -169,52 +165,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         "chosen) on it, and val is evaluated once, at the end, for the report (0 = choose on val)",
     )
 
-    g = p.add_argument_group("model")
-    g.add_argument(
-        "--arch", default="rla_resnet50", help="registered architecture (artextract models lists them)"
-    )
-    g.add_argument(
-        "--width", type=int, help="base width (default: the architecture's; 64 for the paper models)"
-    )
-    g.add_argument("--rla-channels", type=int, help="RLA state channels k (paper: 32); RLA models only")
-    g.add_argument("--rla-type", choices=["rla", "gru", "lstm"], help="RLA recurrent cell; RLA models only")
-    g.add_argument("--attention", choices=["se", "eca"], help="channel attention inside each block")
-    g.add_argument("--drop-rate", type=float, default=0.0, help="dropout before the heads")
-    g.add_argument(
-        "--init",
-        choices=["random", "imagenet"],
-        default="random",
-        help="'imagenet': start the backbone from ImageNet ResNet weights (torchvision's, downloaded or from "
-        "the hub cache, or the file given by --imagenet-weights); RLA layers and heads start fresh",
-    )
-    g.add_argument(
-        "--imagenet-weights",
-        "--imagenet-init",
-        dest="imagenet_init",
-        help="ImageNet weights for --init imagenet: 'torchvision' (default) or a local state-dict file "
-        "(.pth, loaded with weights_only, or .safetensors); giving a file implies --init imagenet",
-    )
+    groups["model"].add_argument("--drop-rate", type=float, default=0.0, help="dropout before the heads")
 
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=30)
-    g.add_argument("--batch-size", type=int, default=64, help="images per step per process")
-    g.add_argument(
-        "--accum-steps",
-        type=int,
-        default=1,
-        help="gradient accumulation: effective batch = batch_size x accum_steps x processes",
-    )
-    g.add_argument(
-        "--lr",
-        type=float,
-        default=1e-3,
-        help="peak AdamW learning rate for the effective batch; scale roughly linearly when changing it",
-    )
-    g.add_argument(
-        "--weight-decay", type=float, default=0.05, help="AdamW decoupled weight decay (not on norms/biases)"
-    )
-    g.add_argument("--warmup-epochs", type=float, default=2.0, help="linear warm-up before the cosine decay")
-    g.add_argument("--min-lr-factor", type=float, default=0.01, help="final LR as a fraction of the peak")
+    g = groups["optimisation"]
     g.add_argument("--label-smoothing", type=float, default=0.1)
     g.add_argument(
         "--class-weighting",
@@ -227,33 +180,18 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
         metavar="ATTRIBUTE",
         help="sample paintings so this attribute's classes are equally frequent (with replacement)",
     )
-    g.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm (0 = off)")
     g.add_argument(
-        "--time-budget",
-        type=float,
-        default=0.0,
-        metavar="MINUTES",
+        "--time-budget", type=float, default=0.0, metavar="MINUTES",
         help="wall-clock budget for this process: after each of its first two epochs, --epochs is cut to "
         "what fits and the cosine schedule re-planned to end there (0 = no budget)",
-    )
+    )  # fmt: skip
 
     C.add_run_args(p, "classifier")
     return p
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    import sys
-
-    args = C.parse_with_presets(get_args_parser(), PRESETS, argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    return args
-
-
-def default_out(kind: str, collection: Path) -> Path:
-    from ..config import models_dir
-
-    name = Path(collection).resolve().name
-    return models_dir() / f"{kind}-{name}"
+    return C.parse_with_presets(get_args_parser(), PRESETS, argv)
 
 
 def arch_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -276,6 +214,18 @@ def build_model(arch: str, **kwargs: Any) -> nn.Module:
         return create_model(arch, **kwargs)
     except TypeError as exc:
         raise ArtExtractError(f"{exc} (RLA options apply to rla_* architectures only)") from exc
+
+
+def new_model(args: argparse.Namespace, heads: dict[str, int], run: C.Run) -> nn.Module:
+    """The ``--arch`` network with these heads; a fresh run with ``--init imagenet`` (or
+    ``--imagenet-weights``) starts its backbone from ImageNet weights (a resumed run reloads its own)."""
+    model = build_model(args.arch, heads=heads, **arch_kwargs(args))
+    imagenet = args.imagenet_init or ("torchvision" if args.init == "imagenet" else None)
+    if imagenet and run.state is None:
+        from ..nets.checkpoint import init_from_imagenet
+
+        C.say(run.env, init_from_imagenet(model, None if imagenet == "torchvision" else imagenet)["summary"])
+    return model
 
 
 # ------------------------------------------------------------------------------------------------- loss
@@ -327,92 +277,65 @@ class MaskedMultiHeadLoss(nn.Module):
 # ---------------------------------------------------------------------------------------------- metrics
 def head_metrics(confusion: torch.Tensor, top5_correct: int, k: int) -> dict[str, Any]:
     """top-1, top-k and macro-F1 (over classes present in truth or prediction) from a confusion matrix."""
-    cm = confusion.double()
-    n = float(cm.sum())
-    tp = cm.diag()
-    support, predicted = cm.sum(1), cm.sum(0)
-    present = (support + predicted) > 0
-    precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
-    recall = torch.where(support > 0, tp / support.clamp(min=1), torch.zeros_like(tp))
-    f1 = torch.where(
-        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), 0 * tp
-    )
+    from ..analysis.metrics import confusion_scores
+
+    s = confusion_scores(confusion.numpy())
+    n = float(s["support"].sum())
     return {
         "n": int(n),
-        "top1": float(tp.sum() / n) if n else float("nan"),
+        "top1": float(s["tp"].sum() / n) if n else float("nan"),
         f"top{k}": float(top5_correct / n) if n else float("nan"),
-        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
-        "chance": 1.0 / cm.shape[0],
-        "majority": float(support.max() / n) if n else float("nan"),
+        "macro_f1": s["macro_f1"],
+        "chance": 1.0 / confusion.shape[0],
+        "majority": float(s["support"].max() / n) if n else float("nan"),
     }
 
 
 # ---------------------------------------------------------------------------------------------- epochs
-def train_one_epoch(
-    model: nn.Module,
-    criterion: MaskedMultiHeadLoss,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    scaler: torch.amp.GradScaler,
-    *,
-    epoch: int,
-    start_step: int,
-    steps_per_epoch: int,
-    env: C.DistEnv,
-    args: argparse.Namespace,
-    precision: str,
-    on_step: Any,
-) -> dict[str, float]:
-    """One pass over this rank's shard; ``on_step(step)`` runs after each optimiser step (saving, logging)."""
-    model.train()
-    meter = C.Meter()
-    images = 0
-    t0 = C.now()
-    step = start_step
-    accum = args.accum_steps
-    batches = C.progress(
-        loader, enabled=args.progress and env.is_main, desc=f"epoch {epoch + 1}/{args.epochs}"
-    )
-    micro = 0
-    optimizer.zero_grad(set_to_none=True)
-    n_batches = len(loader)
-    for i, (x, y) in enumerate(batches):
-        x = x.to(env.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        y = y.to(env.device, non_blocking=True)
-        last_micro = (micro + 1 == accum) or (i + 1 == n_batches)
-        sync = model.no_sync() if (env.distributed and not last_micro) else contextlib.nullcontext()
-        with sync:
-            with C.autocast(precision, env.device):
-                logits = model(x)
-            loss, _ = criterion(logits, y)
-            scaler.scale(loss / accum).backward()
-        micro += 1
-        meter.update(float(loss.detach()), len(x))
-        images += len(x)
-        if not last_micro:
-            continue
-        if args.clip_grad > 0:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        scheduler.step()
-        micro = 0
-        step += 1
-        if not np.isfinite(float(loss.detach())):
-            raise ArtExtractError(
-                f"training diverged at epoch {epoch + 1} step {step} (loss {float(loss)}); lower --lr"
-            )
-        on_step(step, float(loss.detach()))
-    elapsed = C.now() - t0
-    total_images = float(C.all_reduce_sum(torch.tensor([float(images)]), env)[0])
-    return {
-        "train_loss": meter.global_avg(env),
-        "train_time": elapsed,
-        "images_per_s": total_images / max(elapsed, 1e-9),
-    }
+@dataclass
+class ClassifierTask(Task):
+    """The classifier in the training loop: masked multi-head cross-entropy; the epoch with the best mean
+    top-1 on the comparison set (val, or the carved-out selection set) is released."""
+
+    run: C.Run
+    model: nn.Module
+    criterion: MaskedMultiHeadLoss
+    heads: dict[str, list[str]]
+    choose_loader: DataLoader
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    save: Callable[[nn.Module, dict[str, Any]], None]
+    title: str
+    on_selection: bool = False
+
+    name = "classifier"
+    initial_best = {"mean_top1": -1.0}  # noqa: RUF012 (copied by the loop, never changed)
+
+    def loss(self, output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        return self.criterion(output, target)[0]
+
+    def step_record(self) -> dict[str, Any]:
+        return {"lr": self.scheduler.get_last_lr()[0]}
+
+    def evaluate(self) -> dict[str, Any]:
+        model = C.unwrap(self.model)
+        metrics = evaluate(
+            model, self.choose_loader, self.heads, env=self.run.env, precision=self.run.precision
+        )
+        return {**metrics, "evaluated_on": "selection"} if self.on_selection else metrics
+
+    def keep(self, metrics: dict[str, Any], best: dict[str, Any], epoch: int) -> dict[str, Any] | None:
+        if metrics["mean_top1"] > best["mean_top1"]:
+            return {"mean_top1": metrics["mean_top1"], "epoch": epoch, "val": metrics["val"]}
+        return None
+
+    def release(self, best: dict[str, Any]) -> None:
+        self.save(C.unwrap(self.model), best)
+
+    def epoch_line(self, record: dict[str, Any], epochs: int) -> str:
+        return _epoch_line(record, epochs)
+
+    def curves_title(self) -> str:
+        return self.title
 
 
 @torch.no_grad()
@@ -469,16 +392,12 @@ def evaluate(
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train a classifier as ``args`` say; returns a summary (best metrics, epochs, time, images/s, out)."""
     # ============ setting up ... ============
-    env = C.init_distributed(args.device)
-    torch.set_flush_denormal(True)  # denormals in late training make CPU kernels many times slower
-    precision = C.resolve_train_precision(args.precision, env.device)
-    out = Path(args.out) if args.out else default_out("classifier", args.collection)
     attributes = [a.strip() for a in args.attributes.split(",") if a.strip()]
-    if args.batch_size < 1 or args.accum_steps < 1 or args.epochs < 1:
-        raise ArtExtractError("--batch-size, --accum-steps and --epochs must be >= 1")
-    state = C.prepare_out(out, args, env)
-    C.seed_everything(args.seed + env.rank)
-    t_start = C.now()
+    invalid = args.batch_size < 1 or args.accum_steps < 1 or args.epochs < 1
+    run = C.start_run(
+        args, "classifier", invalid="--batch-size, --accum-steps and --epochs must be >= 1" if invalid else ""
+    )
+    env, precision, out, t_start = run.env, run.precision, run.out, run.t_start
 
     # ============ preparing data ... ============
     root, catalog = load_collection(args.collection)
@@ -539,16 +458,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         train_ds.preload(workers=max(2, args.workers))
         val_ds.preload(workers=max(2, args.workers), indices=list(val_sampler))
         C.say(env, f"cached {len(train_ds)} train + {len(val_sampler)} val images in {C.now() - t0:.1f}s")
-    loader_kw = {
-        "num_workers": args.workers,
-        "pin_memory": env.device.type == "cuda",
-        "persistent_workers": args.workers > 0,
-    }
-    # a 1-image last batch breaks BatchNorm on small final feature maps: drop it when it would occur
-    drop_last = train_sampler.per_rank() % args.batch_size == 1
-    train_loader = DataLoader(
-        train_ds, batch_size=args.batch_size, sampler=train_sampler, drop_last=drop_last, **loader_kw
-    )
+    loader_kw = C.loader_kwargs(args, env)
+    train_loader = C.train_loader(train_ds, train_sampler, args, env)
     val_loader = DataLoader(val_ds, batch_size=args.batch_size * 2, sampler=val_sampler, **loader_kw)
     choose_loader = val_loader  # what epochs are compared on
     if selection is not None:
@@ -572,18 +483,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     # ============ building the network ... ============
     kwargs = arch_kwargs(args)
-    model = build_model(args.arch, heads={h: len(c) for h, c in heads.items()}, **kwargs)
-    imagenet = args.imagenet_init or ("torchvision" if args.init == "imagenet" else None)
-    if imagenet and state is None:
-        from ..nets.checkpoint import init_from_imagenet
-
-        report = init_from_imagenet(model, None if imagenet == "torchvision" else imagenet)
-        C.say(env, report["summary"])
-    model = model.to(env.device, memory_format=torch.channels_last)
-    if env.distributed:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[env.local_rank] if env.device.type == "cuda" else None
-        )
+    model = new_model(args, {h: len(c) for h, c in heads.items()}, run)
+    model = C.distribute(model.to(env.device, memory_format=torch.channels_last), env)
     n_params = sum(p.numel() for p in C.unwrap(model).parameters())
     C.say(
         env,
@@ -600,85 +501,27 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     # ============ preparing optimizer and schedule ... ============
-    steps_per_epoch = -(-len(train_loader) // args.accum_steps)
-    total_steps = steps_per_epoch * args.epochs
-    optimizer = torch.optim.AdamW(
-        C.param_groups(C.unwrap(model), args.weight_decay), lr=args.lr, betas=(0.9, 0.999)
+    opt = C.optimisation(C.unwrap(model), train_loader, run)
+
+    # ============ training (resumed when OUT holds a training state) ... ============
+    def save(weights: nn.Module, best: dict[str, Any]) -> None:
+        _save_release(out, weights, args, heads, info, split, root, best, precision, env)
+
+    task = ClassifierTask(
+        run, model, criterion, heads, choose_loader, opt.scheduler, save, title=f"{args.arch} on {root.name}",
+        on_selection=selection is not None,
+    )  # fmt: skip
+    loop = Loop(
+        task,
+        run,
+        model=model,
+        loader=train_loader,
+        sampler=train_sampler,
+        opt=opt,
+        strict_keys=STRICT_RESUME_KEYS,
     )
-    plan = C.warmup_cosine(total_steps, round(args.warmup_epochs * steps_per_epoch), args.min_lr_factor)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, plan)
-    scaler = C.make_scaler(precision, env.device)
-
-    # ============ optionally resume training ... ============
-    start_epoch, start_step, best = 0, 0, {"mean_top1": -1.0}
-    log = C.JsonlLog(out / C.LOG_NAME, enabled=env.is_main)
-    objects = {"model": C.unwrap(model), "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
-    if state is not None:
-        start_epoch, start_step, best = C.resume(
-            state,
-            env=env,
-            log=log,
-            out=out,
-            steps_per_epoch=steps_per_epoch,
-            strict_keys=STRICT_RESUME_KEYS,
-            args=args,
-            **objects,
-        )
-    if env.is_main:
-        C.write_args_yaml(out, args, {"precision": precision, "world_size": env.world_size, "out": str(out)})
-
-    def snapshot(epoch: int, step: int) -> dict[str, Any]:
-        return C.train_state("classifier", args, env, epoch=epoch, step=step, best=best, **objects)
-
-    # ============ training ... ============
-    history: list[dict[str, Any]] = []
-    epochs = -(-plan.total_steps // steps_per_epoch)  # a resumed run keeps its re-planned schedule
-    epoch = start_epoch
-    while epoch < epochs:
-        t_epoch = C.now()
-        first = epoch == start_epoch
-        train_sampler.set_epoch(
-            epoch, start=(start_step * args.accum_steps * args.batch_size) if first else 0
-        )
-        step0 = start_step if first else 0
-
-        on_step = C.step_hook(
-            args, env, log, out, epoch=epoch, steps_per_epoch=steps_per_epoch, snapshot=snapshot,
-            extra=lambda: {"lr": scheduler.get_last_lr()[0]},
-        )  # fmt: skip
-
-        stats = train_one_epoch(
-            model, criterion, train_loader, optimizer, scheduler, scaler,
-            epoch=epoch, start_step=step0, steps_per_epoch=steps_per_epoch, env=env, args=args,
-            precision=precision, on_step=on_step,
-        )  # fmt: skip
-        metrics = evaluate(C.unwrap(model), choose_loader, heads, env=env, precision=precision)
-        record = {"type": "epoch", "epoch": epoch, "lr": scheduler.get_last_lr()[0], **stats, **metrics}
-        if selection is not None:
-            record["evaluated_on"] = "selection"
-        improved = metrics["mean_top1"] > best["mean_top1"]
-        if improved:
-            best = {"mean_top1": metrics["mean_top1"], "epoch": epoch, "val": metrics["val"]}
-        # the first epoch pays for caching, warm-up and autotuning: plan on it, then again on the second
-        if args.time_budget > 0 and epoch + 1 - start_epoch <= 2 and epoch + 1 < args.epochs:
-            fit = C.epochs_within_budget(
-                args.time_budget * 60, C.now() - t_start, C.now() - t_epoch, epoch + 1, args.epochs, env
-            )
-            if fit != epochs:
-                epochs = fit
-                plan.total_steps = steps_per_epoch * epochs
-                C.say(env, f"time budget {args.time_budget:g} min: {epochs} epochs fit; schedule re-planned")
-        st = snapshot(epoch + 1, 0)
-        if env.is_main:
-            if improved:
-                _save_release(out, C.unwrap(model), args, heads, info, split, root, best, precision, env)
-            log.write(record)
-            C.save_train_state(out, st)
-            C.plot_curves(out / C.LOG_NAME, out / C.CURVES_NAME, title=f"{args.arch} on {root.name}")
-        C.barrier(env)
-        history.append(record)
-        C.say(env, _epoch_line(record, epochs))
-        epoch += 1
+    history = loop.fit()
+    best = loop.best
 
     # ============ report: the chosen weights, once, on val ============
     if selection is not None:  # every rank evaluates its shard of val; rank 0 writes
@@ -693,14 +536,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         C.say(env, "reported on val: " + ", ".join(
             f"{h} top-1 {m['top1']:.3f} macro-F1 {m['macro_f1']:.3f}" for h, m in report["val"].items()
         ))  # fmt: skip
-    elif env.is_main and (out / "card.json").is_file():  # the whole run's wall time on the card
-        import json
-
-        from ..fileio import write_json_atomic
-
-        card = json.loads((out / "card.json").read_text(encoding="utf-8"))
-        card["training"]["wall_s"] = round(C.now() - t_start, 1)
-        write_json_atomic(out / "card.json", card)
+    else:  # the whole run's wall time on the card
+        C.stamp_card(run)
     C.barrier(env)
 
     # ============ done ============

@@ -19,7 +19,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -459,6 +459,65 @@ def now() -> float:
 
 
 # ------------------------------------------------------------------------------------------- arguments
+def trainer_parser(
+    kind: str, description: str, presets: dict[str, dict[str, Any]], defaults: dict[str, Any],
+    helps: dict[str, str], *, add_help: bool = True,
+) -> tuple[argparse.ArgumentParser, dict[str, Any]]:  # fmt: skip
+    """The parser with the options every trainer takes (``--preset``; data, model and optimisation), each
+    trainer's ``defaults`` (by dest) and ``helps`` (by option). Returns it and its groups by title, for
+    the trainer's own options; ``add_run_args`` comes last."""
+    p = argparse.ArgumentParser(
+        f"artextract.train {kind}",
+        description=description,
+        add_help=add_help,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    h = {
+        "--collection": "collection folder with catalog.csv",
+        "--cache-images": "keep shrunk images in RAM",
+        "--workers": "DataLoader worker processes per rank (0 = in the main process)",
+        "--width": "base width (default: the architecture's)",
+        "--attention": "channel attention inside each block",
+        "--accum-steps": "gradient accumulation steps",
+        "--weight-decay": "AdamW decoupled weight decay (not on norms/biases)",
+        "--warmup-epochs": "linear warm-up before the cosine decay",
+        "--min-lr-factor": "final LR as a fraction of the peak",
+        "--clip-grad": "clip the gradient norm (0 = off)",
+        **helps,
+    }
+    p.add_argument("--preset", choices=sorted(presets), help=h["--preset"])
+    groups = {title: p.add_argument_group(title) for title in ("data", "model", "optimisation")}
+    g = groups["data"]
+    g.add_argument("--collection", type=Path, help=h["--collection"])
+    g.add_argument("--img-size", type=int, default=224, help=h["--img-size"])
+    g.add_argument("--min-scale", type=float, help=h["--min-scale"])
+    g.add_argument(
+        "--cache-images", action=argparse.BooleanOptionalAction, default=False, help=h["--cache-images"]
+    )
+    g.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help=h["--workers"])
+    g = groups["model"]
+    g.add_argument("--arch", help=h["--arch"])
+    g.add_argument("--width", type=int, help=h["--width"])
+    g.add_argument("--rla-channels", type=int, help=h["--rla-channels"])
+    g.add_argument("--rla-type", choices=["rla", "gru", "lstm"], help=h["--rla-type"])
+    g.add_argument("--attention", choices=["se", "eca"], help=h["--attention"])
+    g.add_argument("--init", choices=["random", "imagenet"], default="random", help=h["--init"])
+    g.add_argument(
+        "--imagenet-weights", "--imagenet-init", dest="imagenet_init", help=h["--imagenet-weights"]
+    )
+    g = groups["optimisation"]
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int, help=h["--batch-size"])
+    g.add_argument("--accum-steps", type=int, default=1, help=h["--accum-steps"])
+    g.add_argument("--lr", type=float, help=h["--lr"])
+    g.add_argument("--weight-decay", type=float, help=h["--weight-decay"])
+    g.add_argument("--warmup-epochs", type=float, help=h["--warmup-epochs"])
+    g.add_argument("--min-lr-factor", type=float, help=h["--min-lr-factor"])
+    g.add_argument("--clip-grad", type=float, default=0.0, help=h["--clip-grad"])
+    p.set_defaults(**defaults)
+    return p, groups
+
+
 def add_run_args(p: argparse.ArgumentParser, kind: str) -> None:
     """The options every trainer shares: output, resume, seed, device, precision, logging."""
     g = p.add_argument_group("run")
@@ -493,11 +552,14 @@ def add_run_args(p: argparse.ArgumentParser, kind: str) -> None:
 def parse_with_presets(
     parser: argparse.ArgumentParser, presets: dict[str, dict[str, Any]], argv: list[str] | None
 ) -> argparse.Namespace:
-    """Parse twice: once to find ``--preset``, then with the preset's values as defaults."""
+    """Parse twice: once to find ``--preset``, then with the preset's values as defaults. ``argv`` (the
+    command line when ``None``) is kept as ``args.argv`` for the released card."""
     first, _ = parser.parse_known_args(argv)
     if first.preset:
         parser.set_defaults(**presets[first.preset])
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 # ------------------------------------------------------------------------------ shared by the trainers
@@ -584,33 +646,6 @@ def train_state(
     }
 
 
-def step_hook(
-    args: argparse.Namespace,
-    env: DistEnv,
-    log: JsonlLog,
-    out: Path,
-    *,
-    epoch: int,
-    steps_per_epoch: int,
-    snapshot: Callable[[int, int], dict[str, Any]],
-    extra: Callable[[], dict[str, Any]],
-) -> Callable[[int, float], None]:
-    """The per-step callback of ``train_one_epoch``: a step record every ``--log-every`` steps (with
-    ``extra()``, e.g. the LR or BYOL's tau), the training state every ``--save-every`` steps."""
-
-    def on_step(step: int, loss: float) -> None:
-        if args.log_every and step % args.log_every == 0:
-            log.write({"type": "step", "epoch": epoch, "step": step, "loss": loss, **extra()})
-        if args.save_every and step % args.save_every == 0 and step < steps_per_epoch:
-            st = snapshot(epoch, step)
-            if env.is_main:
-                save_train_state(out, st)
-        if args.sleep_per_step:  # only for the crash-and-resume tests
-            time.sleep(args.sleep_per_step)
-
-    return on_step
-
-
 def run_summary(
     args: argparse.Namespace, env: DistEnv, out: Path, history: list[dict[str, Any]], t_start: float,
     precision: str, **extra: Any,
@@ -628,3 +663,104 @@ def run_summary(
         "precision": precision,
         "world_size": env.world_size,
     }
+
+
+# ---------------------------------------------------------------------------------------------- set-up
+@dataclass
+class Run:
+    """A trainer's run: its arguments, process, precision, output folder, saved state (to resume), log."""
+
+    args: argparse.Namespace
+    env: DistEnv
+    precision: str
+    out: Path
+    state: dict[str, Any] | None
+    t_start: float
+    log: JsonlLog
+
+
+def default_out(kind: str, collection: Path) -> Path:
+    from ..config import models_dir
+
+    name = Path(collection).resolve().name
+    return models_dir() / f"{kind}-{name}"
+
+
+def start_run(args: argparse.Namespace, kind: str, *, invalid: str = "") -> Run:
+    """Process group, precision, output folder (checked against --resume/--overwrite) and seeds.
+    ``invalid``: why the arguments cannot be used (raised before anything is written), or empty."""
+    env = init_distributed(args.device)
+    torch.set_flush_denormal(True)  # denormals in late training make CPU kernels many times slower
+    precision = resolve_train_precision(args.precision, env.device)
+    out = Path(args.out) if args.out else default_out(kind, args.collection)
+    if invalid:
+        raise ArtExtractError(invalid)
+    state = prepare_out(out, args, env)
+    seed_everything(args.seed + env.rank)
+    return Run(args, env, precision, out, state, now(), JsonlLog(out / LOG_NAME, enabled=env.is_main))
+
+
+def distribute(model: torch.nn.Module, env: DistEnv) -> torch.nn.Module:
+    """The model wrapped in DistributedDataParallel under torchrun (the model itself otherwise)."""
+    if not env.distributed:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[env.local_rank] if env.device.type == "cuda" else None
+    )
+
+
+def loader_kwargs(args: argparse.Namespace, env: DistEnv) -> dict[str, Any]:
+    return {
+        "num_workers": args.workers,
+        "pin_memory": env.device.type == "cuda",
+        "persistent_workers": args.workers > 0,
+    }
+
+
+def train_loader(dataset: Any, sampler: Any, args: argparse.Namespace, env: DistEnv) -> Any:
+    """The training DataLoader. A 1-image last batch breaks BatchNorm on small final feature maps (and
+    in BYOL's projector): it is dropped when it would occur."""
+    from torch.utils.data import DataLoader
+
+    drop_last = sampler.per_rank() % args.batch_size == 1
+    return DataLoader(
+        dataset, batch_size=args.batch_size, sampler=sampler, drop_last=drop_last, **loader_kwargs(args, env)
+    )
+
+
+@dataclass
+class Optimisation:
+    """AdamW, the warm-up + cosine schedule (``plan`` is its factor), the gradient scaler."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    plan: WarmupCosine
+    scaler: torch.amp.GradScaler
+    steps_per_epoch: int
+
+
+def optimisation(module: torch.nn.Module, loader: Any, run: Run) -> Optimisation:
+    """AdamW over ``module`` (no decay on norms and biases) with ``--lr`` warmed up over ``--warmup-epochs``
+    then cosine-decayed to ``--min-lr-factor`` at the end of ``--epochs``."""
+    args = run.args
+    steps_per_epoch = -(-len(loader) // args.accum_steps)
+    optimizer = torch.optim.AdamW(param_groups(module, args.weight_decay), lr=args.lr, betas=(0.9, 0.999))
+    plan = warmup_cosine(
+        steps_per_epoch * args.epochs, round(args.warmup_epochs * steps_per_epoch), args.min_lr_factor
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, plan)
+    return Optimisation(
+        optimizer, scheduler, plan, make_scaler(run.precision, run.env.device), steps_per_epoch
+    )
+
+
+def stamp_card(run: Run, **training: Any) -> None:
+    """Rank 0: add the whole run's wall time (and ``training`` entries) to a released ``card.json``."""
+    if not (run.env.is_main and (run.out / "card.json").is_file()):
+        return
+    from ..fileio import write_json_atomic
+
+    card = json.loads((run.out / "card.json").read_text(encoding="utf-8"))
+    card["training"]["wall_s"] = round(now() - run.t_start, 1)
+    card["training"].update(training)
+    write_json_atomic(run.out / "card.json", card)

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..catalog import ATTRIBUTES, catalog_path, image_path, label_vocab, read_catalog
 from ..errors import CatalogError, UnknownNameError
+from ..labels import encode_labels
 
 
 # ---------------------------------------------------------------------------------------------- labels
@@ -40,12 +41,11 @@ class LabelledSplit:
     val_source: str  # "split column" or "held out <frac> of train (no val rows)"
 
 
-def encode_labels(df: pd.DataFrame, heads: dict[str, list[str]]) -> np.ndarray:
+def label_matrix(df: pd.DataFrame, heads: dict[str, list[str]]) -> np.ndarray:
     """``[N, H]`` int64 class indices, ``-1`` for an empty value or a class outside the vocabulary."""
     out = np.full((len(df), len(heads)), -1, dtype=np.int64)
     for j, (attr, classes) in enumerate(heads.items()):
-        index = {c: i for i, c in enumerate(classes)}
-        out[:, j] = [index.get(v, -1) for v in df[attr].astype(str)]
+        out[:, j] = encode_labels(df[attr].astype(str), classes)
     return out
 
 
@@ -91,7 +91,7 @@ def split_catalog(
             "nothing to classify"
         )
     train, val = train.reset_index(drop=True), val.reset_index(drop=True)
-    return LabelledSplit(train, val, heads, encode_labels(train, heads), encode_labels(val, heads), source)
+    return LabelledSplit(train, val, heads, label_matrix(train, heads), label_matrix(val, heads), source)
 
 
 def subsample(split: LabelledSplit, max_train: int = 0, max_val: int = 0, seed: int = 0) -> LabelledSplit:
