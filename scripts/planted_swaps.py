@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from artextract.analysis.crossfit import crossfit_probs  # noqa: E402
 from artextract.analysis.outliers import score_outliers  # noqa: E402
-from artextract.build import encode_labels  # noqa: E402
 from artextract.catalog import image_path, label_vocab, read_catalog  # noqa: E402
+from artextract.labels import encode_labels  # noqa: E402
 
 
 def plant_pair_swaps(
