@@ -31,8 +31,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
+# artextract/build.py too: a new build stage brings an existing bundle up to date (stale stages only)
 $(DATA)/artifacts/sample/manifest.json: $(STAMP) $(SAMPLE)/collection/catalog.csv $(SAMPLE)/reference/catalog.csv \
-  $(CLASSIFIER)/model.safetensors $(ENCODER)/model.safetensors
+  $(CLASSIFIER)/model.safetensors $(ENCODER)/model.safetensors artextract/build.py
 	@echo "==> [2/2] building artifacts for the public-domain sample with the released checkpoints"
 	$(VENV)/bin/artextract build --collection $(SAMPLE)/collection --classifier $(CLASSIFIER) \
 	  --reference $(SAMPLE)/reference --encoder $(ENCODER) --name sample \

@@ -33,6 +33,7 @@ from .bundle import FORMAT, MANIFEST
 from .catalog import ATTRIBUTES, catalog_path, read_catalog
 from .errors import BundleError
 from .fileio import atomic_path, sha256_file, write_json_atomic
+from .labels import encode_labels
 from .stages import Event, Stage, TqdmEvents, run_stages
 
 Log = Callable[[str], None]
@@ -208,12 +209,6 @@ def embed_catalog(
     for r in range(world):
         (shard_dir / f"rank{r}.npz").unlink(missing_ok=True)
     return emb, probs, failed_all
-
-
-def encode_labels(values: pd.Series, classes: list[str]) -> np.ndarray:
-    """Catalog labels -> class indices of a head; empty or unknown -> -1 (masked)."""
-    lookup = {c: i for i, c in enumerate(classes)}
-    return np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
 
 
 class _Build:

@@ -801,3 +801,31 @@ def pair_difference(path_a: str, path_b: str) -> dict[str, Any]:
         return diff(load_image(path_a), load_image(path_b))
     except BadImageError as exc:
         return {"summary": f"cannot compare: {exc}"}
+
+
+# --------------------------------------------------------------------------- why (Grad-CAM)
+def cam_attribute(b: Bundle) -> str:
+    """The head the inspector explains: style where the classifier has one."""
+    return "style" if "style" in b.attributes else b.attributes[0]
+
+
+@bundle_cached(64)
+def class_activation_maps(_b: Bundle, key: str, row: int, attr: str) -> list[tuple[str, Any]]:
+    """``[(caption, overlay image)]``: Grad-CAM for the predicted class of ``attr`` and, when it is
+    another class the classifier knows, for the catalog's. Raises BadImageError for an unreadable image."""
+    from ..explain import grad_cam, overlay
+    from ..images import load_image
+
+    img = load_image(_b.image_path(int(row)))
+    classes = _b.classes[attr]
+    p = np.asarray(_b.probs(attr)[int(row)], dtype=np.float64)
+    pred = int(p.argmax())
+    asked = [(pred, f"predicted {pretty_label(classes[pred])} ({p[pred]:.2f})")]
+    catalog = str(_b.items.iloc[int(row)].get(attr, "") or "")
+    if catalog in classes and classes.index(catalog) != pred:
+        c = classes.index(catalog)
+        asked.append((c, f"catalog {pretty_label(catalog)} ({p[c]:.2f})"))
+    model = embedder(_b, "classifier")
+    with _INFERENCE_LOCK:
+        cams = grad_cam(model, img, attr, [c for c, _ in asked])
+        return [(caption, overlay(model, img, cams[c])) for c, caption in asked]

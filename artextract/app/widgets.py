@@ -14,7 +14,17 @@ from ..bundle import Bundle
 from ..catalog import image_path
 from ..errors import ArtExtractError
 from ..text import md_escape, safe_url
-from .data import INSPECT_COLUMNS, artist_of, group_reasons, image_bytes, labels_markdown, painting_path
+from .data import (
+    INSPECT_COLUMNS,
+    artist_of,
+    bundle_key,
+    cam_attribute,
+    class_activation_maps,
+    group_reasons,
+    image_bytes,
+    labels_markdown,
+    painting_path,
+)
 from .state import _go_back, focus_row, reviewer_input, reviewer_name, reviewers, share_link, verdicts
 
 
@@ -138,6 +148,7 @@ def inspector(
             st.caption("Opens this painting in the Explore inspector, in this collection.")
             st.code(share_link(b, row), language=None)
         st.markdown(labels_markdown(b, row))
+        why(b, row, ns)
         score = float(item.get("outlier_score", 0.0) or 0.0)
         flagged = score >= b.outlier_threshold
         st.markdown(
@@ -169,6 +180,25 @@ def inspector(
                         args=(ns, j),
                         width="stretch",
                     )
+
+
+def why(b: Bundle, row: int, ns: str) -> None:
+    """Toggle: Grad-CAM maps for the predicted and the catalog's class, over the crop the network saw."""
+    attr = cam_attribute(b)
+    if not st.toggle(f"Why this {attr}? (class-activation map)", key=f"{ns}.cam"):
+        return
+    try:
+        maps = class_activation_maps(b, bundle_key(b), int(row), attr)
+    except ArtExtractError as exc:
+        st.warning(f"No map: {exc}")
+        return
+    cols = st.columns(len(maps))
+    for col, (caption, img) in zip(cols, maps, strict=True):
+        col.image(img, caption=caption, width="stretch")
+    st.caption(
+        "Grad-CAM on the classifier's last stage: bright where the evidence for that class lies, over the "
+        "centre crop the network sees. Coarse by design: the last stage sees the painting as a small grid."
+    )
 
 
 def gallery(b: Bundle, rows: Sequence[int], *, ns: str, per_page: int = 12, cols: int = 4) -> None:

@@ -188,7 +188,7 @@ def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> None:
 class MultiHeadNet(nn.Module):
     """Base of every backbone here: pooled features, then one linear head per attribute.
 
-    Subclasses set ``self.num_features`` and implement ``forward_features(x) -> [B, num_features]``.
+    Subclasses set ``self.num_features`` and implement ``forward_maps(x) -> [B, num_features, h, w]``.
     ``heads={}`` gives a headless encoder (``forward`` then returns an empty dict).
     """
 
@@ -207,8 +207,13 @@ class MultiHeadNet(nn.Module):
     def head_names(self) -> list[str]:
         return list(self.heads.keys())
 
-    def forward_features(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+    def forward_maps(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """The last stage's activation maps ``[B, num_features, h, w]`` (what Grad-CAM weighs)."""
         raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Pooled pre-logit embedding ``[B, num_features]``: the maps, globally averaged."""
+        return self.forward_maps(x).mean(dim=(2, 3))
 
     def forward_head(self, feats: Tensor) -> dict[str, Tensor]:
         """Logits per head from pooled features ``[B, num_features]``."""

@@ -167,13 +167,12 @@ class MobileNetV2(MultiHeadNet):
     def blocks(self) -> list[InvertedResidual]:
         return list(self.features)[1:-1]  # type: ignore[return-value]
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Pooled 1280-d embedding (torchvision's ``features`` then global average pooling)."""
+    def forward_maps(self, x: Tensor) -> Tensor:
+        """The final 1x1 conv's 1280 maps (torchvision's ``features``); pooled by ``forward_features``."""
         x = self.features[0](x)
         for blk in self.blocks():
             x = blk(x)
-        x = self.features[-1](x)
-        return x.mean(dim=(2, 3))
+        return self.features[-1](x)
 
 
 class RLAMobileNetV2(MobileNetV2):
@@ -193,7 +192,7 @@ class RLAMobileNetV2(MobileNetV2):
         for m in (*self.rla_conv_out, self.rla_recurrent):
             nn.init.kaiming_normal_(m.weight, mode="fan_out")
 
-    def forward_features(self, x: Tensor) -> Tensor:
+    def forward_maps(self, x: Tensor) -> Tensor:
         x = self.features[0](x)
         b, _, hh, ww = x.shape
         h = x.new_zeros(b, self.rla_channels, hh, ww)
@@ -210,8 +209,7 @@ class RLAMobileNetV2(MobileNetV2):
                 h = F.avg_pool2d(h, kernel_size=2, stride=2, ceil_mode=True)
             h = self.rla_recurrent(torch.tanh(self.rla_bns[s][t](h + self.rla_conv_out[s](y))))
         h = F.relu6(self.rla_norm(h))
-        x = self.features[-1](torch.cat([x, h], dim=1))
-        return x.mean(dim=(2, 3))
+        return self.features[-1](torch.cat([x, h], dim=1))
 
 
 @register_model("mobilenetv2", input_size=224, family="mobilenetv2")

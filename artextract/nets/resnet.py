@@ -59,11 +59,10 @@ class ResNet(MultiHeadNet):
         self._build_heads(heads, num_classes, drop_rate)
         init_weights(self, zero_init_residual=zero_init_residual)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Pooled pre-logit embedding ``[B, num_features]``."""
+    def forward_maps(self, x: Tensor) -> Tensor:
+        """Last-stage maps ``[B, num_features, h, w]`` (pooled by ``forward_features``)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return x.mean(dim=(2, 3))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
 #: ResNet depth -> (block, blocks per stage), as in "Deep Residual Learning" (and torchvision).

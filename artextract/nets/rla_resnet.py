@@ -168,8 +168,8 @@ class RLAResNet(MultiHeadNet):
     def stages(self) -> list[nn.ModuleList]:
         return [getattr(self, f"layer{i + 1}") for i in range(self.num_stages)]
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """Pooled pre-logit embedding ``[B, C_last + rla_channels]``."""
+    def forward_maps(self, x: Tensor) -> Tensor:
+        """Last-stage maps joined with the RLA state ``[B, C_last + rla_channels, h, w]``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         b, _, hh, ww = x.shape
         fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
@@ -186,7 +186,7 @@ class RLAResNet(MultiHeadNet):
                 h, c = update(t, x, h, c)  # the block's output, after the add and ReLU (official code)
         if self.rla_norm is not None:
             h = self.relu(self.rla_norm(h))
-        return torch.cat([x, h], dim=1).mean(dim=(2, 3))
+        return torch.cat([x, h], dim=1)
 
 
 register_depths("rla_resnet", "rla_resnet", RLAResNet)

@@ -1,0 +1,183 @@
+"""Near duplicates: layout descriptors, the self-join, pairs with a reference, verdicts, the page."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from artextract import review
+from artextract.analysis.duplicates import (
+    describe_paths,
+    duplicate_pairs,
+    layout_descriptor,
+    pair_difference,
+    pair_key,
+    reference_pairs,
+)
+from artextract.errors import BundleError
+
+
+def painting(seed: int, size=(200, 150)) -> Image.Image:
+    """A smooth random picture (blobs of colour), different for every seed."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize(size, Image.Resampling.BICUBIC)
+
+
+def altered(img: Image.Image) -> Image.Image:
+    """Cropped 10%, resized to 60%, brighter and less saturated, re-encoded at JPEG quality 60."""
+    w, h = img.size
+    img = img.crop((int(0.05 * w), int(0.05 * h), int(0.95 * w), int(0.95 * h)))
+    img = img.resize((int(0.6 * img.width), int(0.6 * img.height)), Image.Resampling.BICUBIC)
+    img = ImageEnhance.Color(ImageEnhance.Brightness(img).enhance(1.08)).enhance(0.9)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=60)
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def test_altered_copies_are_the_most_similar_pairs_and_flat_images_pair_with_nothing():
+    originals = [painting(s) for s in range(60)]
+    copies = {60 + j: j * 7 for j in range(6)}  # copy row -> original row
+    imgs = originals + [altered(originals[o]) for o in copies.values()]
+    imgs.append(Image.new("RGB", (120, 90), (128, 128, 128)))  # flat: no layout to match
+    desc = np.stack([layout_descriptor(i) for i in imgs])
+    assert desc.shape == (67, 3, 256) and np.allclose(np.linalg.norm(desc[:66], axis=2), 1.0, atol=1e-4)
+    assert not desc[66].any()
+    pairs = duplicate_pairs(desc, min_sim=-1.0)
+    top = {(int(a), int(b)) for a, b in zip(pairs["a"][:6], pairs["b"][:6], strict=True)}
+    assert top == {(o, c) for c, o in copies.items()}
+    assert (pairs["a"] < pairs["b"]).all() and pairs["sim"].is_monotonic_decreasing
+    assert (
+        not ((pairs["a"] == 66) | (pairs["b"] == 66)).any() or pairs.loc[pairs["b"] == 66, "sim"].max() <= 0
+    )
+    kept = duplicate_pairs(desc)  # the default floor keeps the copies, drops most chance pairs
+    assert len(kept) < len(pairs) and {(o, c) for c, o in copies.items()} <= set(
+        zip(kept["a"], kept["b"], strict=True)
+    )
+
+
+def test_pairs_with_a_reference_collection():
+    coll = np.stack([layout_descriptor(painting(s)) for s in range(20)])
+    ref_imgs = [painting(100 + s) for s in range(30)] + [altered(painting(3)), altered(painting(11))]
+    ref = np.stack([layout_descriptor(i) for i in ref_imgs])
+    pairs = reference_pairs(coll, ref, min_sim=0.9)
+    assert {(int(a), int(r)) for a, r in zip(pairs["a"], pairs["ref"], strict=True)} == {(3, 30), (11, 31)}
+
+
+def test_describe_paths_reports_unreadable_files_and_shows_progress(tmp_path):
+    good = tmp_path / "a.png"
+    painting(1).save(good)
+    bad = tmp_path / "b.jpg"
+    bad.write_bytes(b"not an image")
+    seen = []
+    desc, failed = describe_paths([good, bad], progress=lambda d, t: seen.append((d, t)))
+    assert list(failed) == [1] and desc[0].any() and not desc[1].any()
+    assert seen[-1] == (2, 2)
+
+
+def test_pair_difference_names_crop_resolution_and_colour():
+    a = painting(5, (400, 300))
+    b = altered(a)
+    d = pair_difference(a, b)
+    assert d["size_a"] == (400, 300) and d["size_b"] == b.size
+    assert "resolution" in d["summary"] and d["thumbnail_correlation"] > 0.8
+    same = pair_difference(a, a.copy())
+    assert same["summary"] == "no visible difference at thumbnail scale"
+    shifted = pair_difference(a, ImageEnhance.Brightness(a).enhance(1.4))
+    assert "colour shifted" in shifted["summary"]
+
+
+def test_pair_verdicts_are_kept_per_pair_and_the_latest_wins(tmp_path):
+    db = tmp_path / "r.sqlite"
+    key = pair_key("b-2", "a-1")
+    assert key == pair_key("a-1", "b-2") == "a-1 | b-2"
+    review.record_pair(key, "coll", "duplicate", reviewer="Ada", db=db)
+    review.record_pair(key, "coll", "distinct", reviewer="Ada", db=db)
+    review.record_pair(pair_key("x", "y"), "other", "duplicate", db=db)
+    assert review.pair_verdict_map("coll", db=db) == {key: "distinct"}
+    with pytest.raises(review.ReviewError, match="unknown verdict"):
+        review.record_pair(key, "coll", "confirmed", db=db)
+    assert review.verdict_map("coll", db=db) == {}  # painting verdicts are another table
+
+
+@pytest.fixture()
+def dup_bundle(tiny_demo, tiny_checkpoints, tmp_path):
+    """The tiny collection with altered copies of three of its paintings, built with a reference."""
+    from artextract.build import BuildConfig, build_bundle
+    from artextract.catalog import image_path, read_catalog, write_catalog
+
+    coll = tmp_path / "coll"
+    shutil.copytree(tiny_demo["collection"], coll)
+    cat = read_catalog(coll)
+    rows = []
+    for j, i in enumerate((2, 40, 77)):
+        src = cat.iloc[i].copy()
+        img = altered(Image.open(image_path(coll, src["image"])).convert("RGB").resize((256, 256)))
+        rel = f"images/copy_{j}.jpg"
+        img.save(coll / rel)
+        src["id"], src["image"], src["title"] = f"copy-{j}", rel, f"{src['title']} (copy)"
+        rows.append(src)
+    import pandas as pd
+
+    write_catalog(pd.concat([cat, pd.DataFrame(rows)], ignore_index=True), coll)
+    out = tmp_path / "data" / "artifacts" / "dups"
+    report = build_bundle(
+        BuildConfig(
+            collection=coll,
+            classifier=tiny_checkpoints["classifier"],
+            out=out,
+            name="dups",
+            reference=tiny_demo["reference"],
+            encoder=tiny_checkpoints["encoder"],
+            projections=("tsne",),
+            progress=False,
+        ),
+        log=lambda m: None,
+    )
+    assert "duplicates" in report.ran
+    return out, cat
+
+
+def test_build_lists_the_planted_copies_first(dup_bundle):
+    from artextract.bundle import open_bundle
+
+    out, cat = dup_bundle
+    b = open_bundle(out)
+    pairs = b.duplicate_pairs()
+    ids = b.items["id"].to_numpy()
+    top = {frozenset((ids[a], ids[c])) for a, c in zip(pairs["a"][:3], pairs["b"][:3], strict=True)}
+    assert top == {frozenset((cat["id"].iloc[i], f"copy-{j}")) for j, i in enumerate((2, 40, 77))}
+    assert b.duplicate_pairs("reference") is not None and b.manifest["duplicates"]["pairs"] == len(pairs)
+    with pytest.raises(BundleError, match="unknown duplicate scope"):
+        b.duplicate_pairs("elsewhere")
+
+
+def test_duplicates_page_marks_a_pair(dup_bundle, monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    out, cat = dup_bundle
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(out))
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    at = AppTest.from_file(app, default_timeout=60).run()
+    at.switch_page("pages/duplicates.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    body = "\n".join(m.value for m in at.markdown)
+    assert "pair(s)** at similarity ≥ 0.90" in body and "**Similarity " in body
+    assert any("Difference (right vs left)" in c.value for c in at.caption)
+    dup = [b for b in at.button if b.label == "Duplicate"]
+    assert dup and all(b.disabled for b in dup)  # a verdict needs a name
+    at.text_input(key="review.reviewer").input("Ada").run()
+    first = next(b for b in at.button if b.label == "Duplicate")
+    pair = first.key.removeprefix("duplicates.dup.")
+    first.click().run()
+    assert not at.exception and review.pair_verdict_map("dups") == {pair: "duplicate"}
+    assert any("Recorded" in s.value for s in at.success)
+    at.selectbox(key="duplicates.queue").select("Duplicate").run()
+    assert "1 pair(s)" in "\n".join(m.value for m in at.markdown)
