@@ -24,6 +24,7 @@ def build_navigation() -> StreamlitPage:
         st.Page(PAGES / "similar.py", title="Similar", icon=":material/image_search:"),
         st.Page(PAGES / "review.py", title="Review", icon=":material/fact_check:"),
         st.Page(PAGES / "duplicates.py", title="Duplicates", icon=":material/content_copy:"),
+        st.Page(PAGES / "collections.py", title="Collections", icon=":material/library_add:"),
         st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:"),
     ]
     return st.navigation(pages)

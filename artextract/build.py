@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -399,6 +400,21 @@ def _reference(b: _Build, progress) -> None:
     from .predict import l2_normalize
 
     ref, out = b.ref_catalog, b.out
+    files = ["reference/items.parquet", "reference/embeddings.npy", "reference/index"]
+    donor = _donor(out, "reference", b.keys["reference"], files)
+    if donor is not None:  # another bundle indexed this very reference with this encoder: reuse it
+        (out / "reference").mkdir(exist_ok=True)
+        for f in files:
+            if (donor.root / f).is_dir():  # the index folder; the stage is recorded only after this
+                shutil.rmtree(out / f, ignore_errors=True)
+                shutil.copytree(donor.root / f, out / f)
+            else:
+                with atomic_path(out / f) as tmp:
+                    shutil.copy2(donor.root / f, tmp)
+        b.manifest["reference"]["dropped"] = donor.manifest.get("reference", {}).get("dropped", {})
+        b.manifest["retrieval"] = donor.manifest.get("retrieval", {})
+        progress(1, 1)
+        return
     # on rank 0 alone: under torchrun the other ranks have finished after the classify stage
     r_emb, _, r_failed = b.embed(Path(b.cfg.encoder), b.ref_dir, ref, progress)
     r_kept = np.array(sorted(set(range(len(ref))) - set(r_failed)), dtype=np.int64)
@@ -435,6 +451,28 @@ def _duplicates(b: _Build, progress) -> None:
         "pairs": int(len(pairs)),
         "method": "layout thumbnails (artextract/analysis/duplicates.py), k-NN self-join",
     }
+
+
+@dataclass
+class _Donor:
+    root: Path
+    manifest: dict[str, Any]
+
+
+def _donor(out: Path, stage: str, key: str, files: list[str]) -> _Donor | None:
+    """A complete bundle beside ``out`` whose ``stage`` has the same key and files (same inputs, so the
+    same result): the Collections page builds every import against the one reference collection."""
+    for man in sorted(out.parent.glob("*/" + MANIFEST)):
+        if man.parent.resolve() == out.resolve():
+            continue
+        try:
+            m = json.loads(man.read_text())
+        except (OSError, ValueError):
+            continue
+        st = m.get("stages", {}).get(stage, {})
+        if m.get("complete") and st.get("key") == key and all((man.parent / f).exists() for f in files):
+            return _Donor(man.parent, m)
+    return None
 
 
 def _sha_or_empty(path: Path) -> str:

@@ -43,3 +43,26 @@ def default_bundle() -> Path:
 
 def review_db_path() -> Path:
     return data_dir() / "review.sqlite"
+
+
+#: what the Collections page builds an imported collection with: the released checkpoints and the
+#: public-domain sample's reference collection (overridable for tests and other deployments)
+RELEASED_CLASSIFIER = "rla_mobilenetv2-wikiart"
+RELEASED_ENCODER = "rla_mobilenetv2-wikiart"
+REFERENCE_COLLECTION = "sample/reference"
+
+
+def import_build_defaults() -> dict[str, Path | None]:
+    """Checkpoints and reference for imported collections (``$ARTEXTRACT_CLASSIFIER``,
+    ``$ARTEXTRACT_ENCODER``, ``$ARTEXTRACT_REFERENCE``; the reference is left out if it is absent)."""
+    ref = Path(os.environ.get("ARTEXTRACT_REFERENCE", data_dir() / REFERENCE_COLLECTION))
+    return {
+        "classifier": Path(os.environ.get("ARTEXTRACT_CLASSIFIER", models_dir() / RELEASED_CLASSIFIER)),
+        "encoder": Path(os.environ.get("ARTEXTRACT_ENCODER", models_dir() / RELEASED_ENCODER)),
+        "reference": ref if (ref / "catalog.csv").is_file() else None,
+    }
+
+
+def collections_dir() -> Path:
+    """Where imported collections are written (one folder each: ``catalog.csv`` + ``images/``)."""
+    return data_dir() / "collections"

@@ -479,3 +479,104 @@ def test_hostile_catalog_text_is_shown_as_text(browser, tiny_demo, tiny_checkpoi
     assert 'tracker.invalid/p.gif"' not in html and 'src="https://tracker.invalid' not in html
     assert 'href="https://evil.invalid' not in html and "javascript:alert" not in html
     assert "<em>Nocturne</em>" not in html
+
+
+def _import_zip(tiny_demo) -> tuple[bytes, list[str]]:
+    """24 tiny demo paintings (one also as a resized copy), a catalog.csv, and entries to refuse."""
+    import csv
+    import zipfile
+
+    from PIL import Image
+
+    from artextract.catalog import image_path, read_catalog
+
+    cat = read_catalog(tiny_demo["collection"]).iloc[:24]
+    buf, rows = io.BytesIO(), []
+    with zipfile.ZipFile(buf, "w") as z:
+        for r in cat.itertuples():
+            z.write(image_path(tiny_demo["collection"], r.image), f"works/{r.id}.png")
+            rows.append({"file": f"{r.id}.png", "title": r.title, "artist": r.artist, "year": r.date})
+        first = Image.open(image_path(tiny_demo["collection"], cat["image"].iloc[0])).convert("RGB")
+        copy = io.BytesIO()
+        first.resize((48, 48)).save(copy, format="JPEG", quality=70)
+        z.writestr("works/copy.jpg", copy.getvalue())
+        z.writestr("works/broken.jpg", b"\xff\xd8\xff\xe0 garbage")
+        z.writestr("../escape.jpg", copy.getvalue())
+        z.writestr("readme.txt", "not a painting")
+        text = io.StringIO()
+        w = csv.DictWriter(text, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+        z.writestr("catalog.csv", text.getvalue())
+    return buf.getvalue(), cat["title"].tolist()
+
+
+def test_collections_import_switch_share_duplicate_and_why(
+    browser, tiny_bundle, tiny_demo, tiny_checkpoints, tmp_path, monkeypatch
+):
+    """A curator imports a ZIP with bad entries (report, then per-stage progress), opens the new bundle,
+    switches bundles in the sidebar, opens a shared link, marks a duplicate and toggles the Grad-CAM map."""
+    monkeypatch.setenv("ARTEXTRACT_CLASSIFIER", str(tiny_checkpoints["classifier"]))
+    monkeypatch.setenv("ARTEXTRACT_ENCODER", str(tiny_checkpoints["encoder"]))
+    monkeypatch.setenv("ARTEXTRACT_REFERENCE", str(tiny_demo["reference"]))
+    data, titles = _import_zip(tiny_demo)
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1400})
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    with app_server(tiny_bundle, tmp_path / "data", tmp_path / "server.log") as url:
+        open_page(page, url, "collections", "Collections")
+        page.get_by_label("Name").fill("mine")
+        page.get_by_label("Name").press("Enter")
+        wait_idle(page)
+        page.locator("input[type=file]").first.set_input_files(
+            files=[{"name": "mine.zip", "mimeType": "application/zip", "buffer": data}]
+        )
+        page.get_by_text("Map the CSV").wait_for()
+        wait_idle(page)
+        page.get_by_role("button", name="Check").click()
+        page.get_by_text("Validation report").wait_for()
+        body = page.locator("section.main, [data-testid=stMain]").first.inner_text()
+        assert "26 image(s) found, 25 usable" in body and "1 unreadable image(s)" in body
+        assert "2 other entr(ies) skipped" in body  # readme.txt and ../escape.jpg
+        page.get_by_role("button", name="Build this collection").click()
+        page.get_by_text("Building mine in the background").wait_for()
+        page.locator("[data-testid=stProgress]").first.wait_for()  # a bar per stage while it builds
+        assert "classify" in page.locator("[data-testid=stProgress]").first.inner_text()
+        page.get_by_role("button", name="Open in the app").wait_for(timeout=240_000)
+        page.get_by_role("button", name="Open in the app").click()
+        page.get_by_role("heading", name="Explore").wait_for()
+        wait_idle(page)
+        assert "bundle=mine" in page.url
+        page.get_by_text("25 of 25 paintings shown").wait_for()
+
+        # the sidebar switcher goes back to the default bundle (and the URL follows)
+        page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").first.click()
+        page.get_by_role("option", name=tiny_bundle.name).first.click()
+        page.get_by_text("120 of 120 paintings shown").wait_for()
+        assert f"bundle={tiny_bundle.name}" in page.url
+
+        # a shared link opens its painting in the inspector, in its bundle
+        from artextract.bundle import open_bundle
+
+        mine = open_bundle(tmp_path / "data" / "artifacts" / "mine")
+        row = int((mine.items["title"] == titles[5]).to_numpy().argmax())
+        page.goto(f"{url}/explore?bundle=mine&painting={mine.items['id'].iloc[row]}")
+        page.get_by_role("heading", name=titles[5]).wait_for()
+        wait_idle(page)
+        # why: the class-activation maps under the labels
+        page.get_by_text("(class-activation map)").click()
+        page.get_by_text("Grad-CAM on the classifier").wait_for()
+
+        # mark the first pair a duplicate (a reload is a new session: the link names the bundle)
+        open_page(page, url, "duplicates?bundle=mine", "Near duplicates")
+        page.get_by_label("Your name").fill("Ada")
+        page.get_by_label("Your name").press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Duplicate").first.click()
+        page.get_by_text("Recorded “duplicate”").wait_for()
+        from artextract import review
+
+        assert list(review.pair_verdict_map("mine", db=tmp_path / "data" / "review.sqlite").values()) == [
+            "duplicate"
+        ]
+    ctx.close()

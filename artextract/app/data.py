@@ -125,7 +125,8 @@ def list_bundles() -> list[BundleInfo]:
     """The default bundle first, then every bundle folder under ``<data>/artifacts`` by name.
 
     Only folders found here can be opened from a URL: ``?bundle=`` names one of them, never a path.
-    Incomplete bundles (a build that is running, failed or was cancelled) are listed as not built.
+    Incomplete bundles (a build that is running, failed or was cancelled) are left out, except the
+    default, which then says why it cannot be opened.
     """
     default = bundle_location()
     out = [_bundle_info(default)]
@@ -134,7 +135,9 @@ def list_bundles() -> list[BundleInfo]:
         for man in sorted(root.glob("*/manifest.json")):
             d = man.parent
             if d.resolve() != default.resolve() and d.name != default.name:
-                out.append(_bundle_info(d))
+                info = _bundle_info(d)
+                if info.complete:  # a build running, failed or cancelled is on the Collections page
+                    out.append(info)
     return out
 
 

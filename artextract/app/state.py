@@ -73,24 +73,29 @@ def chosen_bundle(infos: Sequence[BundleInfo]) -> BundleInfo:
     return by_name[name]
 
 
-def current_bundle() -> Bundle:
-    """The bundle for this page, with the switcher in the sidebar; the URL carries its name.
-
-    On a BundleError show the message and stop the page (the app stays up)."""
+def bundle_switcher() -> BundleInfo:
+    """The sidebar's collection switcher (every page has it); the URL carries the chosen bundle's name."""
     infos = list_bundles()
     info = chosen_bundle(infos)
-    names = [i.name for i in infos]
     st.session_state[_SWITCHER_KEY] = info.name
     labels = {i.name: i.label() for i in infos}
     st.sidebar.selectbox(
         "Collection",
-        names,
+        [i.name for i in infos],
         key=_SWITCHER_KEY,
         format_func=lambda n: labels.get(n, n),
         on_change=_switch_bundle,
         help="Every bundle built under data/artifacts; the Collections page adds more.",
     )
     st.query_params["bundle"] = info.name
+    return info
+
+
+def current_bundle() -> Bundle:
+    """The bundle for this page, chosen in the sidebar's switcher.
+
+    On a BundleError show the message and stop the page (the app stays up)."""
+    info = bundle_switcher()
     try:
         return load_bundle(info.path)
     except BundleError as exc:
