@@ -362,7 +362,11 @@ def _outliers(b: _Build, progress) -> None:
         ev, ev_nb = np.load(b.out / "evidence.npy"), None
     else:
         ev, ev_nb = b.emb, np.load(b.out / "neighbours.npy")
-    held_out = b.probs if b.own_labels else crossfit_probs(ev, b.labels, b.classes, folds=5, seed=cfg.seed)
+    held_out = (
+        b.probs
+        if b.own_labels
+        else crossfit_probs(ev, b.labels, b.classes, folds=5, seed=cfg.seed, progress=progress)
+    )
     scores = score_outliers(ev, b.labels, held_out, b.classes, k=cfg.k, seed=cfg.seed, neighbours=ev_nb)
     _save_parquet(b.out / "outliers.parquet", scores)
 

@@ -46,6 +46,11 @@ class StageProgress:
     total: int = 1
     seconds: float = 0.0
     state: str = "waiting"  # waiting | running | done | skipped
+    started_at: float = 0.0  # wall clock of the stage's start event
+
+    def elapsed(self, now: float | None = None) -> float:
+        """Seconds since the stage started (for a stage that reports no progress of its own)."""
+        return max(0.0, (now or time.time()) - self.started_at) if self.started_at else self.seconds
 
     @property
     def fraction(self) -> float:
@@ -226,7 +231,7 @@ def run(folder: Path) -> int:
         if ev.kind == "progress" and ev.done < ev.total and now - last.get(ev.stage, 0.0) < PROGRESS_EVERY_S:
             return
         last[ev.stage] = now
-        events.write(json.dumps(ev.as_dict()) + "\n")
+        events.write(json.dumps({**ev.as_dict(), "at": time.time()}) + "\n")
 
     def finish(state: str, error: str = "") -> None:
         meta.update(

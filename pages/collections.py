@@ -52,12 +52,15 @@ def builds() -> None:
             }[job.status]
             st.markdown(f"**{job.name}** · {label} · started {job.started[:19].replace('T', ' ')}")
             if job.active:
-                st.caption(f"Current stage: {_fmt_seconds(job.eta_seconds())}")
+                st.caption(f"Current stage: {_fmt_seconds(job.eta_seconds())} (later stages not estimated)")
             for sp in job.stages:
                 text = f"{sp.stage}: " + (
                     {"done": f"done in {sp.seconds:.1f} s", "skipped": "up to date"}.get(sp.state)
-                    or f"{sp.done:,} / {sp.total:,}"
-                    + (f" · {_fmt_seconds(sp.eta_seconds())}" if sp.total > 1 else "")
+                    or (
+                        f"{sp.done:,} / {sp.total:,} · {_fmt_seconds(sp.eta_seconds())}"
+                        if sp.total > 1
+                        else f"running for {sp.elapsed():.0f} s"
+                    )
                 )
                 st.progress(sp.fraction, text=text)
             if job.error and job.status == "failed":

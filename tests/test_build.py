@@ -265,3 +265,28 @@ def test_torchrun_sharded_embedding_matches_single_process(
         == sharded.reference.items["id"].iloc[0]
     )
     assert not (out / "shards").exists() or not any((out / "shards").iterdir())
+
+
+def test_a_second_bundle_reuses_the_reference_index_of_a_bundle_beside_it(
+    small_cfg, tiny_demo, tiny_checkpoints, monkeypatch
+):
+    """Every imported collection is built against the same reference: its index is copied, not rebuilt."""
+    from dataclasses import replace
+
+    import artextract.build as build
+
+    cfg = replace(small_cfg, reference=tiny_demo["reference"], encoder=tiny_checkpoints["encoder"])
+    first = build_bundle(cfg, log=lambda m: None)
+    assert "reference" in first.ran
+    calls = []
+    real = build.embed_catalog
+    monkeypatch.setattr(
+        build, "embed_catalog", lambda ckpt, paths, **kw: calls.append(len(paths)) or real(ckpt, paths, **kw)
+    )
+    second = build_bundle(replace(cfg, out=cfg.out.parent / "second"), log=lambda m: None)
+    assert "reference" in second.ran and calls == [120]  # only the collection was embedded
+    a, b = open_bundle(cfg.out), open_bundle(second.out)
+    np.testing.assert_array_equal(a.reference.embeddings, b.reference.embeddings)
+    assert b.manifest["retrieval"] == a.manifest["retrieval"]
+    hits = b.reference.search(b.reference.embeddings[5], k=3)
+    assert hits["id"].iloc[0] == b.reference.items["id"].iloc[5]

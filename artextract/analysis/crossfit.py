@@ -62,6 +62,7 @@ def crossfit_probs(
     seed: int = 0,
     dim: int = 128,
     C: float = 0.05,
+    progress=None,
 ) -> dict[str, np.ndarray]:
     """Attribute -> [N, C] out-of-fold probabilities (see the module docstring).
 
@@ -70,6 +71,7 @@ def crossfit_probs(
         labels: attribute -> [N] class indices into ``classes[attr]``, -1 = unknown.
         classes: attribute -> class names.
         folds: K; a painting's row is predicted by heads fitted on the other K - 1 folds.
+        progress: ``callback(done, total)`` after each fitted head (``folds`` per attribute).
     """
     x_raw = np.asarray(features)
     if x_raw.ndim != 2 or len(x_raw) == 0:
@@ -80,6 +82,7 @@ def crossfit_probs(
     x = _features(x_raw, dim, seed)
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
+    total, done = folds * len(labels), 0
     for a, lab in labels.items():
         lab = np.asarray(lab, dtype=np.int64)
         c = len(classes[a])
@@ -89,6 +92,9 @@ def crossfit_probs(
         known = np.where(lab >= 0)[0]
         if len(known) < 2:
             out[a] = probs
+            done += folds
+            if progress is not None:
+                progress(done, total)
             continue
         k = min(folds, len(known))
         fold = np.empty(len(known), dtype=np.int64)
@@ -96,6 +102,9 @@ def crossfit_probs(
         for f in range(k):
             te, tr = known[fold == f], known[fold != f]
             probs[te] = _fit_predict(x[tr], lab[tr], x[te], c, C)
+            if progress is not None:
+                progress(done + f + 1, total)
+        done += folds
         unknown = np.where(lab < 0)[0]
         if len(unknown):
             probs[unknown] = _fit_predict(x[known], lab[known], x[unknown], c, C)
