@@ -30,7 +30,7 @@ import pandas as pd
 
 from .catalog import catalog_path
 from .errors import BundleError
-from .fileio import sha256_file
+from .fileio import read_format_json, sha256_file
 
 FORMAT = "artextract.bundle/1"
 MANIFEST = "manifest.json"
@@ -49,12 +49,7 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
         raise BundleError(
             f"no artifact bundle at {root}; build one with 'artextract build' (or 'make demo' for the demo)"
         )
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc}); rebuild with 'artextract build'") from exc
-    if manifest.get("format") != FORMAT:
-        raise BundleError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}; rebuild it")
+    manifest = read_format_json(path, FORMAT, BundleError, "rebuild with 'artextract build'")
     if not manifest.get("complete"):
         raise BundleError(f"{root}: the build did not finish; run 'artextract build' again")
     return manifest

@@ -1,4 +1,4 @@
-"""Atomic writes and content hashes.
+"""Atomic writes, content hashes and format-tagged JSON reads.
 
 Every artifact and checkpoint is written to a temporary name in the destination folder and renamed
 into place, so a crash never leaves a half-written file under its final name.
@@ -74,3 +74,17 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def read_format_json(path: Path, fmt: str, error: type[Exception], rebuild: str) -> dict[str, Any]:
+    """The JSON object in ``path``, whose ``"format"`` must be ``fmt``; else ``error`` says what is wrong.
+
+    ``rebuild`` ends the invalid-JSON message (what to run to write the file again).
+    """
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise error(f"{path} is not valid JSON ({exc}); {rebuild}") from exc
+    if data.get("format") != fmt:
+        raise error(f"{path}: format {data.get('format')!r} is not {fmt!r}; rebuild it")
+    return data

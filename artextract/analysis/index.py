@@ -9,14 +9,13 @@ by another: ``save(dir)`` writes ``index.bin`` and then ``meta.json`` atomically
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ArtExtractError
-from ..fileio import atomic_path, write_json_atomic
+from ..fileio import atomic_path, read_format_json, write_json_atomic
 
 FORMAT = "artextract.hnsw/1"
 INDEX_FILE = "index.bin"
@@ -273,12 +272,7 @@ class VectorIndex:
         meta_path, index_path = d / META_FILE, d / INDEX_FILE
         if not meta_path.is_file() or not index_path.is_file():
             raise ArtExtractError(f"no saved index in {d} (expected {META_FILE} and {INDEX_FILE})")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ArtExtractError(f"{meta_path} is not valid JSON ({exc}); rebuild the index") from exc
-        if meta.get("format") != FORMAT:
-            raise ArtExtractError(f"{meta_path}: format {meta.get('format')!r} is not {FORMAT!r}; rebuild it")
+        meta = read_format_json(meta_path, FORMAT, ArtExtractError, "rebuild the index")
         if index_path.stat().st_size != meta["index_bytes"]:
             raise ArtExtractError(
                 f"{index_path} does not match {META_FILE} (size differs); rebuild the index"

@@ -7,6 +7,8 @@ weights map onto our models by name.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -88,14 +90,19 @@ class BasicBlock(nn.Module):
         attention: str | None = None,
     ) -> None:
         super().__init__()
-        self.conv1 = conv3x3(inplanes + extra_in, planes, stride)
+        out = self._build_branch(inplanes + extra_in, planes, stride)
+        self.attn = make_attention(attention, out)
+        self.downsample = downsample
+        self.stride = stride
+
+    def _build_branch(self, in_ch: int, planes: int, stride: int) -> int:
+        """Create the branch's convs, BNs and ReLU (in torchvision's order); returns its output channels."""
+        self.conv1 = conv3x3(in_ch, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.attn = make_attention(attention, planes)
-        self.downsample = downsample
-        self.stride = stride
+        return planes
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn2
@@ -120,28 +127,16 @@ class Bottleneck(BasicBlock):
 
     expansion = 4
 
-    def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        stride: int = 1,
-        downsample: nn.Module | None = None,
-        *,
-        extra_in: int = 0,
-        attention: str | None = None,
-    ) -> None:
-        nn.Module.__init__(self)
+    def _build_branch(self, in_ch: int, planes: int, stride: int) -> int:
         out = planes * self.expansion
-        self.conv1 = conv1x1(inplanes + extra_in, planes)
+        self.conv1 = conv1x1(in_ch, planes)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = conv3x3(planes, planes, stride)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = conv1x1(planes, out)
         self.bn3 = nn.BatchNorm2d(out)
         self.relu = nn.ReLU(inplace=True)
-        self.attn = make_attention(attention, out)
-        self.downsample = downsample
-        self.stride = stride
+        return out
 
     def last_bn(self) -> nn.BatchNorm2d:
         return self.bn3
@@ -158,10 +153,37 @@ class Bottleneck(BasicBlock):
 BLOCKS: dict[str, type[BasicBlock]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
+def block_type(block: str) -> type[BasicBlock]:
+    """The residual block class named ``block`` (a key of :data:`BLOCKS`)."""
+    if block not in BLOCKS:
+        raise ValueError(f"unknown block {block!r}; valid: {', '.join(BLOCKS)}")
+    return BLOCKS[block]
+
+
 def make_downsample(inplanes: int, out: int, stride: int) -> nn.Module | None:
     if stride == 1 and inplanes == out:
         return None
     return nn.Sequential(conv1x1(inplanes, out, stride), nn.BatchNorm2d(out))
+
+
+def make_stages(
+    blk: type[BasicBlock], layers: list[int], width: int, **block_kwargs: Any
+) -> Iterator[tuple[list[BasicBlock], int]]:
+    """ResNet's stages, one at a time: each stage's blocks and their output channels.
+
+    Stage ``i`` has ``width * 2**i`` planes and ``layers[i]`` blocks; every stage but the first halves
+    the resolution in its first block, which also gets the projection shortcut where shapes change.
+    ``block_kwargs`` go to every block. Lazy, so a caller may build its own modules between stages.
+    """
+    inplanes = width
+    for i, n in enumerate(layers):
+        planes = width * 2**i
+        stride = 1 if i == 0 else 2
+        out = planes * blk.expansion
+        blocks = [blk(inplanes, planes, stride, make_downsample(inplanes, out, stride), **block_kwargs)]
+        blocks += [blk(out, planes, **block_kwargs) for _ in range(1, n)]
+        yield blocks, out
+        inplanes = out
 
 
 def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> None:
@@ -222,3 +244,16 @@ class MultiHeadNet(nn.Module):
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return self.forward_head(self.forward_features(x))
+
+
+class ResNetBase(MultiHeadNet):
+    """Base of ResNet and RLA-ResNet: torchvision's stem (7x7/2 conv, BN, ReLU, 3x3/2 max-pool)."""
+
+    def _build_stem(self, width: int) -> None:
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def stem(self, x: Tensor) -> Tensor:
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))

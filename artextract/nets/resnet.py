@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import BLOCKS, MultiHeadNet, init_weights, make_downsample
+from .layers import ResNetBase, block_type, init_weights, make_stages
 from .registry import register_model
 
 
-class ResNet(MultiHeadNet):
+class ResNet(ResNetBase):
     """Stem (7x7/2 conv, 3x3/2 max-pool), four stages of residual blocks, global average pooling.
 
     Args:
@@ -37,31 +37,18 @@ class ResNet(MultiHeadNet):
         zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
-        if block not in BLOCKS:
-            raise ValueError(f"unknown block {block!r}; valid: {', '.join(BLOCKS)}")
-        blk = BLOCKS[block]
-        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        inplanes = width
-        for i, n in enumerate(layers):
-            planes = width * 2**i
-            stride = 1 if i == 0 else 2
-            out = planes * blk.expansion
-            blocks = [
-                blk(inplanes, planes, stride, make_downsample(inplanes, out, stride), attention=attention)
-            ]
-            blocks += [blk(out, planes, attention=attention) for _ in range(1, n)]
+        blk = block_type(block)
+        self._build_stem(width)
+        self.num_features = width
+        for i, (blocks, out) in enumerate(make_stages(blk, layers, width, attention=attention)):
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
-            inplanes = out
-        self.num_features = inplanes
+            self.num_features = out
         self._build_heads(heads, num_classes, drop_rate)
         init_weights(self, zero_init_residual=zero_init_residual)
 
     def forward_maps(self, x: Tensor) -> Tensor:
         """Last-stage maps ``[B, num_features, h, w]`` (pooled by ``forward_features``)."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.stem(x)
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import BLOCKS, MultiHeadNet, conv1x1, conv3x3, init_weights, make_downsample
+from .layers import ResNetBase, block_type, conv1x1, conv3x3, init_weights, make_stages
 from .registry import register_model
 from .resnet import register_depths
 
@@ -103,7 +103,7 @@ def _pool_state(t: Tensor) -> Tensor:
     return F.avg_pool2d(t, kernel_size=2, stride=2, ceil_mode=True)
 
 
-class RLAResNet(MultiHeadNet):
+class RLAResNet(ResNetBase):
     """ResNet backbone with an RLA state of ``rla_channels`` channels (see the module docstring).
 
     Args:
@@ -132,36 +132,25 @@ class RLAResNet(MultiHeadNet):
         zero_init_residual: bool = True,
     ) -> None:
         super().__init__()
-        if block not in BLOCKS:
-            raise ValueError(f"unknown block {block!r}; valid: {', '.join(BLOCKS)}")
+        blk = block_type(block)
         if rla_type not in RLA_TYPES:
             raise ValueError(f"unknown rla_type {rla_type!r}; valid: {', '.join(RLA_TYPES)}")
         if rla_channels < 1:
             raise ValueError(f"rla_channels must be >= 1, got {rla_channels}")
-        blk = BLOCKS[block]
         self.rla_channels = rla_channels
         self.rla_type = rla_type
-        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        inplanes = width
+        self._build_stem(width)
+        out = width
         rla = []
-        for i, n in enumerate(layers):
-            planes = width * 2**i
-            stride = 1 if i == 0 else 2
-            out = planes * blk.expansion
-            ds = make_downsample(inplanes, out, stride)
-            blocks = [blk(inplanes, planes, stride, ds, extra_in=rla_channels, attention=attention)]
-            blocks += [blk(out, planes, extra_in=rla_channels, attention=attention) for _ in range(1, n)]
+        stage_blocks = make_stages(blk, layers, width, extra_in=rla_channels, attention=attention)
+        for i, (blocks, out) in enumerate(stage_blocks):
             self.add_module(f"layer{i + 1}", nn.ModuleList(blocks))
-            rla.append(RLAUpdate(out, rla_channels, n, rla_type))
-            inplanes = out
+            rla.append(RLAUpdate(out, rla_channels, len(blocks), rla_type))
         self.rla = nn.ModuleList(rla)
         # the paper's base RLA normalises the final state before joining it to the features
         self.rla_norm = nn.BatchNorm2d(rla_channels) if rla_type == "rla" else None
         self.num_stages = len(layers)
-        self.num_features = inplanes + rla_channels
+        self.num_features = out + rla_channels
         self._build_heads(heads, num_classes, drop_rate)
         init_weights(self, zero_init_residual=zero_init_residual)
 
@@ -170,7 +159,7 @@ class RLAResNet(MultiHeadNet):
 
     def forward_maps(self, x: Tensor) -> Tensor:
         """Last-stage maps joined with the RLA state ``[B, C_last + rla_channels, h, w]``."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.stem(x)
         b, _, hh, ww = x.shape
         fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else None
         h = x.new_zeros(b, self.rla_channels, hh, ww)

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -270,10 +271,13 @@ def run_wikiart(
     splits: str | Path,
     out: str | Path | None = None,
     on_missing: str = "skip",
-    *,
-    check_images: str = "exists",
-    progress: bool = True,
+    **options: Any,
 ) -> WikiArtSummary:
-    """``artextract data wikiart``: :func:`index_wikiart`, returning its summary."""
-    _, summary = index_wikiart(root, splits, out, on_missing, check_images=check_images, progress=progress)
+    """``artextract data wikiart``: :func:`index_wikiart`, returning its summary.
+
+    ``options`` are :func:`index_wikiart`'s keywords (``check_images``, ``workers``, ``progress``); here
+    ``progress`` defaults to a bar.
+    """
+    options.setdefault("progress", True)
+    _, summary = index_wikiart(root, splits, out, on_missing, **options)
     return summary
