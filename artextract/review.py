@@ -10,6 +10,7 @@ and processes at once; WAL mode lets readers proceed while a verdict is being wr
 
 from __future__ import annotations
 
+import functools
 import io
 import sqlite3
 from collections.abc import Iterator
@@ -28,30 +29,28 @@ COLUMNS: tuple[str, ...] = ("painting_id", "bundle", "verdict", "note", "reviewe
 MAX_NOTE_CHARS = 2000
 MAX_REVIEWER_CHARS = 100
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS verdicts (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    painting_id TEXT NOT NULL,
-    bundle TEXT NOT NULL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('confirmed', 'dismissed')),
-    note TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL,
-    reviewer TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS verdicts_by_painting ON verdicts (bundle, painting_id, seq);
-CREATE TABLE IF NOT EXISTS pair_verdicts (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    pair TEXT NOT NULL,
-    bundle TEXT NOT NULL,
-    verdict TEXT NOT NULL CHECK (verdict IN ('duplicate', 'distinct')),
-    note TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL,
-    reviewer TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS pair_verdicts_by_pair ON pair_verdicts (bundle, pair, seq);
-"""
 #: Verdicts on a pair of near duplicates (Duplicates page).
 PAIR_VERDICTS: tuple[str, ...] = ("duplicate", "distinct")
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {table} (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    {column} TEXT NOT NULL,
+    bundle TEXT NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ({allowed})),
+    note TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL,
+    reviewer TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS {index} ON {table} (bundle, {column}, seq);
+"""
+#: One table per kind of verdict, the same columns (``verdicts`` as it always was).
+_SCHEMA = "".join(
+    _TABLE.format(table=t, column=c, allowed=", ".join(f"'{v}'" for v in vs), index=i)
+    for t, c, vs, i in (
+        ("verdicts", "painting_id", VERDICTS, "verdicts_by_painting"),
+        ("pair_verdicts", "pair", PAIR_VERDICTS, "pair_verdicts_by_pair"),
+    )
+)
 
 
 class ReviewError(ArtExtractError):
@@ -90,6 +89,14 @@ def _connect(db: str | Path | None) -> Iterator[sqlite3.Connection]:
         con.close()
 
 
+#: What a verdict is about: its table, the column naming the subject, the verdicts allowed, and what a
+#: verdict without a subject lacks.
+KINDS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
+    "painting": ("verdicts", "painting_id", VERDICTS, "a painting id"),
+    "pair": ("pair_verdicts", "pair", PAIR_VERDICTS, "a pair of paintings"),
+}
+
+
 def record(
     painting_id: str,
     bundle_name: str,
@@ -98,27 +105,18 @@ def record(
     *,
     reviewer: str = "",
     db: str | Path | None = None,
+    kind: str = "painting",
 ) -> Verdict:
-    """Store a curator's verdict on one painting; it supersedes any earlier one for that painting.
+    """Store a curator's verdict on one painting (or, with ``kind="pair"``, on a pair of paintings: see
+    :data:`record_pair`); it supersedes any earlier one on the same subject.
 
     ``reviewer``: who made it (the app asks each browser session for a name and records nothing without one).
     """
-    if verdict not in VERDICTS:
-        raise ReviewError(f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}")
+    table, column, allowed, what = KINDS[kind]
+    if verdict not in allowed:
+        raise ReviewError(f"unknown verdict {verdict!r}; use one of {', '.join(allowed)}")
     if not str(painting_id).strip():
-        raise ReviewError("a verdict needs a painting id")
-    note, reviewer = _checked(bundle_name, note, reviewer)
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    v = Verdict(str(painting_id), str(bundle_name), verdict, note, created, reviewer)
-    with _connect(db) as con:
-        con.execute(
-            "INSERT INTO verdicts (painting_id, bundle, verdict, note, reviewer, created) VALUES (?, ?, ?, ?, ?, ?)",
-            (v.painting_id, v.bundle, v.verdict, v.note, v.reviewer, v.created),
-        )
-    return v
-
-
-def _checked(bundle_name: str, note: str, reviewer: str) -> tuple[str, str]:
+        raise ReviewError(f"a verdict needs {what}")
     if not str(bundle_name).strip():
         raise ReviewError("a verdict needs the name of the bundle it was made in")
     note = (note or "").strip()
@@ -127,33 +125,19 @@ def _checked(bundle_name: str, note: str, reviewer: str) -> tuple[str, str]:
     reviewer = " ".join(str(reviewer or "").split())
     if len(reviewer) > MAX_REVIEWER_CHARS:
         raise ReviewError(f"reviewer name is {len(reviewer)} characters; keep it under {MAX_REVIEWER_CHARS}")
-    return note, reviewer
-
-
-def record_pair(
-    pair: str,
-    bundle_name: str,
-    verdict: str,
-    note: str = "",
-    *,
-    reviewer: str = "",
-    db: str | Path | None = None,
-) -> Verdict:
-    """Store a verdict ("duplicate" or "distinct") on a pair of paintings (``pair`` from
-    :func:`artextract.analysis.duplicates.pair_key`); it supersedes any earlier one on that pair."""
-    if verdict not in PAIR_VERDICTS:
-        raise ReviewError(f"unknown verdict {verdict!r}; use one of {', '.join(PAIR_VERDICTS)}")
-    if not str(pair).strip():
-        raise ReviewError("a verdict needs a pair of paintings")
-    note, reviewer = _checked(bundle_name, note, reviewer)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    v = Verdict(str(pair), str(bundle_name), verdict, note, created, reviewer)
+    v = Verdict(str(painting_id), str(bundle_name), verdict, note, created, reviewer)
     with _connect(db) as con:
         con.execute(
-            "INSERT INTO pair_verdicts (pair, bundle, verdict, note, reviewer, created) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {table} ({column}, bundle, verdict, note, reviewer, created) VALUES (?, ?, ?, ?, ?, ?)",
             (v.painting_id, v.bundle, v.verdict, v.note, v.reviewer, v.created),
         )
     return v
+
+
+#: Store a verdict ("duplicate" or "distinct") on a pair of paintings (the key from
+#: :func:`artextract.analysis.duplicates.pair_key`): ``record_pair(pair, bundle, verdict, note, reviewer=, db=)``.
+record_pair = functools.partial(record, kind="pair")
 
 
 def pair_verdict_map(bundle_name: str, *, db: str | Path | None = None) -> dict[str, str]:

@@ -86,21 +86,18 @@ for i, row in table.iloc[(page - 1) * PER_PAGE : page * PER_PAGE].iterrows():
         if not isinstance(path_a, Exception) and not isinstance(path_b, Exception):
             diff = data.pair_difference(str(path_a), str(path_b))
             st.caption(f"Difference (right vs left): {diff['summary']}")
-        d1, d2, _ = st.columns([1, 1, 2])
-        d1.button(
-            "Duplicate",
-            key=f"{NS}.dup.{row['pair']}",
-            on_click=_decide,
-            args=(row["pair"], "duplicate"),
-            type="primary",
-            width="stretch",
-            disabled=not state.reviewer_name(),
-        )
-        d2.button(
-            "Distinct",
-            key=f"{NS}.distinct.{row['pair']}",
-            on_click=_decide,
-            args=(row["pair"], "distinct"),
-            width="stretch",
-            disabled=not state.reviewer_name(),
-        )
+        named = bool(state.reviewer_name())
+        for col, (label, verdict, tag) in zip(
+            st.columns([1, 1, 2])[:2],
+            (("Duplicate", "duplicate", "dup"), ("Distinct", "distinct", "distinct")),
+            strict=True,
+        ):
+            col.button(
+                label,
+                key=f"{NS}.{tag}.{row['pair']}",
+                on_click=_decide,
+                args=(row["pair"], verdict),
+                type="primary" if verdict == "duplicate" else "secondary",
+                width="stretch",
+                disabled=not named,
+            )

@@ -88,6 +88,10 @@ def scatter_figure(
     vmap = dict(verdict_sig)
     traces: list[Any] = []
 
+    def points(m: np.ndarray, **kw: Any) -> Any:
+        """One WebGL marker trace of the points selected by mask ``m`` (row in ``customdata``)."""
+        return go.Scattergl(x=x[m], y=y[m], mode="markers", customdata=cdata[m], hovertext=hover[m], **kw)
+
     if colour in ("outlier_score",) or colour.startswith("conf_"):
         val = sub[colour].to_numpy(dtype=np.float32)
         traces.append(
@@ -128,12 +132,8 @@ def scatter_figure(
             if colour.startswith("correct_"):
                 colour_hex = {"yes": "#54A24B", "no": "#E45756"}.get(lab, "#C8C8C8")
             traces.append(
-                go.Scattergl(
-                    x=x[m],
-                    y=y[m],
-                    mode="markers",
-                    customdata=cdata[m],
-                    hovertext=hover[m],
+                points(
+                    m,
                     hovertemplate=hovertemplate,
                     name=f"{pretty_label(lab)} ({int(m.sum())})",
                     marker={"size": marker_size, "color": colour_hex, "opacity": 0.8},
@@ -149,12 +149,8 @@ def scatter_figure(
             if not m.any():
                 continue
             traces.append(
-                go.Scattergl(
-                    x=x[m],
-                    y=y[m],
-                    mode="markers",
-                    customdata=cdata[m],
-                    hovertext=hover[m],
+                points(
+                    m,
                     hovertemplate="⚑ %{hovertext}<extra></extra>",
                     name=f"flagged: {pretty_label(lab)} ({int(m.sum())})",
                     marker={

@@ -142,22 +142,23 @@ def share_link(b: Bundle, row: int, page: str = "explore") -> str:
     return f"{origin}/{page}?{query}"
 
 
-def verdicts(b: Bundle) -> dict[str, str]:
-    """Current verdict per painting id for this bundle (read fresh: verdicts change under us)."""
+def _current(read, b: Bundle, what: str) -> dict[str, str]:
+    """A verdict map of this bundle, read fresh (verdicts change under us); a warning if unreadable."""
     try:
-        return review.verdict_map(b.name)
+        return read(b.name)
     except review.ReviewError as exc:
-        st.warning(f"Review verdicts unavailable: {exc}")
+        st.warning(f"{what} unavailable: {exc}")
         return {}
+
+
+def verdicts(b: Bundle) -> dict[str, str]:
+    """Current verdict per painting id for this bundle."""
+    return _current(review.verdict_map, b, "Review verdicts")
 
 
 def pair_verdicts(b: Bundle) -> dict[str, str]:
-    """Current verdict per near-duplicate pair of this bundle (read fresh)."""
-    try:
-        return review.pair_verdict_map(b.name)
-    except review.ReviewError as exc:
-        st.warning(f"Pair verdicts unavailable: {exc}")
-        return {}
+    """Current verdict per near-duplicate pair of this bundle."""
+    return _current(review.pair_verdict_map, b, "Pair verdicts")
 
 
 def reviewers(b: Bundle) -> dict[str, str]:
