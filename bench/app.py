@@ -17,6 +17,18 @@ is started on it and Chromium (Playwright) measures:
 With ``--sessions N`` (needs a bundle with checkpoints and a reference collection), N browser sessions
 upload a painting on Similar at once and the bench checks that every one gets its neighbours.
 The first size is the baseline; the last line prints each size against it.
+
+``--breakdown`` says where Explore's first render goes: in the same run and the same headless Chromium
+(a fresh browser context each time, median of 3), a bare Streamlit page (a title), the same page with a
+plotly chart of as many points (Streamlit's Plotly component alone is a 4.7 MB script to load and
+compile), and our Explore page on the bundle, each to its last element drawn.
+
+``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
+with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
+the long side, JPEG quality 90, the size of a photo of a painting), classify it (top-3 per head), embed it and
+search the reference index, against a reference of each ``--sizes`` paintings (the bundle's real
+reference vectors tiled with noise to that size, an hnswlib index built on them). Median over
+``--queries`` real JPEGs; the first size is the baseline. Goal: under 0.5 s at 100,000.
 """
 
 from __future__ import annotations
@@ -80,11 +92,15 @@ def scale_bundle(src: Path, dst: Path, n: int, seed: int = 0) -> Path:
     return dst
 
 
-def _jpeg(path: Path) -> bytes:
+def _jpeg(path: Path, long_side: int | None = None) -> bytes:
     from PIL import Image
 
+    img = Image.open(path).convert("RGB")
+    if long_side:  # upscaled to the size of a photo of a painting
+        s = long_side / max(img.size)
+        img = img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
-    Image.open(path).convert("RGB").save(buf, format="JPEG")
+    img.save(buf, format="JPEG", quality=90)
     return buf.getvalue()
 
 
@@ -171,6 +187,119 @@ def _concurrent_uploads(browser, url: str, b, sessions: int) -> dict[str, float 
     return {"sessions_ok": f"{ok}/{sessions}", "sessions_all_results_s": elapsed}
 
 
+BARE_APP = """
+import numpy as np, plotly.graph_objects as go, streamlit as st
+st.set_page_config(layout="wide")
+st.title("Explore")
+n = int(st.query_params.get("n", "0"))
+if n:
+    rng = np.random.default_rng(0)
+    fig = go.Figure(go.Scattergl(x=rng.normal(size=n), y=rng.normal(size=n), mode="markers",
+                                 customdata=np.arange(n)))
+    st.plotly_chart(fig, key="c", on_select="rerun")
+else:
+    st.write("no chart")
+"""
+
+
+def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
+    """Median first render (s) of a bare page, a bare page + plotly chart, and Explore."""
+    import subprocess
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, app_server, free_port
+
+    n = len(open_bundle(bundle).items)
+    chart_js = (
+        "(n) => { const gd = document.querySelector('.js-plotly-plot'); if (!gd || !gd._fullData) return false;"
+        " let k = 0; for (const t of gd._fullData) if (!String(t.name).startsWith('flagged')) k += t.x.length;"
+        " return k === n && !!gd.querySelector('canvas'); }"
+    )
+    out: dict[str, list[float]] = {"bare page": [], "bare page + plotly chart": [], "Explore": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "bare.py"
+        app.write_text(BARE_APP)
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port",
+             str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        bare = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{bare}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        data = Path(tmp) / "data"
+        data.mkdir()
+        try:
+            with app_server(bundle, data, data / "server.log") as url, sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                targets = {
+                    "bare page": (f"{bare}/", None),
+                    "bare page + plotly chart": (f"{bare}/?n={n}", n),
+                    "Explore": (f"{url}/explore", n),
+                }
+                for _ in range(repeats + 1):  # the first round warms the servers up and is not counted
+                    for name, (target, pts) in targets.items():
+                        ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+                        page = ctx.new_page()
+                        t0 = time.perf_counter()
+                        page.goto(target)
+                        if pts is None:
+                            page.get_by_text("no chart").wait_for(timeout=60_000)
+                        else:
+                            page.wait_for_function(chart_js, arg=pts, polling=20, timeout=60_000)
+                        out[name].append(time.perf_counter() - t0)
+                        ctx.close()
+                browser.close()
+        finally:
+            proc.terminate()
+    return {k: statistics.median(v[1:]) for k, v in out.items()}
+
+
+def upload_latency(bundle: Path, sizes: list[int], queries: int) -> list[dict[str, float]]:
+    """Server-side Similar: upload bytes -> classified + neighbours, per reference size."""
+    from artextract.analysis.index import VectorIndex
+    from artextract.images import load_image
+    from artextract.predict import classify_image, embed_query, l2_normalize, load_embedder
+
+    b = open_bundle(bundle)
+    clf = load_embedder(b.checkpoint_dir("classifier"))
+    enc = load_embedder(b.checkpoint_dir("encoder"))
+    uploads = [_jpeg(b.image_path(i), long_side=2048) for i in range(queries)]  # a photo-sized upload
+    real = np.asarray(b.reference.embeddings, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    out = []
+    for n in sizes:
+        base = real[np.arange(n) % len(real)] + rng.normal(0, 0.05, (n, real.shape[1])).astype(np.float32)
+        t = time.perf_counter()
+        index = VectorIndex.build(l2_normalize(base))
+        built = time.perf_counter() - t
+        classify_image(clf, load_image(uploads[0], name="warm.jpg"))  # warm-up
+        steps: dict[str, list[float]] = {"decode": [], "classify": [], "embed": [], "search": [], "total": []}
+        for data in uploads:
+            t0 = time.perf_counter()
+            img = load_image(data, name="upload.jpg")
+            t1 = time.perf_counter()
+            classify_image(clf, img)
+            t2 = time.perf_counter()
+            q = embed_query(enc, img)
+            t3 = time.perf_counter()
+            index.query(q.reshape(1, -1), 12)
+            t4 = time.perf_counter()
+            for k, v in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0), strict=True):
+                steps[k].append(v)
+        row = {"reference": n, "index_build_s": built}
+        row.update({f"{k}_ms": 1000 * statistics.median(v) for k, v in steps.items()})
+        out.append(row)
+        print(f"[{n:,} reference paintings] {row}", file=sys.stderr)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -180,7 +309,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clicks", type=int, default=5, help="points clicked per size (median reported)")
     ap.add_argument("--sessions", type=int, default=0, help="simultaneous Similar uploads (0 = skip)")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
+    ap.add_argument("--breakdown", action="store_true", help="where Explore's first render goes")
+    ap.add_argument("--upload", action="store_true", help="server-side upload -> classified + neighbours")
+    ap.add_argument("--queries", type=int, default=10, help="uploads timed per size (--upload)")
     args = ap.parse_args(argv)
+
+    if args.breakdown:
+        res = breakdown(args.bundle)
+        print("| page, fresh browser context | first render (s) |\n|---|---:|")
+        for k, v in res.items():
+            print(f"| {k} | {v:.2f} |")
+        chrome, chart = res["bare page"], res["bare page + plotly chart"] - res["bare page"]
+        ours = res["Explore"] - res["bare page + plotly chart"]
+        print(
+            f"page chrome {chrome:.2f} s, Plotly's component {chart:.2f} s, our script and figure {ours:.2f} s"
+        )
+        return 0
+    if args.upload:
+        rows = upload_latency(args.bundle, args.sizes, args.queries)
+        print(pd.DataFrame(rows).set_index("reference").to_string(float_format=lambda v: f"{v:.1f}"))
+        for r in rows[1:]:
+            print(
+                f"{r['reference']:,} vs {rows[0]['reference']:,} reference paintings: upload -> classified + "
+                f"neighbours {r['total_ms']:.0f} ms vs {rows[0]['total_ms']:.0f} ms "
+                f"(x{r['total_ms'] / rows[0]['total_ms']:.2f}); goal under 500 ms: "
+                f"{'met' if r['total_ms'] < 500 else 'NOT met'}"
+            )
+        return 0
 
     results = []
     with tempfile.TemporaryDirectory(prefix="artextract-bench-app-") as tmp:

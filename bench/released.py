@@ -9,7 +9,8 @@ In one run, on the same real JPEGs (the committed public-domain sample) and the 
   naive = the released module itself run the same naive way (features and the three heads);
 - **ours** (and **ours fp32**) = :class:`artextract.infer.Embedder` on the same weights (BatchNorm folded, channels_last,
   ``inference_mode``, bf16 autocast where the CPU has native bf16, JPEG draft decoding, decoding in
-  threads one batch ahead), through ``embed_paths`` as ``build`` and the app call it.
+  threads one batch ahead), through ``embed_paths`` as ``build`` and the app call it; and each of them
+  with ``torch.compile`` (what ``build`` uses from 10,000 images on; compiled in the warm-up, not timed).
 
 Printed per model: images/s end to end (best of ``--repeats`` interleaved runs; the machine is noisy),
 the ratio to the naive row measured in the same run, and the minimum over images of the cosine between
@@ -82,11 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     tv.features.load_state_dict({k[len("features.") :]: v for k, v in enc.state_dict().items()})
     tv.classifier = torch.nn.Identity()
     tv.eval()
-    models["BYOL MobileNetV2 encoder"] = (
-        naive_runner(tv, enc_card),
-        Embedder(enc, enc_card, batch_size=args.batch_size),
-        Embedder(enc, enc_card, batch_size=args.batch_size, precision="fp32"),
-    )
+
+    def ours(model, card) -> dict[str, Embedder]:
+        """Our paths: auto precision, fp32, and both with torch.compile (compiled once, in the warm-up)."""
+        kw = {"batch_size": args.batch_size}
+        return {
+            f"ours {auto}": Embedder(model, card, **kw),
+            "ours fp32": Embedder(model, card, precision="fp32", **kw),
+            f"ours {auto} + compile": Embedder(model, card, compile=True, compile_min_images=0, **kw),
+            "ours fp32 + compile": Embedder(
+                model, card, precision="fp32", compile=True, compile_min_images=0, **kw
+            ),
+        }
+
+    models["BYOL MobileNetV2 encoder"] = (naive_runner(tv, enc_card), ours(enc, enc_card))
 
     clf, clf_card = load_checkpoint(args.classifier)
     clf.eval()
@@ -97,11 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             logits.softmax(1)
         return feats
 
-    models["RLA-MobileNetV2 classifier"] = (
-        naive_runner(clf_forward, clf_card),
-        Embedder(clf, clf_card, batch_size=args.batch_size),
-        Embedder(clf, clf_card, batch_size=args.batch_size, precision="fp32"),
-    )
+    models["RLA-MobileNetV2 classifier"] = (naive_runner(clf_forward, clf_card), ours(clf, clf_card))
 
     def best(fn) -> tuple[float, np.ndarray]:
         t = time.perf_counter()
@@ -110,23 +116,25 @@ def main(argv: list[str] | None = None) -> int:
 
     rates: dict[tuple[str, str], float] = {}
     outs: dict[tuple[str, str], np.ndarray] = {}
-    paths_of = ("naive fp32 eager", f"ours {auto}", "ours fp32")
-    for naive, ours, ours32 in models.values():  # warm-up (oneDNN primitives, thread pools)
+    for naive, mine in models.values():  # warm-up (oneDNN primitives, thread pools, compilation)
         naive()
-        ours.embed_paths(paths, progress=False)
-        ours32.embed_paths(paths, progress=False)
+        for e in mine.values():
+            e.embed_paths(paths, progress=False)
+    paths_of = ["naive fp32 eager"]
     for r in range(args.repeats):
-        for name, (naive, ours, ours32) in models.items():
-            for path, fn in (
-                ("naive fp32 eager", naive),
-                (f"ours {auto}", lambda o=ours: o.embed_paths(paths, progress=False).embeddings),
-                ("ours fp32", lambda o=ours32: o.embed_paths(paths, progress=False).embeddings),
-            ):
+        for name, (naive, mine) in models.items():
+            runs = {"naive fp32 eager": naive}
+            runs.update(
+                {k: (lambda e=e: e.embed_paths(paths, progress=False).embeddings) for k, e in mine.items()}
+            )
+            for path, fn in runs.items():
+                if path not in paths_of:
+                    paths_of.append(path)
                 rate, out = best(fn)
                 rates[(name, path)] = max(rates.get((name, path), 0.0), rate)
                 outs[(name, path)] = out
                 print(
-                    f"[bench] repeat {r + 1}/{args.repeats}: {name:<28} {path:<18} {rate:7.1f} img/s",
+                    f"[bench] repeat {r + 1}/{args.repeats}: {name:<28} {path:<24} {rate:7.1f} img/s",
                     file=sys.stderr,
                 )
 

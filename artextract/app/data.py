@@ -101,6 +101,13 @@ class BundleInfo:
 
 
 def _bundle_info(path: Path) -> BundleInfo:
+    return _bundle_info_at(str(path), _stamp(path))
+
+
+@functools.lru_cache(maxsize=256)
+def _bundle_info_at(root: str, stamp: int) -> BundleInfo:
+    """Read once per manifest version (every page run lists the bundles)."""
+    path = Path(root)
     try:
         m = json.loads((path / "manifest.json").read_text())
     except (OSError, ValueError):
