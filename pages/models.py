@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract.app import data, state
+from artextract.app import cards, data, state
 from artextract.errors import BundleError
 
 state.ensure_app_navigation()
@@ -15,24 +15,24 @@ except BundleError as exc:
     st.warning(f"No bundle loaded ({exc}); showing the checkpoints under models/.")
     b = None
 
-found = data.checkpoint_dirs(b)
+found = cards.checkpoint_dirs(b)
 if not found:
     st.info("No checkpoints found. Train some with 'python -m artextract.train classifier|byol'.")
     st.stop()
 
 for label, cdir in found.items():
-    card = data.read_card(str(cdir), data.mtime(cdir / "card.json"))
+    card = cards.read_card(str(cdir), cards.mtime(cdir / "card.json"))
     with st.expander(label, expanded=True):
         if card is None:
             st.error(f"{cdir}: card.json is missing or unreadable")
             continue
-        st.markdown(data.card_summary(card, cdir))
-        metrics = data.card_metrics(card)
+        st.markdown(cards.card_summary(card, cdir))
+        metrics = cards.card_metrics(card)
         if not metrics.empty:
             st.markdown("**Validation metrics (from the card)**")
             st.dataframe(metrics, hide_index=True)
-        log = data.read_log(str(cdir), data.mtime(cdir / "log.jsonl"))
-        curves = data.curve_columns(log)
+        log = cards.read_log(str(cdir), cards.mtime(cdir / "log.jsonl"))
+        curves = cards.curve_columns(log)
         if curves:
             st.markdown("**Training curves**")
             cols = st.columns(min(3, len(curves)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract.app import data, state, widgets
+from artextract.app import data, models, state, widgets
 from artextract.errors import ArtExtractError
 
 NS = "similar"
@@ -57,8 +57,8 @@ else:
 if query is not None:
     try:
         with st.spinner("Searching…"):
-            labels = data.classify(b, query)
-            hits = data.similar(b, query, k)
+            labels = models.classify(b, query)
+            hits = models.similar(b, query, k)
     except ArtExtractError as exc:
         st.error(str(exc))
         st.stop()

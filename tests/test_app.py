@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from artextract import review
-from artextract.app import data
+from artextract.app import cards, data
 from artextract.bundle import open_bundle
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -180,7 +180,7 @@ def test_models_shows_the_bundle_checkpoints(env):
     assert any(lab.startswith("classifier") for lab in labels) and any(
         lab.startswith("encoder") for lab in labels
     )
-    card = data.read_card(str(env.checkpoint_dir("classifier")))
+    card = cards.read_card(str(env.checkpoint_dir("classifier")))
     assert card["arch"] in texts(at)
 
 

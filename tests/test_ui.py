@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from artextract.app import data, figures
+from artextract.app import cards, data, figures
 from artextract.bundle import open_bundle
 from artextract.errors import BundleError
 
@@ -175,13 +175,13 @@ def test_training_log_becomes_per_epoch_curves(tmp_path):
         },
     ]
     (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\nnot json\n")
-    log = data.read_log.__wrapped__(str(tmp_path))
+    log = cards.read_log.__wrapped__(str(tmp_path))
     assert log["epoch"].tolist() == [1, 2] and log["train_loss"].tolist() == [1.0, 0.4]
-    groups = data.curve_columns(log)
+    groups = cards.curve_columns(log)
     assert groups["loss"] == ["epoch", "train_loss"]
     assert groups["validation top-1"] == ["epoch", "val.style.top1"]
     assert groups["schedule"] == ["epoch", "lr"]
-    assert data.curve_columns(pd.DataFrame()) == {}
+    assert cards.curve_columns(pd.DataFrame()) == {}
 
 
 def test_reasons_are_grouped_per_attribute():
@@ -207,6 +207,8 @@ def test_data_and_figures_import_no_streamlit_nor_does_the_rest_of_the_library()
     mods = [
         "artextract.app.data",
         "artextract.app.figures",
+        "artextract.app.models",
+        "artextract.app.cards",
         "artextract.build",
         "artextract.cli",
         "artextract.bundle",

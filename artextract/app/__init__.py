@@ -2,6 +2,8 @@
 
 - :mod:`.data`: cached loaders and pure selection logic (no streamlit; unit-tested without it)
 - :mod:`.figures`: plotly figure builders, data in, figure out (no streamlit)
+- :mod:`.models`: the classifier and encoder run on an upload, and Grad-CAM (no streamlit)
+- :mod:`.cards`: checkpoint cards and training logs for the Models page (no streamlit)
 - :mod:`.state`: session keys, URL parameters, the current bundle, selection callbacks
 - :mod:`.widgets`: the inspector, galleries and grids
 

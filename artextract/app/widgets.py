@@ -18,13 +18,12 @@ from .data import (
     INSPECT_COLUMNS,
     artist_of,
     bundle_key,
-    cam_attribute,
-    class_activation_maps,
     group_reasons,
     image_bytes,
     labels_markdown,
     painting_path,
 )
+from .models import cam_attribute, class_activation_maps
 from .state import _go_back, focus_row, reviewer_input, reviewer_name, reviewers, share_link, verdicts
 
 

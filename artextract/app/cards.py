@@ -1,0 +1,129 @@
+"""Checkpoint cards and training logs for the Models page (no streamlit)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import config
+from ..bundle import Bundle
+from ..errors import BundleError
+
+
+@functools.lru_cache(maxsize=32)
+def read_card(checkpoint_dir: str, stamp: int = 0) -> dict[str, Any] | None:
+    p = Path(checkpoint_dir) / "card.json"
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=32)
+def read_log(checkpoint_dir: str, stamp: int = 0) -> pd.DataFrame:
+    """``log.jsonl`` of a training run as a table (one row per logged epoch), empty if absent."""
+    p = Path(checkpoint_dir) / "log.jsonl"
+    rows = []
+    try:
+        for line in p.read_text().splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue
+    except OSError:
+        return pd.DataFrame()
+    # the trainers also log every N steps and resumes; the curves are per epoch
+    rows = [r for r in rows if isinstance(r, dict) and r.get("type", "epoch") == "epoch"]
+    log = pd.json_normalize(rows) if rows else pd.DataFrame()
+    if "epoch" in log.columns and "type" in log.columns:  # trainers count epochs from 0
+        log = log.drop(columns="type").assign(epoch=log["epoch"] + 1)
+        log = log.drop_duplicates("epoch", keep="last")  # a resumed run may repeat an epoch
+    return log
+
+
+def checkpoint_dirs(b: Bundle | None) -> dict[str, Path]:
+    """Checkpoints to show: the bundle's (by role) plus every folder with a card under models/."""
+    found: dict[str, Path] = {}
+    if b is not None:
+        for role in b.manifest.get("checkpoints", {}):
+            try:
+                found[f"{role} (used by {b.name})"] = b.checkpoint_dir(role)
+            except BundleError:
+                continue
+    seen = {p.resolve() for p in found.values()}
+    mdir = config.models_dir()
+    if mdir.is_dir():
+        for card in sorted(mdir.glob("*/card.json")):
+            if card.parent.resolve() not in seen:
+                found[card.parent.name] = card.parent
+    return found
+
+
+def mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def card_summary(card: dict[str, Any], cdir: Path) -> str:
+    """Markdown lines: architecture, kind, input, heads, embedding size, weights hash, created, folder."""
+    heads = card.get("heads") or {}
+    head_txt = ", ".join(f"{h} ({len(v)} classes)" for h, v in heads.items()) or "none (encoder)"
+    size = card.get("input_size")
+    train = card.get("train_data") or {}
+    lines = [
+        f"**{card.get('arch', '?')}** · {card.get('kind', '?')} · input {size} px",
+        f"Heads: {head_txt} · embedding {card.get('embedding_dim', '?')}-d",
+        f"Weights sha256 `{str(card.get('weights_sha256', ''))[:16]}…` · created {card.get('created', '?')}",
+        f"Folder `{cdir}`",
+    ]
+    if isinstance(train, dict) and train:
+        lines.append(
+            "Trained on: " + ", ".join(f"{k} {v}" for k, v in train.items() if not isinstance(v, dict | list))
+        )
+    return "  \n".join(lines)
+
+
+def card_metrics(card: dict[str, Any]) -> pd.DataFrame:
+    """The card's ``metrics`` as a table: one row per head (nested dicts) or one row of scalars."""
+    m = card.get("metrics") or {}
+    if not isinstance(m, dict) or not m:
+        return pd.DataFrame()
+    nested = {k: v for k, v in m.items() if isinstance(v, dict)}
+    if nested:
+        recs = [
+            {"head": k, **{mk: mv for mk, mv in v.items() if isinstance(mv, int | float | str)}}
+            for k, v in nested.items()
+        ]
+        return pd.DataFrame(recs)
+    return pd.DataFrame([{k: v for k, v in m.items() if isinstance(v, int | float | str)}])
+
+
+def curve_columns(log: pd.DataFrame) -> dict[str, list[str]]:
+    """Group a training log's numeric columns into charts: ``{title: [x column, y columns...]}``."""
+    if log.empty:
+        return {}
+    x = next((c for c in ("epoch", "step") if c in log.columns), None)
+    if x is None:
+        return {}
+    numeric = [c for c in log.columns if c != x and pd.api.types.is_numeric_dtype(log[c])]
+    groups: dict[str, list[str]] = {}
+    for c in numeric:
+        name = c.lower()
+        if "loss" in name:
+            g = "loss"
+        elif any(t in name for t in ("acc", "top1")) or name == "score":  # BYOL: kNN-probe top-1
+            g = "validation top-1"
+        elif "lr" in name or "tau" in name:
+            g = "schedule"
+        else:
+            continue
+        groups.setdefault(g, []).append(c)
+    return {g: [x, *cols] for g, cols in groups.items()}
