@@ -542,6 +542,9 @@ def test_collections_import_switch_share_duplicate_and_why(
         page.get_by_text("Building mine in the background").wait_for()
         page.locator("[data-testid=stProgress]").first.wait_for()  # a bar per stage while it builds
         assert "classify" in page.locator("[data-testid=stProgress]").first.inner_text()
+        page.reload()  # a new session reads the same job folder: the build goes on and shows
+        page.locator("[data-testid=stProgress]").first.wait_for()
+        assert page.get_by_text("mine ·").count() >= 1
         page.get_by_role("button", name="Open in the app").wait_for(timeout=240_000)
         page.get_by_role("button", name="Open in the app").click()
         page.get_by_role("heading", name="Explore").wait_for()
