@@ -92,12 +92,7 @@ try:
             max_upload_size=ZIP_MAX_MB,
         )
         if up is not None:
-            data = up.getvalue()
-            source_id = "zip:" + hashlib.sha256(data).hexdigest()
-            if st.session_state.get(f"{NS}.source_id") != source_id:
-                st.session_state[f"{NS}.source"] = imports.read_zip(data)
-                st.session_state[f"{NS}.source_id"] = source_id
-            source = st.session_state[f"{NS}.source"]
+            source_id = f"zip:{up.file_id}"  # read (and checked) once per uploaded file, not per rerun
     else:
         root = imports.import_root()
         folders = imports.server_folders(root)
@@ -107,8 +102,17 @@ try:
         else:
             rel = st.selectbox("Folder", folders, key=f"{NS}.folder")
             source_id = f"folder:{rel}"
-            source = imports.read_folder(imports.resolve_folder(rel, root))
+    if source_id and st.session_state.get(f"{NS}.source_id") != source_id:
+        st.session_state.pop(f"{NS}.source", None)
+        st.session_state[f"{NS}.source"] = (
+            imports.read_zip(up.getvalue())
+            if source_id.startswith("zip:")
+            else imports.read_folder(imports.resolve_folder(rel, root))
+        )
+        st.session_state[f"{NS}.source_id"] = source_id
+    source = st.session_state.get(f"{NS}.source") if source_id else None
 except ArtExtractError as exc:
+    st.session_state.pop(f"{NS}.source_id", None)
     st.error(str(exc))
     source = None
 
@@ -147,6 +151,8 @@ check_key = (
 if st.button("Check", key=f"{NS}.check", disabled=source is None, type="secondary"):
     bar = st.progress(0.0, text="checking images…")
     try:
+        if source_id.startswith("folder:"):  # a folder may have changed since it was picked: read it again
+            source = st.session_state[f"{NS}.source"] = imports.read_folder(imports.resolve_folder(rel, root))
         report, catalog = imports.validate(
             source,
             csv,

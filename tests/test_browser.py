@@ -535,6 +535,8 @@ def test_collections_import_switch_share_duplicate_and_why(
         wait_idle(page)
         page.get_by_role("button", name="Check").click()
         page.get_by_text("Validation report").wait_for()
+        page.get_by_text("image(s) found").wait_for()  # the report renders line by line
+        wait_idle(page)
         body = page.locator("section.main, [data-testid=stMain]").first.inner_text()
         assert "26 image(s) found, 25 usable" in body and "1 unreadable image(s)" in body
         assert "2 other entr(ies) skipped" in body  # readme.txt and ../escape.jpg
