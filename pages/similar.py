@@ -57,8 +57,7 @@ else:
 if query is not None:
     try:
         with st.spinner("Searching…"):
-            labels = models.classify(b, query)
-            hits = models.similar(b, query, k)
+            labels, hits = models.classify_and_search(b, query, k)
     except ArtExtractError as exc:
         st.error(str(exc))
         st.stop()

@@ -223,3 +223,32 @@ def test_data_and_figures_import_no_streamlit_nor_does_the_rest_of_the_library()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.strip() == "False"
+
+
+def test_classify_and_search_is_the_classifier_and_the_encoder_and_one_pass_when_they_are_one(b, monkeypatch):
+    from artextract.app import models
+    from artextract.images import load_image
+    from artextract.predict import classify_image, embed_query
+
+    img = load_image(b.image_path(0))
+    labels, hits = models.classify_and_search(b, img, 5)
+    assert labels == classify_image(models.embedder(b, "classifier"), img)
+    q = embed_query(models.embedder(b, "encoder"), img)
+    assert hits["id"].tolist() == b.reference.search(q, 5)["id"].tolist()
+
+    # a bundle whose classifier is also its encoder (the sample): one forward pass serves both
+    from types import SimpleNamespace
+
+    from artextract.predict import l2_normalize
+
+    one = models.embedder(b, "classifier")
+    calls, queries = [], []
+    real = one.embed_images
+    monkeypatch.setattr(one, "embed_images", lambda imgs: calls.append(1) or real(imgs))
+    monkeypatch.setattr(models, "embedder", lambda bundle, role: one)
+    monkeypatch.setitem(
+        b.__dict__, "reference", SimpleNamespace(search=lambda q, k: queries.append(q) or hits)
+    )
+    labels1, _ = models.classify_and_search(b, img, 5)
+    assert len(calls) == 1 and labels1 == labels
+    np.testing.assert_allclose(queries[0], l2_normalize(real([img]).embeddings[0]), atol=1e-6)

@@ -34,26 +34,22 @@ def embedder(b: Bundle, role: str) -> Any:
     return _embedder(str(d), stamp)
 
 
-def classify(b: Bundle, img: Any) -> dict[str, list[tuple[str, float]]]:
-    """Top-3 labels per head for one image (the bundle's classifier)."""
-    from ..predict import classify_image
-
-    model = embedder(b, "classifier")
-    with _INFERENCE_LOCK:
-        return classify_image(model, img)
-
-
-def similar(b: Bundle, img: Any, k: int) -> pd.DataFrame:
-    """The ``k`` nearest reference paintings of an image: rank, score and catalog columns."""
-    from ..predict import embed_query
+def classify_and_search(
+    b: Bundle, img: Any, k: int
+) -> tuple[dict[str, list[tuple[str, float]]], pd.DataFrame]:
+    """The Similar page's answer for one image: top-3 labels per head (the bundle's classifier) and the
+    ``k`` nearest reference paintings (its encoder). One forward pass when both are the same checkpoint."""
+    from ..predict import l2_normalize, top_k_labels
 
     ref = b.reference
     if ref is None:
         raise BundleError("this bundle has no reference collection; rebuild it with one to search")
-    model = embedder(b, "encoder")
+    clf, enc = embedder(b, "classifier"), embedder(b, "encoder")
     with _INFERENCE_LOCK:
-        q = embed_query(model, img)
-        return ref.search(q, k)
+        res = clf.embed_images([img])
+        labels = top_k_labels(res.probs, clf.card["heads"])[0]
+        emb = res.embeddings[0] if enc is clf else enc.embed_images([img]).embeddings[0]
+        return labels, ref.search(l2_normalize(emb), k)
 
 
 def cam_attribute(b: Bundle) -> str:
