@@ -265,11 +265,12 @@ def upload_latency(bundle: Path, sizes: list[int], queries: int) -> list[dict[st
     """Server-side Similar: upload bytes -> classified + neighbours, per reference size."""
     from artextract.analysis.index import VectorIndex
     from artextract.images import load_image
-    from artextract.predict import classify_image, embed_query, l2_normalize, load_embedder
+    from artextract.predict import classify_image, embed_query, l2_normalize, load_embedder, top_k_labels
 
     b = open_bundle(bundle)
+    same = b.checkpoint_dir("classifier") == b.checkpoint_dir("encoder")
     clf = load_embedder(b.checkpoint_dir("classifier"))
-    enc = load_embedder(b.checkpoint_dir("encoder"))
+    enc = clf if same else load_embedder(b.checkpoint_dir("encoder"))
     uploads = [_jpeg(b.image_path(i), long_side=2048) for i in range(queries)]  # a photo-sized upload
     real = np.asarray(b.reference.embeddings, dtype=np.float32)
     rng = np.random.default_rng(0)
@@ -285,9 +286,10 @@ def upload_latency(bundle: Path, sizes: list[int], queries: int) -> list[dict[st
             t0 = time.perf_counter()
             img = load_image(data, name="upload.jpg")
             t1 = time.perf_counter()
-            classify_image(clf, img)
+            res = clf.embed_images([img])  # as models.classify_and_search: one pass if one checkpoint
+            top_k_labels(res.probs, clf.card["heads"])
             t2 = time.perf_counter()
-            q = embed_query(enc, img)
+            q = l2_normalize(res.embeddings[0]) if same else embed_query(enc, img)
             t3 = time.perf_counter()
             index.query(q.reshape(1, -1), 12)
             t4 = time.perf_counter()
