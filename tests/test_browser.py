@@ -514,8 +514,9 @@ def _import_zip(tiny_demo) -> tuple[bytes, list[str]]:
 def test_collections_import_switch_share_duplicate_and_why(
     browser, tiny_bundle, tiny_demo, tiny_checkpoints, tmp_path, monkeypatch
 ):
-    """A curator imports a ZIP with bad entries (report, then per-stage progress), opens the new bundle,
-    switches bundles in the sidebar, opens a shared link, marks a duplicate and toggles the Grad-CAM map."""
+    """A curator imports a ZIP with bad entries (report, then per-stage progress that survives a page
+    reload and a server restart), opens the new bundle, switches bundles in the sidebar, opens a shared
+    link, marks a duplicate and toggles the Grad-CAM map."""
     monkeypatch.setenv("ARTEXTRACT_CLASSIFIER", str(tiny_checkpoints["classifier"]))
     monkeypatch.setenv("ARTEXTRACT_ENCODER", str(tiny_checkpoints["encoder"]))
     monkeypatch.setenv("ARTEXTRACT_REFERENCE", str(tiny_demo["reference"]))
@@ -547,6 +548,12 @@ def test_collections_import_switch_share_duplicate_and_why(
         page.reload()  # a new session reads the same job folder: the build goes on and shows
         page.locator("[data-testid=stProgress]").first.wait_for()
         assert page.get_by_text("mine ·").count() >= 1
+    # the server stops (a restart): the build runs in its own process and goes on
+    from artextract import jobs
+
+    assert jobs.status(tmp_path / "data" / "jobs" / "mine").status in ("running", "done")
+    with app_server(tiny_bundle, tmp_path / "data", tmp_path / "server2.log") as url:
+        open_page(page, url, "collections", "Collections")
         page.get_by_role("button", name="Open in the app").wait_for(timeout=240_000)
         page.get_by_role("button", name="Open in the app").click()
         page.get_by_role("heading", name="Explore").wait_for()
