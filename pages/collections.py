@@ -32,11 +32,21 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s:.0f} s left" if s < 90 else f"{s / 60:.1f} min left"
 
 
+def _resume(folder) -> None:
+    try:
+        jobs.resume(folder)
+    except (ArtExtractError, OSError, ValueError) as exc:  # e.g. already running, or a damaged job folder
+        st.session_state[f"{NS}.job_error"] = f"Cannot resume {folder.name}: {exc}"
+
+
 # ------------------------------------------------------------------------------------------ builds
 @st.fragment(run_every=1.0)
 def builds() -> None:
     """Every build job with a progress bar per stage; refreshed every second, from the job folders (so a
     page reload or a server restart shows the same)."""
+    err = st.session_state.pop(f"{NS}.job_error", None)
+    if err:
+        st.error(err)
     all_jobs = jobs.list_jobs()
     if not all_jobs:
         st.caption("No builds yet.")
@@ -65,11 +75,11 @@ def builds() -> None:
                 st.progress(sp.fraction, text=text)
             if job.error and job.status == "failed":
                 st.error(job.error)
-            c1, c2, c3 = st.columns(3)
+            c1, c2, _ = st.columns(3)
             if job.active:
                 c1.button("Cancel", key=f"{NS}.cancel.{job.name}", on_click=jobs.cancel, args=(job.folder,))
             if job.resumable:
-                c1.button("Resume", key=f"{NS}.resume.{job.name}", on_click=jobs.resume, args=(job.folder,))
+                c1.button("Resume", key=f"{NS}.resume.{job.name}", on_click=_resume, args=(job.folder,))
             if job.status == "done" and c2.button(
                 "Open in the app", key=f"{NS}.open.{job.name}", type="primary"
             ):

@@ -204,3 +204,23 @@ def test_a_failed_build_says_why(tiny_checkpoints, tmp_path):
     folder = jobs.start("bad", _cfg(coll, tmp_path / "out", tiny_checkpoints), root=tmp_path / "jobs")
     st = _wait(folder)
     assert st.status == "failed" and "missing column" in st.error
+
+
+def test_collections_page_lists_jobs_and_a_damaged_one_fails_with_one_line(
+    tiny_bundle, tmp_path, monkeypatch
+):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(tiny_bundle))
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
+    (tmp_path / "data" / "jobs" / "broken").mkdir(parents=True)
+    (tmp_path / "data" / "jobs" / "broken" / "job.json").write_text("{nope")
+    at = AppTest.from_file(Path(__file__).resolve().parents[1] / "app.py", default_timeout=60).run()
+    at.switch_page("pages/collections.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("broken" in m.value and "failed" in m.value for m in at.markdown)
+    assert any("job folder unreadable" in e.value for e in at.error)
+    at.button(key="collections.resume.broken").click().run()
+    assert not at.exception and any("Cannot resume broken" in e.value for e in at.error)
+    # the add form: nothing to check until images are given
+    assert at.button(key="collections.check").disabled
