@@ -125,6 +125,7 @@ class Bundle:
     metrics: dict[str, Any]
     collection_dir: Path
     _probs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _pairs: dict[str, pd.DataFrame | None] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -197,16 +198,19 @@ class Bundle:
 
     def duplicate_pairs(self, scope: str = "collection") -> pd.DataFrame | None:
         """Near-duplicate pairs built by ``artextract build``: ``(a, b, sim)`` within the collection
-        (``scope="collection"``) or ``(a, ref, sim)`` against the reference; None if not built."""
-        f = self.root / ("duplicates.parquet" if scope == "collection" else "reference/duplicates.parquet")
+        (``scope="collection"``) or ``(a, ref, sim)`` against the reference; None if not built.
+        Read once per bundle object (the app keeps one per bundle version); callers must not modify it."""
         if scope not in ("collection", "reference"):
             raise BundleError(f"unknown duplicate scope {scope!r}; use collection or reference")
-        if not f.is_file():
-            return None
-        try:
-            return pd.read_parquet(f)
-        except (OSError, ValueError) as exc:
-            raise BundleError(f"{f}: unreadable ({exc}); rebuild with 'artextract build'") from exc
+        if scope not in self._pairs:
+            f = self.root / (
+                "duplicates.parquet" if scope == "collection" else "reference/duplicates.parquet"
+            )
+            try:
+                self._pairs[scope] = pd.read_parquet(f) if f.is_file() else None
+            except (OSError, ValueError) as exc:
+                raise BundleError(f"{f}: unreadable ({exc}); rebuild with 'artextract build'") from exc
+        return self._pairs[scope]
 
     def checkpoint_dir(self, role: str) -> Path:
         """Folder of the checkpoint the bundle was built with (``classifier`` or ``encoder``)."""

@@ -329,7 +329,7 @@ def validate(
             }
         rep.unlisted = sum(1 for n in keep if n not in rows)
     catalog = pd.DataFrame(
-        [{"image": n, **{"title": PurePosixPath(n).stem.replace("_", " ")}, **rows.get(n, {})} for n in keep]
+        [{"image": n, "title": PurePosixPath(n).stem.replace("_", " "), **rows.get(n, {})} for n in keep]
     )
     return rep, catalog
 
