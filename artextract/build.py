@@ -336,8 +336,7 @@ def _projection(method: str) -> Callable[[_Build, Any], None]:
     def run(b: _Build, progress) -> None:
         from .analysis import projection
 
-        fn = {"umap": projection.umap_2d, "tsne": projection.tsne_2d}[method]
-        _save_npy(b.out / f"{method}.npy", np.asarray(fn(b.unit, seed=b.cfg.seed), dtype=np.float32))
+        _save_npy(b.out / f"{method}.npy", projection.project_2d(b.unit, method, seed=b.cfg.seed))
 
     return run
 

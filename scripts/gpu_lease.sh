@@ -9,6 +9,9 @@
 # The three runs share the GPU and each has the same wall-clock budget (BUDGET minutes, --time-budget):
 #   rla_resnet50 from scratch (the recipe of scripts/train_gpu.sh; ResNet ImageNet weights cannot be fetched
 #   there), and RLA-MobileNetV2 vs plain MobileNetV2 from the shared ImageNet weights (the ablation).
+# The recipe sweep that chose the released CPU recipe (crop strength, 160 vs 128 px, RLA vs plain) is
+#   BUDGET=6.5 RUNS="r160s35:rla_mobilenetv2:160:0.35:12 r160s75:rla_mobilenetv2:160:0.75:12 ..." scripts/gpu_lease.sh train
+# with the wikiart preset's batch 64 and lr 1e-3 (LR=, BATCH= override them).
 # EXTRA (e.g. "--max-train 256 --max-val 128 --selection-size 64") is appended to each run, for a dry run.
 # Each reports on the whole val split once, with checkpoints chosen on 1,000 train paintings carved out.
 set -uo pipefail
@@ -37,13 +40,13 @@ ok.to_csv(f"{col}/catalog.csv", index=False)
 print(f"catalog: {len(ok)} of {len(df)} paintings present ({(ok.split == 'train').sum()} train, {(ok.split == 'val').sum()} val)")
 PYEOF
 COMMON=(--collection "$COL" --img-size 160 --device "${DEVICE:-cuda}" --precision auto --no-progress --cache-images
-        --workers 5 --batch-size 128 --overwrite)
-MNV2=(--preset wikiart --imagenet-weights "$W" --lr 1.5e-3 --warmup-epochs 1 --selection-size 1000)
+        --workers "${WORKERS:-5}" --batch-size "${BATCH:-128}" --overwrite)
+MNV2=(--preset wikiart --imagenet-weights "$W" --lr "${LR:-1.5e-3}" --warmup-epochs "${WARMUP:-1}" --selection-size "${SEL:-1000}")
 R50=(--preset full --arch rla_resnet50 --init random --lr 2e-3 --warmup-epochs 2 --selection-size 1000)
 if [ "$MODE" = smoke ]; then
   X=(--max-train 512 --max-val 256 --epochs 1 --time-budget 1)
   "$PY" -m artextract.train classifier "${MNV2[@]}" --arch rla_mobilenetv2 --out runs/gpu-smoke-rla "${COMMON[@]}" "${X[@]}" --selection-size 128 || exit 1
-  "$PY" -m artextract.train classifier "${R50[@]}" --out runs/gpu-smoke-r50 "${COMMON[@]}" "${X[@]}" --selection-size 128 || exit 1
+  [ -n "${SMOKE_R50:-}" ] && { "$PY" -m artextract.train classifier "${R50[@]}" --out runs/gpu-smoke-r50 "${COMMON[@]}" "${X[@]}" --selection-size 128 || exit 1; }
   echo SMOKE OK; exit 0
 fi
 run() {  # name, args...
@@ -51,17 +54,22 @@ run() {  # name, args...
   "$PY" -m artextract.train classifier "$@" --out "runs/gpu-$name" "${COMMON[@]}" --time-budget "$BUDGET" \
     ${EXTRA:-} > "$RES/$name.log" 2>&1; echo "$name exit $?" >> "$RES/$name.log"
 }
+# a run is NAME[:ARCH:PX:MIN_SCALE:EPOCHS]; the named recipes below, or any arch/px/crop/epochs given inline
 RUNS=${RUNS:-"rla_mobilenetv2 mobilenetv2 rla_resnet50"}
 for n in $RUNS; do
-  case $n in
-    rla_resnet50) run "$n" "${R50[@]}" --epochs 100 & ;;
-    *) run "$n" "${MNV2[@]}" --arch "$n" --epochs "$EPOCHS" & ;;
+  IFS=: read -r name arch px scale ep <<< "$n"
+  case $name in
+    rla_resnet50) run "$name" "${R50[@]}" --epochs 100 & ;;
+    rla_mobilenetv2|mobilenetv2) run "$name" "${MNV2[@]}" --arch "$name" --epochs "$EPOCHS" & ;;
+    *) run "$name" "${MNV2[@]}" --arch "$arch" --img-size "$px" --min-scale "$scale" --epochs "$ep" \
+         --report-flip & ;;
   esac
 done
 ( while sleep 30; do nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader; tail -qn1 "$RES"/*.log; done ) &
 mon=$!
 wait $(jobs -p | grep -vx "$mon"); kill $mon
 for n in $RUNS; do
+  n=${n%%:*}
   tail -n 4 "$RES/$n.log"
   files=(card.json log.jsonl args.yaml curves.png)
   [ "$n" != rla_resnet50 ] && files+=(model.safetensors)

@@ -9,6 +9,9 @@ neighbours exactly as cosine similarity does). Collections too small for a neigh
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -50,17 +53,30 @@ def pca_2d(X: np.ndarray) -> np.ndarray:
     return out
 
 
-def tsne_2d(
-    X: np.ndarray,
-    *,
-    seed: int = 0,
-    perplexity: float = 30.0,
-    n_jobs: int = 2,
-    metric: str = "cosine",
-    n_iter: int = 500,
-    gradient: str = "auto",
+def project_2d(
+    X: np.ndarray, method: str, *, seed: int = 0, metric: str = "cosine", **params: Any
 ) -> np.ndarray:
-    """openTSNE t-SNE: [N, 2] float32, deterministic for ``seed``.
+    """``method`` ("tsne" or "umap") of the embeddings ``X`` [N, D] to [N, 2] float32, deterministic for
+    ``seed``; ``params`` are the method's own (:func:`tsne_2d`, :func:`umap_2d`).
+
+    Both compare rows by ``metric`` ("cosine": unit rows, then Euclidean distance, see the module
+    docstring); fewer than ``MIN_POINTS`` rows get :func:`pca_2d` instead.
+    """
+    if method not in METHODS:
+        raise UnknownNameError(f"unknown projection {method!r}; choose from {', '.join(METHODS)}")
+    x = _prepare(X, metric)
+    if params.get("gradient", "auto") not in GRADIENTS:
+        raise UnknownNameError(
+            f"unknown t-SNE gradient {params['gradient']!r}; choose from {', '.join(GRADIENTS)}"
+        )
+    if len(x) < MIN_POINTS:
+        return pca_2d(x)
+    return np.asarray(METHODS[method](x, seed, **params), dtype=np.float32)
+
+
+def _tsne(x: np.ndarray, seed: int, perplexity: float = 30.0, n_jobs: int = 2, n_iter: int = 500,
+          gradient: str = "auto") -> np.ndarray:  # fmt: skip
+    """openTSNE t-SNE.
 
     ``gradient``: "fft" (FFT-interpolated repulsion, linear in N: the fast choice for large
     collections), "bh" (Barnes-Hut, faster below ~10,000 points where the FFT grid's fixed cost
@@ -72,19 +88,13 @@ def tsne_2d(
     ``n_iter`` counts iterations after the 250 early-exaggeration ones. ``n_jobs`` threads are used
     from ``THREADS_FROM`` points on (one thread is faster below that).
     """
-    x = _prepare(X, metric)
-    if gradient not in GRADIENTS:
-        raise UnknownNameError(f"unknown t-SNE gradient {gradient!r}; choose from {', '.join(GRADIENTS)}")
-    if gradient == "auto":
-        gradient = "fft" if len(x) >= FFT_FROM else "bh"
-    if len(x) < MIN_POINTS:
-        return pca_2d(x)
     from openTSNE import TSNE
 
-    perplexity = float(min(perplexity, (len(x) - 1) / 3.0))
+    if gradient == "auto":
+        gradient = "fft" if len(x) >= FFT_FROM else "bh"
     tsne = TSNE(
         n_components=2,
-        perplexity=perplexity,
+        perplexity=float(min(perplexity, (len(x) - 1) / 3.0)),
         metric="euclidean",  # on unit rows when metric="cosine" (see module docstring)
         initialization="pca",
         negative_gradient_method=gradient,
@@ -93,27 +103,17 @@ def tsne_2d(
         random_state=seed,
         verbose=False,
     )
-    return np.asarray(tsne.fit(x), dtype=np.float32)
+    return tsne.fit(x)
 
 
-def umap_2d(
-    X: np.ndarray,
-    *,
-    seed: int = 0,
-    n_neighbors: int = 30,
-    min_dist: float = 0.5,
-    metric: str = "cosine",
-) -> np.ndarray:
-    """UMAP (umap-learn) to 2-D: [N, 2] float32, deterministic for ``seed``.
+def _umap(x: np.ndarray, seed: int, n_neighbors: int = 30, min_dist: float = 0.5) -> np.ndarray:
+    """UMAP (umap-learn).
 
     The defaults favour a readable map over tight clumps: a well-trained classifier's embeddings form
     very compact groups, which umap-learn's own defaults (15, 0.1) draw as dots a curator cannot click
     apart. Setting a seed makes umap-learn run its optimisation on one thread (that is what makes it
     reproducible). ``n_neighbors`` is capped at N - 1.
     """
-    x = _prepare(X, metric)
-    if len(x) < MIN_POINTS:
-        return pca_2d(x)
     import umap
 
     reducer = umap.UMAP(
@@ -128,5 +128,11 @@ def umap_2d(
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs.*", category=UserWarning)
-        out = reducer.fit_transform(x)
-    return np.asarray(out, dtype=np.float32)
+        return reducer.fit_transform(x)
+
+
+#: method name -> its body (after the shared preparation)
+METHODS: dict[str, Callable[..., np.ndarray]] = {"tsne": _tsne, "umap": _umap}
+#: t-SNE and UMAP as functions of their own, for callers that always want one of them
+tsne_2d = partial(project_2d, method="tsne")
+umap_2d = partial(project_2d, method="umap")

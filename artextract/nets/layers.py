@@ -247,7 +247,42 @@ class MultiHeadNet(nn.Module):
 
 
 class ResNetBase(MultiHeadNet):
-    """Base of ResNet and RLA-ResNet: torchvision's stem (7x7/2 conv, BN, ReLU, 3x3/2 max-pool)."""
+    """Base of ResNet and RLA-ResNet: torchvision's stem (7x7/2 conv, BN, ReLU, 3x3/2 max-pool), the
+    stages a subclass builds (:meth:`_build_stages`), global average pooling and the heads.
+
+    Args:
+        block: ``"basic"`` (ResNet-18/34) or ``"bottleneck"`` (ResNet-50/101).
+        layers: blocks per stage.
+        heads: ``{name: num_classes}``; ``None`` -> ``{"logits": num_classes}``; ``{}`` -> encoder only.
+        width: base width (64 in the paper); stage widths are width x (1, 2, 4, 8).
+        drop_rate: dropout before the heads.
+        attention: ``None``, ``"se"`` or ``"eca"`` channel attention at the end of each branch.
+        zero_init_residual: start each residual branch's last BN at zero.
+    """
+
+    def __init__(
+        self,
+        block: str,
+        layers: list[int],
+        *,
+        heads: dict[str, int] | None = None,
+        num_classes: int = 1000,
+        width: int = 64,
+        drop_rate: float = 0.0,
+        attention: str | None = None,
+        zero_init_residual: bool = False,
+    ) -> None:
+        super().__init__()
+        self._build_stem(width)
+        self.num_features = self._build_stages(block_type(block), layers, width, attention)
+        self._build_heads(heads, num_classes, drop_rate)
+        init_weights(self, zero_init_residual=zero_init_residual)
+
+    def _build_stages(
+        self, blk: type[nn.Module], layers: list[int], width: int, attention: str | None
+    ) -> int:
+        """Add the stages as ``layer1..N``; returns the channels :meth:`forward_maps` gives."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def _build_stem(self, width: int) -> None:
         self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)

@@ -8,43 +8,22 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .layers import ResNetBase, block_type, init_weights, make_stages
+from .layers import ResNetBase, make_stages
 from .registry import register_model
 
 
 class ResNet(ResNetBase):
-    """Stem (7x7/2 conv, 3x3/2 max-pool), four stages of residual blocks, global average pooling.
+    """Stem (7x7/2 conv, 3x3/2 max-pool), four stages of residual blocks, global average pooling
+    (arguments: :class:`~artextract.nets.layers.ResNetBase`)."""
 
-    Args:
-        block: ``"basic"`` (ResNet-18/34) or ``"bottleneck"`` (ResNet-50/101).
-        layers: blocks per stage.
-        heads: ``{name: num_classes}``; ``None`` -> ``{"logits": num_classes}``; ``{}`` -> encoder only.
-        width: base width (64 in the paper); stage widths are width x (1, 2, 4, 8).
-        drop_rate: dropout before the heads.
-        attention: ``None``, ``"se"`` or ``"eca"`` channel attention at the end of each branch.
-    """
-
-    def __init__(
-        self,
-        block: str,
-        layers: list[int],
-        *,
-        heads: dict[str, int] | None = None,
-        num_classes: int = 1000,
-        width: int = 64,
-        drop_rate: float = 0.0,
-        attention: str | None = None,
-        zero_init_residual: bool = False,
-    ) -> None:
-        super().__init__()
-        blk = block_type(block)
-        self._build_stem(width)
-        self.num_features = width
+    def _build_stages(
+        self, blk: type[nn.Module], layers: list[int], width: int, attention: str | None
+    ) -> int:
+        widths = [width]
         for i, (blocks, out) in enumerate(make_stages(blk, layers, width, attention=attention)):
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
-            self.num_features = out
-        self._build_heads(heads, num_classes, drop_rate)
-        init_weights(self, zero_init_residual=zero_init_residual)
+            widths.append(out)
+        return widths[-1]
 
     def forward_maps(self, x: Tensor) -> Tensor:
         """Last-stage maps ``[B, num_features, h, w]`` (pooled by ``forward_features``)."""

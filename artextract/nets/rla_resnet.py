@@ -26,11 +26,13 @@ last BN of every residual branch starts at zero (``zero_init_residual=True``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import ResNetBase, block_type, conv1x1, conv3x3, init_weights, make_stages
+from .layers import ResNetBase, conv1x1, conv3x3, make_stages
 from .registry import register_model
 from .resnet import register_depths
 
@@ -107,39 +109,30 @@ class RLAResNet(ResNetBase):
     """ResNet backbone with an RLA state of ``rla_channels`` channels (see the module docstring).
 
     Args:
-        block: ``"basic"`` (18/34) or ``"bottleneck"`` (50/101).
-        layers: blocks per stage.
-        heads: ``{name: num_classes}``; ``None`` -> ``{"logits": num_classes}``; ``{}`` -> encoder only.
-        width: base width (64 in the paper).
-        drop_rate: dropout before the heads.
         rla_channels: k, the channels of the recurrent state (32 in the paper).
         rla_type: ``"rla"`` (paper), ``"gru"`` or ``"lstm"``.
-        attention: ``None``, ``"se"`` or ``"eca"`` inside each block (RLA-ResNet-SE / -ECA in the paper).
+        zero_init_residual: on by default, as in the official code.
+        **kwargs: as :class:`~artextract.nets.layers.ResNetBase` (``attention`` gives RLA-ResNet-SE /
+            -ECA of the paper).
     """
 
     def __init__(
-        self,
-        block: str,
-        layers: list[int],
-        *,
-        heads: dict[str, int] | None = None,
-        num_classes: int = 1000,
-        width: int = 64,
-        drop_rate: float = 0.0,
-        rla_channels: int = 32,
-        rla_type: str = "rla",
-        attention: str | None = None,
-        zero_init_residual: bool = True,
-    ) -> None:
-        super().__init__()
-        blk = block_type(block)
+        self, block: str, layers: list[int], *, rla_channels: int = 32, rla_type: str = "rla",
+        zero_init_residual: bool = True, **kwargs: Any,
+    ) -> None:  # fmt: skip
         if rla_type not in RLA_TYPES:
             raise ValueError(f"unknown rla_type {rla_type!r}; valid: {', '.join(RLA_TYPES)}")
         if rla_channels < 1:
             raise ValueError(f"rla_channels must be >= 1, got {rla_channels}")
+        self._rla = (rla_channels, rla_type)  # read by _build_stages, before nn.Module attributes exist
+        super().__init__(block, layers, zero_init_residual=zero_init_residual, **kwargs)
+
+    def _build_stages(
+        self, blk: type[nn.Module], layers: list[int], width: int, attention: str | None
+    ) -> int:
+        rla_channels, rla_type = self._rla
         self.rla_channels = rla_channels
         self.rla_type = rla_type
-        self._build_stem(width)
         out = width
         rla = []
         stage_blocks = make_stages(blk, layers, width, extra_in=rla_channels, attention=attention)
@@ -150,9 +143,7 @@ class RLAResNet(ResNetBase):
         # the paper's base RLA normalises the final state before joining it to the features
         self.rla_norm = nn.BatchNorm2d(rla_channels) if rla_type == "rla" else None
         self.num_stages = len(layers)
-        self.num_features = out + rla_channels
-        self._build_heads(heads, num_classes, drop_rate)
-        init_weights(self, zero_init_residual=zero_init_residual)
+        return out + rla_channels
 
     def stages(self) -> list[nn.ModuleList]:
         return [getattr(self, f"layer{i + 1}") for i in range(self.num_stages)]

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -590,31 +591,22 @@ def download_files(
     return summary
 
 
-def fetch_file(
-    url: str,
-    dest: str | Path,
-    *,
-    timeout: float = 30.0,
-    total_timeout: float | None = 900.0,
-    retries: int = 4,
-    backoff: float = 1.0,
-    max_bytes: int = 2 * 1024**3,
-    verify: Verifier | None = None,
-    offline_hint: str = "",
-    progress: ProgressArg = False,
-) -> DownloadResult:
-    """Fetch one file atomically (e.g. a data table) with the same retries; returns its result."""
-    summary = download_files(
-        [DownloadTask(url, Path(dest), Path(dest).name)],
-        workers=1,
-        timeout=timeout,
-        total_timeout=total_timeout,
-        retries=retries,
-        backoff=backoff,
-        max_bytes=max_bytes,
-        verify=verify,
-        progress=progress,
-        offline_hint=offline_hint,
-        label=Path(dest).name,
-    )
+#: what :func:`fetch_file` changes from :func:`download_files`' defaults for one data file
+FILE_DEFAULTS: dict[str, Any] = {
+    "total_timeout": 900.0,
+    "max_bytes": 2 * 1024**3,
+    "verify": None,
+    "progress": False,
+}
+
+
+def fetch_file(url: str, dest: str | Path, **options: Any) -> DownloadResult:
+    """Fetch one file atomically (e.g. a data table) with the same retries; returns its result.
+
+    ``options``: any of :func:`download_files`' (``timeout``, ``retries``, ``backoff``, ``verify``,
+    ``offline_hint``, ...); the defaults are :data:`FILE_DEFAULTS`, then :func:`download_files`'.
+    """
+    dest = Path(dest)
+    task = DownloadTask(url, dest, dest.name)
+    summary = download_files([task], workers=1, label=dest.name, **{**FILE_DEFAULTS, **options})
     return summary.results[0]
