@@ -527,3 +527,22 @@ def test_selection_set_chooses_and_val_is_reported_once_also_under_torchrun(tiny
     assert card["selection_metrics"]["style"]["n"] <= 12
     assert card["train_data"]["n_selection"] == 12 and card["training"]["wall_s"] > 0
     assert "carved out" in card["selected_on"]
+
+
+def test_flip_evaluation_averages_each_painting_and_its_mirror() -> None:
+    """--report-flip: the reported logits are the mean of the image's and its mirror image's."""
+    from artextract.train.classifier import evaluate
+
+    class LeftEdge(torch.nn.Module):  # class 0's logit is the top-left pixel; class 1's a constant 0.5
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"style": torch.stack([x[:, 0, 0, 0], torch.full_like(x[:, 0, 0, 0], 0.5)], dim=1)}
+
+    x = torch.zeros(1, 3, 4, 4)
+    x[0, 0, 0, 0] = 0.8  # bright on the left only: class 0 alone, class 1 once mirrored and averaged
+    loader = [(x, torch.tensor([[1]]))]
+    env = C.DistEnv(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    heads = {"style": ["a", "b"]}
+    plain = evaluate(LeftEdge(), loader, heads, env=env, precision="fp32")
+    flipped = evaluate(LeftEdge(), loader, heads, env=env, precision="fp32", flip=True)
+    assert plain["val"]["style"]["top1"] == 0.0 and flipped["val"]["style"]["top1"] == 1.0
+    assert flipped["val_loss"] == pytest.approx(float(-torch.log_softmax(torch.tensor([0.4, 0.5]), 0)[1]))
