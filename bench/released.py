@@ -10,7 +10,8 @@ In one run, on the same real JPEGs (the committed public-domain sample) and the 
 - **ours** (and **ours fp32**) = :class:`artextract.infer.Embedder` on the same weights (BatchNorm folded, channels_last,
   ``inference_mode``, bf16 autocast where the CPU has native bf16, JPEG draft decoding, decoding in
   threads one batch ahead), through ``embed_paths`` as ``build`` and the app call it; and each of them
-  with ``torch.compile`` (what ``build`` uses from 10,000 images on; compiled in the warm-up, not timed).
+  with ``torch.compile`` (compiled in the warm-up, not timed); and **ours fp32, ONNX Runtime**, the same
+  folded fp32 network exported in memory and run by ONNX Runtime (``runtime="onnx"``).
 
 Printed per model: images/s end to end (best of ``--repeats`` interleaved runs; the machine is noisy),
 the ratio to the naive row measured in the same run, and the minimum over images of the cosine between
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             "ours fp32 + compile": Embedder(
                 model, card, precision="fp32", compile=True, compile_min_images=0, **kw
             ),
+            "ours fp32, ONNX Runtime": Embedder(model, card, runtime="onnx", **kw),
         }
 
     models["BYOL MobileNetV2 encoder"] = (naive_runner(tv, enc_card), ours(enc, enc_card))

@@ -8,8 +8,16 @@ import torch
 from PIL import Image
 
 from artextract import infer
-from artextract.errors import UnknownNameError
-from artextract.infer import Embedder, InferenceResult, cpu_supports_bf16, fold_batchnorm, resolve_precision
+from artextract.errors import ArtExtractError, UnknownNameError
+from artextract.infer import (
+    Embedder,
+    InferenceResult,
+    cpu_supports_bf16,
+    fold_batchnorm,
+    onnx_available,
+    resolve_precision,
+    resolve_runtime,
+)
 from artextract.nets.registry import create_model, model_info
 
 
@@ -177,3 +185,48 @@ def test_compiled_path_agrees_with_eager():
     assert not comp._compile_failed
     assert (res.normalize() * eager.normalize()).sum(axis=1).min() >= 0.999
     assert res.embeddings.shape == eager.embeddings.shape and res.ok.all()
+
+
+@pytest.mark.skipif(not onnx_available(), reason="onnxruntime/onnx not installed")
+@pytest.mark.parametrize("arch", ["rla_resnet_demo", "rla_mobilenetv2"])
+def test_onnx_runtime_matches_torch_fp32(arch, tmp_path):
+    """runtime="onnx": the same features and probabilities as torch fp32, any batch size, bad files kept out."""
+    heads = {"style": ["a", "b", "c"], "genre": ["x", "y"]}
+    model = _calibrated(arch, {"style": 3, "genre": 2})
+    card = _card(arch, heads)
+    imgs = _images(7)
+    ref = Embedder(model, card, precision="fp32", batch_size=4).embed_images(imgs)
+    onnx = Embedder(model, card, runtime="onnx", batch_size=4)
+    assert onnx.runtime == "onnx" and onnx.precision == "fp32"
+    got = onnx.embed_images(imgs)
+    np.testing.assert_allclose(got.embeddings, ref.embeddings, rtol=1e-4, atol=1e-4)
+    for h in heads:
+        np.testing.assert_allclose(got.probs[h], ref.probs[h], atol=1e-5)
+    paths = []
+    for i, img in enumerate(imgs[:3]):
+        paths.append(tmp_path / f"{i}.png")
+        img.save(paths[-1])
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    res = onnx.embed_paths([paths[0], tmp_path / "bad.jpg", paths[2]], progress=False)
+    assert res.ok.tolist() == [True, False, True] and list(res.failed) == [1]
+    np.testing.assert_allclose(res.embeddings[[0, 2]], ref.embeddings[[0, 2]], rtol=1e-4, atol=1e-4)
+
+
+def test_resolve_runtime(monkeypatch):
+    monkeypatch.delenv("ARTEXTRACT_RUNTIME", raising=False)
+    monkeypatch.delenv("ARTEXTRACT_PRECISION", raising=False)
+    assert resolve_runtime("torch") == "torch" and resolve_runtime("auto", "bf16") == "torch"
+    assert resolve_runtime("auto", "fp32") == "torch"  # a named precision is torch's to run exactly
+    assert resolve_runtime("auto") == ("onnx" if onnx_available() else "torch")
+    monkeypatch.setenv("ARTEXTRACT_PRECISION", "bf16")
+    assert resolve_runtime("auto") == "torch"
+    monkeypatch.delenv("ARTEXTRACT_PRECISION")
+    monkeypatch.setenv("ARTEXTRACT_RUNTIME", "torch")
+    assert resolve_runtime("auto") == "torch" and resolve_runtime("onnx" if onnx_available() else "torch")
+    with pytest.raises(UnknownNameError, match="auto, torch, onnx"):
+        resolve_runtime("tensorrt")
+    monkeypatch.setattr(infer, "onnx_available", lambda: False)
+    monkeypatch.delenv("ARTEXTRACT_RUNTIME")
+    assert resolve_runtime("auto") == "torch"
+    with pytest.raises(ArtExtractError, match="pip install onnxruntime onnx"):
+        resolve_runtime("onnx")
