@@ -486,6 +486,15 @@ def _keys(b: _Build, *names: str) -> tuple[str, ...]:
     return tuple(b.keys[n] for n in names)
 
 
+def _inference(precision: str) -> str:
+    """What computes the embeddings for ``precision``, e.g. "onnx fp32" or "torch bf16": a stage's input,
+    so a bundle is rebuilt when the runtime under it changes."""
+    from .infer import resolve_precision, resolve_runtime
+
+    runtime = resolve_runtime("auto", precision)
+    return f"{runtime} {'fp32' if runtime == 'onnx' else resolve_precision(precision)}"
+
+
 # Each stage: name, what its result depends on (upstream keys included), the files it writes, the
 # function that writes them. The trailing integers are versions: bump one when a stage's code changes.
 STAGES: list[Stage] = [
@@ -495,7 +504,7 @@ STAGES: list[Stage] = [
             b.cat_sha,
             images_fingerprint(b.coll_dir, b.catalog["image"]),
             b.cls_sha,
-            b.cfg.precision,
+            _inference(b.cfg.precision),
         ),
         outputs=lambda b: ["embeddings.npy", "kept.npy", *[f"probs_{a}.npy" for a in b.classes]],
         run=_classify,
@@ -525,7 +534,7 @@ STAGES: list[Stage] = [
         inputs=lambda b: (
             *_keys(b, "classify"),
             b.manifest["checkpoints"]["evidence"]["sha256"],
-            b.cfg.precision,
+            _inference(b.cfg.precision),
         ),
         outputs=lambda b: ["evidence.npy"],
         run=_evidence,
@@ -558,7 +567,7 @@ STAGES: list[Stage] = [
             images_fingerprint(b.ref_dir, b.ref_catalog["image"]),
             2,
             b.manifest["checkpoints"]["encoder"]["sha256"],
-            b.cfg.precision,
+            _inference(b.cfg.precision),
         ),
         outputs=lambda b: ["reference/items.parquet", "reference/embeddings.npy", "reference/index"],
         run=_reference,

@@ -372,7 +372,8 @@ def get_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=["auto", "bf16", "fp32"],
         default="auto",
-        help="auto = bf16 where the CPU supports it",
+        help="auto = exact fp32 through ONNX Runtime where it is installed, else bf16 where the CPU has "
+        "native bf16; bf16 or fp32 = that precision on torch",
     )
     b.add_argument("--batch-size", type=int, default=64)
     b.add_argument("--k", type=int, default=10, help="neighbours kept per painting")
@@ -385,7 +386,7 @@ def get_parser() -> argparse.ArgumentParser:
     c.add_argument("images", nargs="+")
     c.add_argument("--checkpoint", help="classifier checkpoint folder (default: the bundle's)")
     c.add_argument("--bundle", help="bundle folder (default $ARTEXTRACT_BUNDLE or data/artifacts/demo)")
-    c.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    c.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="as for build")
     c.add_argument("--json", action="store_true")
     c.set_defaults(fn=cmd_classify)
 
@@ -393,7 +394,7 @@ def get_parser() -> argparse.ArgumentParser:
     s.add_argument("image")
     s.add_argument("--k", type=int, default=5)
     s.add_argument("--bundle", help="bundle folder (default $ARTEXTRACT_BUNDLE or data/artifacts/demo)")
-    s.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    s.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto", help="as for build")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_similar)
 

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     import torchvision
     from torchvision.transforms import v2
 
-    from artextract.infer import Embedder, cpu_supports_bf16, resolve_precision
+    from artextract.infer import Embedder, cpu_supports_bf16, onnx_available, resolve_precision
     from artextract.nets.checkpoint import init_from_imagenet
     from artextract.nets.registry import create_model, model_info
 
@@ -150,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             ours_model, card, precision=auto, batch_size=args.batch_size, compile=False
         ),
     }
+    if onnx_available():
+        ours["ours fp32, ONNX Runtime"] = Embedder(
+            ours_model, card, runtime="onnx", batch_size=args.batch_size
+        )
     if not args.no_compile:
         ours[f"ours {auto} compiled"] = Embedder(
             ours_model, card, precision=auto, batch_size=args.batch_size, compile=True

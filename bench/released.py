@@ -7,11 +7,12 @@ In one run, on the same real JPEGs (the committed public-domain sample) and the 
   PIL decode + torchvision transforms per image;
 - **RLA-MobileNetV2 classifier** (``models/rla_mobilenetv2-wikiart``; torchvision has no RLA model):
   naive = the released module itself run the same naive way (features and the three heads);
-- **ours** (and **ours fp32**) = :class:`artextract.infer.Embedder` on the same weights (BatchNorm folded, channels_last,
-  ``inference_mode``, bf16 autocast where the CPU has native bf16, JPEG draft decoding, decoding in
-  threads one batch ahead), through ``embed_paths`` as ``build`` and the app call it; and each of them
-  with ``torch.compile`` (compiled in the warm-up, not timed); and **ours fp32, ONNX Runtime**, the same
-  folded fp32 network exported in memory and run by ONNX Runtime (``runtime="onnx"``).
+- **ours default** = :class:`artextract.infer.Embedder` as ``build`` and the app make it: BatchNorm folded,
+  exported in memory to ONNX Runtime, fp32 (where ``onnxruntime`` is installed; torch otherwise), JPEG
+  draft decoding, decoding in threads one batch ahead, through ``embed_paths``;
+- **ours torch** (auto precision, and fp32) = the same on torch: channels_last, ``inference_mode``, bf16
+  autocast where the CPU has native bf16; and each with ``torch.compile`` (compiled in the warm-up, not
+  timed).
 
 Printed per model: images/s end to end (best of ``--repeats`` interleaved runs; the machine is noisy),
 the ratio to the naive row measured in the same run, and the minimum over images of the cosine between
@@ -86,16 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     tv.eval()
 
     def ours(model, card) -> dict[str, Embedder]:
-        """Our paths: auto precision, fp32, and both with torch.compile (compiled once, in the warm-up)."""
+        """Our paths: the default (what build and the app run), torch at auto precision and fp32, and both
+        with torch.compile (compiled once, in the warm-up)."""
         kw = {"batch_size": args.batch_size}
+        default = Embedder(model, card, **kw)
+        torch_kw = {"runtime": "torch", "compile_min_images": 0, **kw}
         return {
-            f"ours {auto}": Embedder(model, card, **kw),
-            "ours fp32": Embedder(model, card, precision="fp32", **kw),
-            f"ours {auto} + compile": Embedder(model, card, compile=True, compile_min_images=0, **kw),
-            "ours fp32 + compile": Embedder(
-                model, card, precision="fp32", compile=True, compile_min_images=0, **kw
-            ),
-            "ours fp32, ONNX Runtime": Embedder(model, card, runtime="onnx", **kw),
+            f"ours default ({'ONNX Runtime fp32' if default.runtime == 'onnx' else 'torch ' + auto})": default,
+            f"ours torch {auto}": Embedder(model, card, **torch_kw),
+            "ours torch fp32": Embedder(model, card, precision="fp32", **torch_kw),
+            f"ours torch {auto} + compile": Embedder(model, card, compile=True, **torch_kw),
+            "ours torch fp32 + compile": Embedder(model, card, precision="fp32", compile=True, **torch_kw),
         }
 
     models["BYOL MobileNetV2 encoder"] = (naive_runner(tv, enc_card), ours(enc, enc_card))
