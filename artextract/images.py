@@ -89,3 +89,15 @@ def load_image(
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise BadImageError(f"{label}: corrupt or truncated image ({exc})") from None
     return rgb
+
+
+def shrink(img: Image.Image, short_side: int) -> Image.Image:
+    """Resize so the shorter side is ``short_side`` (bicubic). What the trainers do to every image before
+    their transforms (``load_size``), and so what inference does first for a checkpoint they trained."""
+    w, h = img.size
+    s = short_side / min(w, h)
+    if abs(s - 1) < 1e-6:
+        return img
+    return img.resize(
+        (max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC, reducing_gap=3.0
+    )

@@ -4,7 +4,8 @@ In one run, on the same real JPEGs (the committed public-domain sample) and the 
 
 - **BYOL encoder** (``models/byol_mobilenetv2-wikiart``, a plain MobileNetV2): naive = torchvision's
   ``mobilenet_v2`` carrying the released weights (classifier removed), fp32, eager, NCHW, ``no_grad``,
-  PIL decode + torchvision transforms per image;
+  PIL decode + the trainer's own evaluation transform per image (what the released figures were
+  measured with);
 - **RLA-MobileNetV2 classifier** (``models/rla_mobilenetv2-wikiart``; torchvision has no RLA model):
   naive = the released module itself run the same naive way (features and the three heads);
 - **ours default** = :class:`artextract.infer.Embedder` as ``build`` and the app make it: BatchNorm folded,
@@ -47,25 +48,29 @@ def main(argv: list[str] | None = None) -> int:
 
     import torchvision
     from PIL import Image
-    from torchvision import transforms as T
 
     from artextract.catalog import image_path, read_catalog
-    from artextract.infer import Embedder, cpu_supports_bf16, resolve_precision
+    from artextract.images import shrink
+    from artextract.infer import Embedder, cpu_supports_bf16, load_size_of, resolve_precision
     from artextract.nets.checkpoint import load_checkpoint
+    from artextract.train.data import classifier_transforms, to_uint8_tensor
 
     torch.set_flush_denormal(True)
     cat = read_catalog(args.collection).head(args.images)
     paths = [image_path(args.collection, p) for p in cat["image"]]
     auto = resolve_precision("auto")
     print(f"{len(paths)} JPEGs from {args.collection.name}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, native bf16: {cpu_supports_bf16()}, ours runs {auto}")  # fmt: skip
+          f"{torch.get_num_threads()} threads, native bf16: {cpu_supports_bf16()}, torch's auto precision: {auto}")  # fmt: skip
 
     def naive_runner(forward, card):
+        """The reference: the trainer's own evaluation transform (shrink to its load_size, then torchvision's
+        resize and centre crop), per image, on the fp32 eager module."""
         size, crop = int(card["input_size"]), float(card.get("crop_pct", 1.0))
-        tf = T.Compose([
-            T.Resize(max(size, round(size / crop)), interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-            T.CenterCrop(size), T.ToTensor(), T.Normalize(card["mean"], card["std"]),
-        ])  # fmt: skip
+        load = load_size_of(card)
+        _, eval_tf = classifier_transforms(size, card["mean"], card["std"], crop_pct=crop)
+
+        def tf(img):  # noqa: ANN001, ANN202
+            return eval_tf(to_uint8_tensor(shrink(img, load) if load else img))
 
         def run() -> np.ndarray:
             outs = []

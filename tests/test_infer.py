@@ -230,3 +230,24 @@ def test_resolve_runtime(monkeypatch):
     assert resolve_runtime("auto") == "torch"
     with pytest.raises(ArtExtractError, match="pip install onnxruntime onnx"):
         resolve_runtime("onnx")
+
+
+def test_inference_preprocesses_as_the_trainer_evaluated():
+    """A checkpoint trained here is served exactly the pixels its trainer evaluated: shrink to load_size,
+    then the eval resize and centre crop (a 160 px painting enlarged to 184 and back is softer)."""
+    from artextract.images import shrink
+    from artextract.infer import load_size_of
+    from artextract.train.data import classifier_transforms, to_uint8_tensor
+
+    model = _calibrated("resnet_demo", {})
+    card = {**_card("resnet_demo", {}, size=32), "training": {"trainer": "artextract.train classifier"}}
+    assert load_size_of(card) == 37 and load_size_of({**card, "load_size": 40}) == 40
+    assert load_size_of(_card("resnet_demo", {}, size=32)) is None  # trained elsewhere: one resize
+    emb = Embedder(model, card, precision="fp32")
+    _, eval_tf = classifier_transforms(32, card["mean"], card["std"])
+    for img in [*_images(3), Image.new("RGB", (32, 32), (200, 40, 90))]:
+        want = eval_tf(to_uint8_tensor(shrink(img, 37)))
+        np.testing.assert_allclose(emb.preprocess(img).numpy(), want.numpy(), atol=1e-5)
+    one_step = Embedder(model, _card("resnet_demo", {}, size=32), precision="fp32")
+    soft, sharp = emb._resize_crop(_images(1)[0]), one_step._resize_crop(_images(1)[0])
+    assert soft.shape == sharp.shape == (32, 32, 3) and not np.array_equal(soft, sharp)

@@ -455,6 +455,7 @@ def _save_release(
         "heads": {},
         "kind": "encoder",
         "input_size": args.img_size,
+        "load_size": round(args.img_size * 1.15),  # shrunk to before the eval resize (infer repeats it)
         "crop_pct": 1.0,
         "mean": info["mean"],
         "std": info["std"],

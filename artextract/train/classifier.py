@@ -160,7 +160,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
             flag, type=int, default=0, help=f"{verb} on a seeded random subset of N paintings (0 = all)"
         )
     g.add_argument(
-        "--report-flip", action="store_true",
+        "--report-flip",
+        action="store_true",
         help="also report val with test-time flips (mean logits of each image and its mirror), beside the "
         "plain figures; needs --selection-size",
     )
@@ -597,6 +598,7 @@ def _save_release(
         "heads": heads,
         "kind": "classifier",
         "input_size": args.img_size,
+        "load_size": round(args.img_size * 1.15),  # shrunk to before the eval resize (infer repeats it)
         "crop_pct": args.crop_pct,
         "mean": info["mean"],
         "std": info["std"],

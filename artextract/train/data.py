@@ -161,17 +161,6 @@ def balanced_sample_weights(y: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- images
-def shrink(img: Image.Image, short_side: int) -> Image.Image:
-    """Resize so the shorter side is ``short_side`` (bicubic, never enlarging by more than needed)."""
-    w, h = img.size
-    s = short_side / min(w, h)
-    if abs(s - 1) < 1e-6:
-        return img
-    return img.resize(
-        (max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BICUBIC, reducing_gap=3.0
-    )
-
-
 def to_uint8_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
@@ -217,7 +206,7 @@ class CatalogImages(Dataset):
         return len(self.paths)
 
     def _read(self, i: int) -> torch.Tensor:
-        from ..images import load_image
+        from ..images import load_image, shrink
 
         return to_uint8_tensor(shrink(load_image(self.paths[i]), self.load_size))
 
