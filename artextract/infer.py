@@ -58,16 +58,22 @@ def cpu_supports_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & names)
 
 
+def _setting(value: str, env: str, valid: Sequence[str], what: str) -> str:
+    """``value`` lower-cased, ``"auto"`` replaced by the environment variable ``env`` when set; checked."""
+    v = (value or "auto").lower()
+    if v == "auto":
+        v = os.environ.get(env, "auto").lower() or "auto"
+    if v not in valid:
+        raise UnknownNameError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+    return v
+
+
 def resolve_precision(precision: str = "auto") -> str:
     """``"auto"`` -> ``"bf16"`` if :func:`cpu_supports_bf16` else ``"fp32"``; ``"bf16"``/``"fp32"`` forced.
 
     The environment variable ``ARTEXTRACT_PRECISION`` overrides ``"auto"``.
     """
-    p = (precision or "auto").lower()
-    if p == "auto":
-        p = os.environ.get("ARTEXTRACT_PRECISION", "auto").lower() or "auto"
-    if p not in PRECISIONS:
-        raise UnknownNameError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    p = _setting(precision, "ARTEXTRACT_PRECISION", PRECISIONS, "precision")
     if p == "auto":
         return "bf16" if cpu_supports_bf16() else "fp32"
     return p
@@ -86,15 +92,9 @@ def resolve_runtime(runtime: str = "auto", precision: str = "auto") -> str:
     too is left to ``auto`` (a caller or ``ARTEXTRACT_PRECISION`` naming bf16 or fp32 gets torch, which
     runs exactly that), else ``"torch"``. ``"onnx"`` without the packages is an error.
     """
-    r = (runtime or "auto").lower()
+    r = _setting(runtime, "ARTEXTRACT_RUNTIME", RUNTIMES, "runtime")
     if r == "auto":
-        r = os.environ.get("ARTEXTRACT_RUNTIME", "auto").lower() or "auto"
-    if r not in RUNTIMES:
-        raise UnknownNameError(f"unknown runtime {runtime!r}; valid: {', '.join(RUNTIMES)}")
-    if r == "auto":
-        p = (precision or "auto").lower()
-        if p == "auto":
-            p = os.environ.get("ARTEXTRACT_PRECISION", "auto").lower() or "auto"
+        p = _setting(precision, "ARTEXTRACT_PRECISION", PRECISIONS, "precision")
         return "onnx" if p == "auto" and onnx_available() else "torch"
     if r == "onnx" and not onnx_available():
         raise ArtExtractError(

@@ -3,9 +3,11 @@
 #
 # The shared WikiArt folder (203 MB of 160 px JPEGs) does not fit one transfer to that machine (64 MiB), so
 # scripts/pack_wikiart.py re-encodes it as WebP q75 at the same size, in two halves, .gpu/a and .gpu/b,
-# sent by two calls back to back (files a call leaves there stay while the machine is warm):
-#   scripts/gpu_lease.sh smoke   # call 1, carrying .gpu/a: unpack half, one tiny epoch of each model on GPU
-#   scripts/gpu_lease.sh train   # call 2, carrying .gpu/b: unpack the rest, three runs side by side
+# plus .gpu/c (catalog, ImageNet weights), sent by two calls back to back (what a call unpacks stays while
+# the machine is warm; a carried folder the next call does not name is removed). The project's committed
+# sample and models (47 MB) leave no room beside a half: move data/sample and models/ aside for the calls.
+#   scripts/gpu_lease.sh smoke   # call 1, carrying .gpu/a .gpu/c: unpack half, one tiny epoch on GPU
+#   scripts/gpu_lease.sh train   # call 2, carrying .gpu/b .gpu/c: unpack the rest, the runs side by side
 # The three runs share the GPU and each has the same wall-clock budget (BUDGET minutes, --time-budget):
 #   rla_resnet50 from scratch (the recipe of scripts/train_gpu.sh; ResNet ImageNet weights cannot be fetched
 #   there), and RLA-MobileNetV2 vs plain MobileNetV2 from the shared ImageNet weights (the ablation).

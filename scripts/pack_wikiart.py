@@ -4,7 +4,8 @@
 
 Every image is re-encoded as WebP (quality 75, same 160 px size) and the rows are dealt alternately into
 two halves, ``OUT/a/part.tar.gz`` and ``OUT/b/part.tar.gz``; the catalog, with image paths ending in
-``.webp``, goes to ``OUT/a/catalog.csv.gz`` (and the ImageNet weights file, when given, to ``OUT/a``).
+``.webp``, goes to ``OUT/c/catalog.csv.gz`` (and the ImageNet weights file, when given, to ``OUT/c``), to
+travel with each call: a carried folder that a later call does not name is removed on the machine.
 ``scripts/gpu_lease.sh`` unpacks them there.
 """
 
@@ -66,12 +67,13 @@ def main() -> int:
             info.size = len(data)
             tars[len(kept) % 2].addfile(info, io.BytesIO(data))
             kept.append({**rows[i], "image": name})
-    with gzip.open(args.out / "a" / "catalog.csv.gz", "wt", newline="", encoding="utf-8") as f:
+    (args.out / "c").mkdir(parents=True, exist_ok=True)
+    with gzip.open(args.out / "c" / "catalog.csv.gz", "wt", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(kept)
     if args.weights:
-        shutil.copy2(args.weights, args.out / "a" / args.weights.name)
+        shutil.copy2(args.weights, args.out / "c" / args.weights.name)
     for h in "ab":
         size = sum(p.stat().st_size for p in (args.out / h).iterdir())
         print(f"{args.out / h}: {size / 2**20:.1f} MiB")
