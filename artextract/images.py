@@ -91,6 +91,12 @@ def load_image(
     return rgb
 
 
+def load_size_for(input_size: int) -> int:
+    """The shorter side this project's trainers shrink every image to before their transforms: 15% above
+    the network's input, room for random crops (and what inference repeats for their checkpoints)."""
+    return round(1.15 * int(input_size))
+
+
 def shrink(img: Image.Image, short_side: int) -> Image.Image:
     """Resize so the shorter side is ``short_side`` (bicubic). What the trainers do to every image before
     their transforms (``load_size``), and so what inference does first for a checkpoint they trained."""

@@ -145,14 +145,16 @@ def onnx_session(model: nn.Module, heads: Sequence[str], input_size: int, thread
 
 def load_size_of(card: dict[str, Any]) -> int | None:
     """The shorter side a checkpoint's trainer shrank every image to before its own resize and crop
-    (``load_size`` on the card; this project's trainers use ``round(1.15 * input_size)``), or None for a
+    (``load_size`` on the card; this project's trainers use :func:`~artextract.images.load_size_for`), or None for a
     checkpoint trained elsewhere. Inference repeats that step: the 160 px WikiArt images, enlarged to 184
     and brought back to 160, are softer than the originals, and a classifier evaluated on the one and
     served the other loses 0.05 style top-1 on the sample."""
     if card.get("load_size"):
         return int(card["load_size"])
+    from .images import load_size_for
+
     trainer = str((card.get("training") or {}).get("trainer", ""))
-    return round(1.15 * int(card["input_size"])) if trainer.startswith("artextract.train") else None
+    return load_size_for(card["input_size"]) if trainer.startswith("artextract.train") else None
 
 
 # ------------------------------------------------------------------------------------------ result

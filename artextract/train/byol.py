@@ -29,6 +29,7 @@ from ..catalog import ATTRIBUTES
 from ..config import collection_dir
 from ..errors import ArtExtractError
 from ..fileio import sha256_file
+from ..images import load_size_for
 from ..labels import encode_labels
 from . import common as C
 from .classifier import arch_kwargs, new_model
@@ -348,7 +349,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     aug1, aug2 = byol_augmentations(
         args.img_size, mean=tuple(info["mean"]), std=tuple(info["std"]), min_scale=args.min_scale
     )
-    load_size = round(args.img_size * 1.15)
+    load_size = load_size_for(args.img_size)
     ds = CatalogImages(
         root,
         catalog,
@@ -455,7 +456,7 @@ def _save_release(
         "heads": {},
         "kind": "encoder",
         "input_size": args.img_size,
-        "load_size": round(args.img_size * 1.15),  # shrunk to before the eval resize (infer repeats it)
+        "load_size": load_size_for(args.img_size),  # shrunk to before the eval resize (infer repeats it)
         "crop_pct": 1.0,
         "mean": info["mean"],
         "std": info["std"],

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from ..config import collection_dir
 from ..errors import ArtExtractError
 from ..fileio import sha256_file
+from ..images import load_size_for
 from . import common as C
 from .data import (
     CatalogImages,
@@ -441,7 +442,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         color_jitter=args.color_jitter,
         crop_pct=args.crop_pct,
     )
-    load_size = round(args.img_size * 1.15)
+    load_size = load_size_for(args.img_size)
     train_ds = CatalogImages(
         root,
         split.train,
@@ -598,7 +599,7 @@ def _save_release(
         "heads": heads,
         "kind": "classifier",
         "input_size": args.img_size,
-        "load_size": round(args.img_size * 1.15),  # shrunk to before the eval resize (infer repeats it)
+        "load_size": load_size_for(args.img_size),  # shrunk to before the eval resize (infer repeats it)
         "crop_pct": args.crop_pct,
         "mean": info["mean"],
         "std": info["std"],
