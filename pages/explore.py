@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract.app import data, figures, state, widgets
+from artextract.app import data, figures, mapchart, state, widgets
 
 NS = "explore"
 CHART = f"{NS}.chart"
+MAP_HEIGHT = 620
 
 state.ensure_app_navigation()
 st.title("Explore")
@@ -68,21 +69,21 @@ with left:
     if len(rows) == 0:
         st.info("No painting matches these filters.")
     else:
-        fig = figures.scatter_figure(
-            b,
-            key,
-            projection,
-            options[colour_label],
-            None if is_everything else tuple(rows.tolist()),
-            threshold,
-            data.verdict_signature(verdict_of),
-        )
-        st.plotly_chart(
-            fig,
+        mapchart.map_chart(
+            figures.scatter_json(
+                b,
+                key,
+                projection,
+                options[colour_label],
+                None if is_everything else tuple(rows.tolist()),
+                threshold,
+                data.verdict_signature(verdict_of),
+                MAP_HEIGHT,
+            ),
             key=CHART,
-            on_select=state.selection_callback(NS, CHART),
-            selection_mode=("points", "box", "lasso"),
-            config={"scrollZoom": True, "displaylogo": False},
+            height=MAP_HEIGHT,
+            on_change=state.selection_callback(NS, CHART),
+            config={"scrollZoom": True, "displaylogo": False, "responsive": True},
         )
     selected = st.session_state[f"{NS}.selected"]
     if selected:

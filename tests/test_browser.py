@@ -176,6 +176,22 @@ EXTENT_JS = """
 """
 
 
+def map_frame(page):
+    """The Explore map, drawn in its component frame: (frame, (dx, dy)), where (dx, dy) is the frame's
+    position on the page (the *_JS helpers above, run in the frame, give frame coordinates)."""
+    from artextract.app.mapchart import FRAME_TITLE
+
+    el = page.locator(f'iframe[title="{FRAME_TITLE}"]')
+    el.wait_for()
+    frame = el.element_handle().content_frame()
+    frame.wait_for_function(
+        "() => { const gd = document.querySelector('.js-plotly-plot');"
+        " return !!gd && !!gd._fullData && gd.hasAttribute('data-drawn'); }"
+    )
+    box = el.bounding_box()
+    return frame, (box["x"], box["y"])
+
+
 def wait_for_chart(page, chart: int = 0) -> None:
     page.wait_for_function(
         f"() => document.querySelectorAll('.js-plotly-plot').length > {chart} && "
@@ -192,13 +208,13 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
 
     b = open_bundle(tiny_bundle)
     open_page(page, server, "explore", "Explore")
-    wait_for_chart(page)
+    frame, (dx, dy) = map_frame(page)
     wait_idle(page)
-    i = page.evaluate(ISOLATED_JS, 0)
-    page.wait_for_function(f"() => ({POINT_JS})([0, 0, {i}]) !== null")
-    x, y, row = page.evaluate(POINT_JS, [0, 0, i])
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
+    i = frame.evaluate(ISOLATED_JS, 0)
+    frame.wait_for_function(f"() => ({POINT_JS})([0, 0, {i}]) !== null")
+    x, y, row = frame.evaluate(POINT_JS, [0, 0, i])
+    page.mouse.move(dx + x, dy + y)
+    page.mouse.click(dx + x, dy + y)
     title = str(b.items.iloc[int(row)]["title"])
     insp = inspector(page, "explore")
     insp.get_by_role("heading", name=title, exact=True).wait_for()
@@ -213,10 +229,11 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
 
 def test_explore_lasso_selects_and_exports(server, page, tiny_bundle):
     open_page(page, server, "explore", "Explore")
-    wait_for_chart(page)
-    x0, y0, w, h = page.evaluate(EXTENT_JS, 0)
+    frame, (dx, dy) = map_frame(page)
+    x0, y0, w, h = frame.evaluate(EXTENT_JS, 0)
+    x0, y0 = x0 + dx, y0 + dy
     page.mouse.move(x0 + w / 2, y0 + h / 2)  # the mode bar shows on hover
-    page.locator('.modebar-btn[data-val="lasso"]').first.click()
+    frame.locator('.modebar-btn[data-val="lasso"]').first.click()
     # a lasso around the whole plotting area: every painting is selected
     pts = [
         (x0 + 2, y0 + 2),

@@ -78,6 +78,42 @@ def test_flagged_only_and_threshold(b):
     assert len(data.filtered_rows(b, key, (), True, 0.0)) == len(b.items)
 
 
+def test_the_map_is_svg_up_to_a_size_then_webgl_and_its_json_keeps_every_row(b, monkeypatch):
+    key = data.bundle_key(b)
+    fig = figures.scatter_figure.__wrapped__(b, key, b.projections[0], "style", None, b.outlier_threshold)
+    assert {t["type"] for t in fig["data"]} == {"scatter"}  # the tiny bundle is under SVG_MAX_POINTS
+    assert fig["layout"]["clickmode"] == "event+select" and fig["layout"]["dragmode"] == "pan"
+    monkeypatch.setattr(figures, "SVG_MAX_POINTS", len(b.items) - 1)
+    gl = figures.scatter_figure.__wrapped__(b, key, b.projections[0], "outlier_score", None, 1.1)
+    assert {t["type"] for t in gl["data"]} == {"scattergl"}
+    # what the component receives: plotly JSON whose typed arrays decode to the same rows and places
+    spec = json.loads(figures.scatter_json.__wrapped__(b, key, b.projections[0], "style", None, 1.1))
+    rows = np.concatenate([arr(t["customdata"]).ravel() for t in spec["data"]])
+    assert sorted(rows.tolist()) == list(range(len(b.items)))
+    first = spec["data"][0]
+    np.testing.assert_allclose(
+        arr(first["x"]).astype(float),
+        b.items[f"{b.projections[0]}_x"].to_numpy()[arr(first["customdata"]).ravel()],
+        rtol=1e-6,
+    )
+
+
+def test_the_map_component_ships_the_plotly_js_that_plotly_py_targets():
+    """The vendored scatter-only plotly.js is the version plotly.py writes figures for: upgrading
+    plotly.py without rebuilding ``scripts/plotly-bundle`` fails here."""
+    from plotly.offline import get_plotlyjs_version
+
+    from artextract.app import mapchart
+
+    html = (mapchart.FRONTEND / "index.html").read_text()
+    assert '<script src="plotly-scatter.min.js">' in html and '<script src="mapchart.js">' in html
+    bundle = mapchart.FRONTEND / "plotly-scatter.min.js"
+    head = bundle.read_text(encoding="utf-8")[:200]
+    assert f"plotly.js v{get_plotlyjs_version()} " in head and "scatter and scattergl" in head
+    assert bundle.stat().st_size < 2_000_000
+    assert f"{mapchart.__name__}.map_chart" == mapchart.FRAME_TITLE
+
+
 def test_selection_points_map_back_to_rows():
     state = {
         "selection": {
@@ -92,6 +128,10 @@ def test_selection_points_map_back_to_rows():
     }
     assert data.rows_from_selection(state) == [7, 3, 5]
     assert data.rows_from_selection(None) == []
+    # the map component's value: the same shape, plus what made it
+    lasso = {"selection": {"points": [{"customdata": 4}, {"customdata": 1}]}, "mode": "lasso", "event": 2}
+    assert data.rows_from_selection(lasso) == [4, 1]
+    assert data.rows_from_selection({"selection": {"points": []}, "mode": "clear", "event": 3}) == []
     assert data.cell_from_selection(
         {"selection": {"points": [{"customdata": {"0": 2, "1": 1, "2": 9}}]}}
     ) == (

@@ -17,6 +17,10 @@ from .data import artist_column, bundle_cached, confusion_matrix, pretty_label
 #: Categorical colourings show the most frequent classes; the rest are drawn grey as "(other)".
 MAX_LEGEND = 20
 
+#: Up to this many points the map is SVG (drawn in about 0.15 s per 1,000 in a fresh browser);
+#: above it WebGL, whose set-up costs about 0.4 s in a browser without a GPU, whatever the count.
+SVG_MAX_POINTS = 3000
+
 
 OTHER = "(other)"
 
@@ -68,7 +72,8 @@ def scatter_figure(
     verdict_sig: tuple[tuple[str, str], ...] = (),
     height: int = 620,
 ) -> dict[str, Any]:
-    """The Explore map as a plotly figure dict: WebGL points, one trace per colour class, and rings.
+    """The Explore map as a plotly figure dict: points (SVG, or WebGL above ``SVG_MAX_POINTS``), one
+    trace per colour class, and rings.
 
     ``customdata`` of every point is its bundle row, so a click or lasso maps straight back to
     paintings. Flagged paintings (score >= ``threshold``) get a ring coloured by their review verdict.
@@ -87,15 +92,16 @@ def scatter_figure(
     hovertemplate = "%{hovertext}<extra></extra>"
     vmap = dict(verdict_sig)
     traces: list[Any] = []
+    trace = go.Scatter if len(idx) <= SVG_MAX_POINTS else go.Scattergl
 
     def points(m: np.ndarray, **kw: Any) -> Any:
-        """One WebGL marker trace of the points selected by mask ``m`` (row in ``customdata``)."""
-        return go.Scattergl(x=x[m], y=y[m], mode="markers", customdata=cdata[m], hovertext=hover[m], **kw)
+        """One marker trace of the points selected by mask ``m`` (row in ``customdata``)."""
+        return trace(x=x[m], y=y[m], mode="markers", customdata=cdata[m], hovertext=hover[m], **kw)
 
     if colour in ("outlier_score",) or colour.startswith("conf_"):
         val = sub[colour].to_numpy(dtype=np.float32)
         traces.append(
-            go.Scattergl(
+            trace(
                 x=x,
                 y=y,
                 mode="markers",
@@ -166,8 +172,9 @@ def scatter_figure(
     fig.update_layout(
         height=height,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        # no dragmode: Streamlit then pans on drag and selects on click; lasso and box are on the
-        # mode bar (with dragmode lasso, Streamlit turns click-to-select off)
+        # drag pans, a click selects the painting under the cursor; lasso and box are on the mode bar
+        dragmode="pan",
+        clickmode="event+select",
         hovermode="closest",
         uirevision=f"{projection}",
         # legend under the map, so the map gets the column's whole width
@@ -184,6 +191,25 @@ def scatter_figure(
         plot_bgcolor="white",
     )
     return fig.to_dict()
+
+
+@bundle_cached(16)
+def scatter_json(
+    _b: Bundle,
+    key: str,
+    projection: str,
+    colour: str,
+    rows: tuple[int, ...] | None,
+    threshold: float,
+    verdict_sig: tuple[tuple[str, str], ...] = (),
+    height: int = 620,
+) -> str:
+    """:func:`scatter_figure` as plotly JSON (arrays as base64 typed arrays), what the map component
+    draws; cached, so a rerun with the same options sends the same string without re-encoding it."""
+    import plotly.io as pio
+
+    fig = scatter_figure(_b, key, projection, colour, rows, threshold, verdict_sig, height)
+    return pio.to_json(fig, validate=False)
 
 
 @bundle_cached(32)

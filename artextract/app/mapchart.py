@@ -1,0 +1,42 @@
+"""The Explore map as a small Streamlit component: plotly.js, but only its scatter traces.
+
+Streamlit's ``st.plotly_chart`` loads all of plotly.js, a 4.7 MB script that takes about a second to
+compile in a fresh browser on 2 cores, before it draws a point. This component draws the same figure
+with a 1.5 MB build of plotly.js that holds only the ``scatter`` (SVG) and ``scattergl`` (WebGL) traces
+(``static/mapchart/``, built by ``scripts/plotly-bundle``), in a component frame. It reports a click,
+a lasso or a box in ``st.plotly_chart``'s selection shape (``{"selection": {"points": [{"customdata":
+row}, ...]}}``), so the pages' selection callbacks read it unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import streamlit.components.v1 as components
+
+FRONTEND = Path(__file__).resolve().parent / "static" / "mapchart"
+
+_map_chart = components.declare_component("map_chart", path=str(FRONTEND))
+
+#: The component frame's title in the page (what browser tests and the benchmark look for).
+FRAME_TITLE = "artextract.app.mapchart.map_chart"
+
+
+def map_chart(
+    spec: str,
+    *,
+    key: str,
+    height: int,
+    on_change: Callable[[], None] | None = None,
+    config: dict[str, Any] | None = None,
+) -> Any:
+    """Draw the figure ``spec`` (plotly JSON, see :func:`figures.scatter_json`) ``height`` px tall.
+
+    Returns the last selection (also in ``st.session_state[key]``); ``on_change`` runs when the
+    curator clicks a point, draws a lasso or a box, or clears the selection (double-click).
+    """
+    return _map_chart(
+        spec=spec, height=int(height) + 10, config=config or {}, key=key, default=None, on_change=on_change
+    )
