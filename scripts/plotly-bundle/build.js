@@ -16,7 +16,7 @@ require('esbuild')
         legalComments: 'none',
         banner: {
             js: `/* plotly.js v${version} (MIT licence, Copyright Plotly, Inc.), traces scatter and scattergl only;` +
-                ' built by scripts/plotly-bundle (npm install && npm run build) */'
+                ' built by scripts/plotly-bundle (npm ci && npm run build) */'
         },
         plugins: [InlineCSSPlugin(), glsl({ minify: true }), environmentPlugin({ NODE_DEBUG: false })],
         alias: { regl: '@plotly/regl', stream: 'stream-browserify' },
