@@ -46,12 +46,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(bundle: Path, data: Path, log: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free port; yields its URL, stops it afterwards."""
+def app_server(bundle: Path, data: Path, log: Path, script: Path = ROOT / "app.py") -> Iterator[str]:
+    """`streamlit run app.py` (or ``script``) on a free port; yields its URL, stops it afterwards."""
     port = free_port()
     env = dict(os.environ, ARTEXTRACT_BUNDLE=str(bundle), ARTEXTRACT_DATA=str(data))
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        sys.executable, "-m", "streamlit", "run", str(script),
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
@@ -256,6 +256,33 @@ def test_explore_lasso_selects_and_exports(server, page, tiny_bundle):
         page.get_by_role("button", name="Export selection (CSV)").click()
     text = Path(dl.value.path()).read_text()
     assert len(text.strip().splitlines()) == n + 1 and text.startswith("id,")
+
+
+MAP_SCRIPT = """
+import streamlit as st
+from artextract.app import mapchart
+mapchart.map_chart("{not a figure", key="m", height=200)
+st.write("below the map")
+"""
+
+
+def test_a_map_the_component_cannot_draw_is_one_line_and_the_page_stays_up(browser, tmp_path):
+    from artextract.app.mapchart import FRAME_TITLE
+
+    script = tmp_path / "map.py"
+    script.write_text(MAP_SCRIPT)
+    with app_server(tmp_path / "no-bundle", tmp_path, tmp_path / "server.log", script=script) as url:
+        ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        page.get_by_text("below the map").wait_for()
+        frame = page.frame_locator(f'iframe[title="{FRAME_TITLE}"]')
+        alert = frame.get_by_role("alert")
+        alert.wait_for()
+        assert alert.inner_text().startswith("The map could not be drawn: ")
+        assert frame.locator(".js-plotly-plot").count() == 0 or not frame.locator("#chart").is_visible()
+        ctx.close()
 
 
 def test_confusion_click_a_cell_opens_its_gallery(server, page, tiny_bundle):

@@ -160,10 +160,11 @@ def scatter_figure(
                     hovertemplate="⚑ %{hovertext}<extra></extra>",
                     name=f"flagged: {pretty_label(lab)} ({int(m.sum())})",
                     marker={
-                        "size": marker_size + 8,
+                        # thinner, tighter rings on big maps, where thousands of them would hide the points
+                        "size": marker_size + (8 if len(idx) < 5000 else 3),
                         "symbol": "circle-open",
                         "color": hexc,
-                        "line": {"width": 2, "color": hexc},
+                        "line": {"width": 2 if len(idx) < 5000 else 1, "color": hexc},
                     },
                 )
             )

@@ -4,6 +4,7 @@
 (function () {
   'use strict';
   var gd = document.getElementById('chart');
+  var problem = document.getElementById('problem');
   var lastSpec = null;
   var bound = false;
   var event = 0;
@@ -40,16 +41,29 @@
     post('streamlit:setFrameHeight', { height: args.height });
     if (args.spec === lastSpec) return; // a rerun with the same map keeps zoom and selection
     lastSpec = args.spec;
-    var fig = JSON.parse(args.spec);
-    var layout = fig.layout || {};
-    if (theme && theme.backgroundColor) {
-      layout.paper_bgcolor = theme.backgroundColor;
-      layout.font = Object.assign({ color: theme.textColor }, layout.font || {});
+    try {
+      var fig = JSON.parse(args.spec);
+      var layout = fig.layout || {};
+      if (theme && theme.backgroundColor) {
+        layout.paper_bgcolor = theme.backgroundColor;
+        layout.font = Object.assign({ color: theme.textColor }, layout.font || {});
+      }
+      Plotly.react(gd, fig.data || [], layout, args.config || {}).then(function () {
+        if (!bound) bind();
+        problem.hidden = true;
+        gd.hidden = false;
+        gd.setAttribute('data-drawn', String(Date.now()));
+      }, fail);
+    } catch (err) {
+      fail(err);
     }
-    Plotly.react(gd, fig.data || [], layout, args.config || {}).then(function () {
-      if (!bound) bind();
-      gd.setAttribute('data-drawn', String(Date.now()));
-    });
+  }
+
+  // one line in place of the map; the page around it keeps working, and the next good map replaces it
+  function fail(err) {
+    problem.textContent = 'The map could not be drawn: ' + (err && err.message ? err.message : String(err));
+    problem.hidden = false;
+    gd.hidden = true;
   }
 
   window.addEventListener('message', function (ev) {
