@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             f"error: unknown command {command!r}; valid: {', '.join(COMMANDS)}\n\n{_usage()}", file=sys.stderr
         )
         return 2
+    ok = False
     try:
         if command == "classifier":
             from .classifier import main as run
@@ -41,14 +42,16 @@ def main(argv: list[str] | None = None) -> int:
             from .byol import main as run
         else:
             from .compare import main as run
-        return run(rest)
+        code = run(rest)
+        ok = True
+        return code
     except ArtExtractError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         from .common import cleanup_distributed
 
-        cleanup_distributed()
+        cleanup_distributed(ok)
 
 
 if __name__ == "__main__":
