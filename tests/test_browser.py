@@ -207,9 +207,18 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     from artextract.bundle import open_bundle
 
     b = open_bundle(tiny_bundle)
+    received: list[bytes] = []  # what the server sent this page, to see which runs carried the figure
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived", lambda f: received.append(f if isinstance(f, bytes) else f.encode())
+        ),
+    )
     open_page(page, server, "explore", "Explore")
     frame, (dx, dy) = map_frame(page)
     wait_idle(page)
+    assert any(b"hovertemplate" in f for f in received)  # the figure's JSON, inside a component delta
+    first_run = len(received)
     i = frame.evaluate(ISOLATED_JS, 0)
     frame.wait_for_function(f"() => ({POINT_JS})([0, 0, {i}]) !== null")
     x, y, row = frame.evaluate(POINT_JS, [0, 0, i])
@@ -224,6 +233,16 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     # walk to the nearest painting
     nb = b.neighbours_of(int(row), 1)[0][0]
     insp.get_by_role("button", name="Open").first.click()
+    insp.get_by_role("heading", name=str(b.items.iloc[nb]["title"]), exact=True).wait_for()
+    wait_idle(page)
+    # those two reruns sent the map's fingerprint, not the figure again; the map is still drawn
+    assert len(received) > first_run and not any(b"hovertemplate" in f for f in received[first_run:])
+    assert frame.evaluate(f"() => ({POINT_JS})([0, 0, {i}])")[2] == row
+    # a frame that lost its figure (here: reloaded) asks for it, and the next run sends it whole
+    asked = len(received)
+    frame.evaluate("() => location.reload()")
+    frame, _ = map_frame(page)
+    assert any(b"hovertemplate" in f for f in received[asked:])
     insp.get_by_role("heading", name=str(b.items.iloc[nb]["title"]), exact=True).wait_for()
 
 

@@ -5,7 +5,7 @@
   'use strict';
   var gd = document.getElementById('chart');
   var problem = document.getElementById('problem');
-  var lastSpec = null;
+  var lastSpec = null; // the fingerprint of the figure drawn
   var bound = false;
   var event = 0;
 
@@ -39,8 +39,14 @@
 
   function render(args, theme) {
     post('streamlit:setFrameHeight', { height: args.height });
-    if (args.spec === lastSpec) return; // a rerun with the same map keeps zoom and selection
-    lastSpec = args.spec;
+    if (args.spec_id === lastSpec) return; // a rerun with the same map keeps zoom and selection
+    if (args.spec == null) {
+      // a rerun sent only the fingerprint of a figure this frame does not hold (it was reloaded): ask
+      event += 1;
+      post('streamlit:setComponentValue', { value: { need: args.spec_id, event: event }, dataType: 'json' });
+      return;
+    }
+    lastSpec = args.spec_id;
     try {
       var fig = JSON.parse(args.spec);
       var layout = fig.layout || {};
