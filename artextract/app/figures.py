@@ -195,22 +195,12 @@ def scatter_figure(
 
 
 @bundle_cached(16)
-def scatter_json(
-    _b: Bundle,
-    key: str,
-    projection: str,
-    colour: str,
-    rows: tuple[int, ...] | None,
-    threshold: float,
-    verdict_sig: tuple[tuple[str, str], ...] = (),
-    height: int = 620,
-) -> str:
-    """:func:`scatter_figure` as plotly JSON (arrays as base64 typed arrays), what the map component
-    draws; cached, so a rerun with the same options sends the same string without re-encoding it."""
+def scatter_json(_b: Bundle, key: str, *options: Any) -> str:
+    """:func:`scatter_figure` of the same arguments as plotly JSON (arrays as base64 typed arrays): what
+    the map component draws. Cached, so a rerun with the same options neither rebuilds nor re-encodes it."""
     import plotly.io as pio
 
-    fig = scatter_figure(_b, key, projection, colour, rows, threshold, verdict_sig, height)
-    return pio.to_json(fig, validate=False)
+    return pio.to_json(scatter_figure(_b, key, *options), validate=False)
 
 
 @bundle_cached(32)
