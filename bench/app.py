@@ -21,8 +21,9 @@ The first size is the baseline; the last line prints each size against it.
 ``--breakdown`` says where Explore's first render goes: in the same run and the same headless Chromium
 (a fresh browser context each time, median of 3), a bare Streamlit page (a title), the same page with a
 chart of as many points drawn by ``st.plotly_chart`` (all of plotly.js, a 4.7 MB script to load and
-compile) and by our map component (``artextract.app.mapchart``: plotly.js with only its scatter
-traces, 1.5 MB, in a component frame), and our Explore page on the bundle, each to its last point drawn.
+compile) and by our chart component (``artextract.app.chart``: plotly.js with only the traces the
+app draws, 1.5 MB, in a component frame), and our Explore page on the bundle, each to its last point
+drawn; then our Confusion page, to its first matrix drawn.
 
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
 with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
@@ -195,7 +196,11 @@ CHART_JS = """([n, title]) => {
   let k = 0; for (const t of gd._fullData) if (!String(t.name).startsWith('flagged')) k += t.x.length;
   return k === n && (!!gd.querySelector('canvas') || gd.querySelectorAll('.scatterlayer .point').length >= n);
 }"""
-MAP_FRAME = "artextract.app.mapchart.map_chart"  # the map component's frame title (mapchart.FRAME_TITLE)
+MAP_FRAME = "artextract.app.chart.plotly_chart"  # the chart component's frame title (chart.FRAME_TITLE)
+
+
+DRAWN_JS = """(title) => !!document.querySelector(`iframe[title="${title}"]`)
+  ?.contentDocument?.querySelector('.js-plotly-plot[data-drawn]')"""
 
 
 def wait_drawn(page, n: int, frame_title: str | None = None, timeout: int = 60_000):
@@ -209,7 +214,7 @@ def wait_drawn(page, n: int, frame_title: str | None = None, timeout: int = 60_0
 
 BARE_APP = """
 import json, numpy as np, plotly.graph_objects as go, plotly.io as pio, streamlit as st
-from artextract.app import figures, mapchart
+from artextract.app import chart, figures
 st.set_page_config(layout="wide")
 st.title("Explore")
 n = int(st.query_params.get("n", "0"))
@@ -219,7 +224,7 @@ if n:
     fig = go.Figure(trace(x=rng.normal(size=n), y=rng.normal(size=n), mode="markers", customdata=np.arange(n)))
     fig.update_layout(height=620)
     if st.query_params.get("chart") == "map":
-        mapchart.map_chart(pio.to_json(fig, validate=False), key="c", height=620)
+        chart.plotly_chart(pio.to_json(fig, validate=False), key="c", height=620)
     else:
         st.plotly_chart(fig, key="c", on_select="rerun")
 else:
@@ -261,8 +266,9 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
                 targets = {
                     "bare page": (f"{bare}/", None, None),
                     "bare page + st.plotly_chart": (f"{bare}/?n={n}", n, None),
-                    "bare page + map component": (f"{bare}/?n={n}&chart=map", n, MAP_FRAME),
+                    "bare page + chart component": (f"{bare}/?n={n}&chart=map", n, MAP_FRAME),
                     "Explore": (f"{url}/explore", n, MAP_FRAME),
+                    "Confusion (first matrix)": (f"{url}/confusion", 0, MAP_FRAME),
                 }
                 for _ in range(repeats + 1):  # the first round warms the servers up and is not counted
                     for name, (target, pts, frame) in targets.items():
@@ -273,6 +279,8 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
                         page.goto(target)
                         if pts is None:
                             page.get_by_text("no chart").wait_for(timeout=60_000)
+                        elif pts == 0:  # any chart: the first component frame has drawn its figure
+                            page.wait_for_function(DRAWN_JS, arg=frame, polling=20, timeout=60_000)
                         else:
                             wait_drawn(page, pts, frame)
                         out[name].append(time.perf_counter() - t0)
@@ -345,10 +353,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {k} | {v:.2f} |")
         chrome = res["bare page"]
         plotly_chart = res["bare page + st.plotly_chart"] - chrome
-        component = res["bare page + map component"] - chrome
-        page = res["Explore"] - res["bare page + map component"]
+        component = res["bare page + chart component"] - chrome
+        page = res["Explore"] - res["bare page + chart component"]
         print(
-            f"page chrome {chrome:.2f} s; a chart by st.plotly_chart {plotly_chart:.2f} s, by the map component "
+            f"page chrome {chrome:.2f} s; a chart by st.plotly_chart {plotly_chart:.2f} s, by the chart component "
             f"{component:.2f} s ({plotly_chart / component:.1f}x faster); the rest of Explore {page:.2f} s"
         )
         return 0

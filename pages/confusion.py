@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract.app import data, figures, state, widgets
+from artextract.app import chart, data, figures, state, widgets
 from artextract.text import md_escape
 
 state.ensure_app_navigation()
@@ -46,12 +46,12 @@ for attr, tab in zip(attrs, st.tabs([data.attribute_label(a) for a in attrs]), s
         c[3].metric("Chance / majority", f"{data.fmt(uniform)} / {data.fmt(majority)}")
         matrix, table = st.columns([3, 1])
         with matrix:
-            st.plotly_chart(
-                figures.confusion_figure(b, key, attr, normalise),
+            chart.plotly_chart(
+                figures.confusion_json(b, key, attr, normalise),
                 key=f"{ns}.chart",
-                on_select=state.cell_callback(ns, f"{ns}.chart"),
-                selection_mode=("points",),
-                config={"displaylogo": False},
+                height=figures.confusion_figure(b, key, attr, normalise)["layout"]["height"],
+                on_change=state.cell_callback(ns, f"{ns}.chart"),
+                config={"displaylogo": False, "responsive": True},
             )
         with table:
             st.markdown(f"**Per class** ({m.get('split', 'val')})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract.app import data, figures, mapchart, state, widgets
+from artextract.app import chart, data, figures, state, widgets
 
 NS = "explore"
 CHART = f"{NS}.chart"
@@ -69,7 +69,7 @@ with left:
     if len(rows) == 0:
         st.info("No painting matches these filters.")
     else:
-        mapchart.map_chart(
+        chart.plotly_chart(
             figures.scatter_json(
                 b,
                 key,

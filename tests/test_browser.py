@@ -176,12 +176,13 @@ EXTENT_JS = """
 """
 
 
-def map_frame(page):
-    """The Explore map, drawn in its component frame: (frame, (dx, dy)), where (dx, dy) is the frame's
-    position on the page (the *_JS helpers above, run in the frame, give frame coordinates)."""
-    from artextract.app.mapchart import FRAME_TITLE
+def chart_frame(page, index: int = 0):
+    """The ``index``-th chart on the page (the Explore map, a Confusion matrix), drawn in its component
+    frame: (frame, (dx, dy)), where (dx, dy) is the frame's position on the page (the *_JS helpers
+    above, run in the frame, give frame coordinates)."""
+    from artextract.app.chart import FRAME_TITLE
 
-    el = page.locator(f'iframe[title="{FRAME_TITLE}"]')
+    el = page.locator(f'iframe[title="{FRAME_TITLE}"]').nth(index)
     el.wait_for()
     frame = el.element_handle().content_frame()
     frame.wait_for_function(
@@ -190,13 +191,6 @@ def map_frame(page):
     )
     box = el.bounding_box()
     return frame, (box["x"], box["y"])
-
-
-def wait_for_chart(page, chart: int = 0) -> None:
-    page.wait_for_function(
-        f"() => document.querySelectorAll('.js-plotly-plot').length > {chart} && "
-        f"document.querySelectorAll('.js-plotly-plot')[{chart}]._fullData"
-    )
 
 
 def inspector(page, ns: str):
@@ -215,7 +209,7 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
         ),
     )
     open_page(page, server, "explore", "Explore")
-    frame, (dx, dy) = map_frame(page)
+    frame, (dx, dy) = chart_frame(page)
     wait_idle(page)
     assert any(b"hovertemplate" in f for f in received)  # the figure's JSON, inside a component delta
     first_run = len(received)
@@ -241,14 +235,14 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     # a frame that lost its figure (here: reloaded) asks for it, and the next run sends it whole
     asked = len(received)
     frame.evaluate("() => location.reload()")
-    frame, _ = map_frame(page)
+    frame, _ = chart_frame(page)
     assert any(b"hovertemplate" in f for f in received[asked:])
     insp.get_by_role("heading", name=str(b.items.iloc[nb]["title"]), exact=True).wait_for()
 
 
 def test_explore_lasso_selects_and_exports(server, page, tiny_bundle):
     open_page(page, server, "explore", "Explore")
-    frame, (dx, dy) = map_frame(page)
+    frame, (dx, dy) = chart_frame(page)
     x0, y0, w, h = frame.evaluate(EXTENT_JS, 0)
     x0, y0 = x0 + dx, y0 + dy
     page.mouse.move(x0 + w / 2, y0 + h / 2)  # the mode bar shows on hover
@@ -279,14 +273,14 @@ def test_explore_lasso_selects_and_exports(server, page, tiny_bundle):
 
 MAP_SCRIPT = """
 import streamlit as st
-from artextract.app import mapchart
-mapchart.map_chart("{not a figure", key="m", height=200)
+from artextract.app import chart
+chart.plotly_chart("{not a figure", key="m", height=200)
 st.write("below the map")
 """
 
 
-def test_a_map_the_component_cannot_draw_is_one_line_and_the_page_stays_up(browser, tmp_path):
-    from artextract.app.mapchart import FRAME_TITLE
+def test_a_figure_the_chart_component_cannot_draw_is_one_line_and_the_page_stays_up(browser, tmp_path):
+    from artextract.app.chart import FRAME_TITLE
 
     script = tmp_path / "map.py"
     script.write_text(MAP_SCRIPT)
@@ -299,7 +293,7 @@ def test_a_map_the_component_cannot_draw_is_one_line_and_the_page_stays_up(brows
         frame = page.frame_locator(f'iframe[title="{FRAME_TITLE}"]')
         alert = frame.get_by_role("alert")
         alert.wait_for()
-        assert alert.inner_text().startswith("The map could not be drawn: ")
+        assert alert.inner_text().startswith("The chart could not be drawn: ")
         assert frame.locator(".js-plotly-plot").count() == 0 or not frame.locator("#chart").is_visible()
         ctx.close()
 
@@ -317,12 +311,12 @@ def test_confusion_click_a_cell_opens_its_gallery(server, page, tiny_bundle):
     classes = b.classes[attr]
     heading = page.get_by_text(f"Catalogued {classes[t]}, predicted {classes[p]}: {cm[t, p]} painting(s)")
     for attempt in range(3):  # on a loaded machine the chart may still be settling when first measured
-        wait_for_chart(page)
+        frame, (dx, dy) = chart_frame(page)  # the first tab's matrix
         wait_idle(page)
-        page.wait_for_function(f"() => ({CELL_JS})([0, {t}, {p}]) !== null")
-        x, y = page.evaluate(CELL_JS, [0, t, p])  # trace 1 = the clickable cells
-        page.mouse.move(x, y)
-        page.mouse.click(x, y)
+        frame.wait_for_function(f"() => ({CELL_JS})([0, {t}, {p}]) !== null")
+        x, y = frame.evaluate(CELL_JS, [0, t, p])  # trace 1 = the clickable cells
+        page.mouse.move(dx + x, dy + y)
+        page.mouse.click(dx + x, dy + y)
         try:
             heading.wait_for(timeout=10_000)
             break

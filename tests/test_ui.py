@@ -99,19 +99,22 @@ def test_the_map_is_svg_up_to_a_size_then_webgl_and_its_json_keeps_every_row(b, 
 
 
 def test_the_map_component_ships_the_plotly_js_that_plotly_py_targets():
-    """The vendored scatter-only plotly.js is the version plotly.py writes figures for: upgrading
+    """The vendored build of plotly.js is the version plotly.py writes figures for: upgrading
     plotly.py without rebuilding ``scripts/plotly-bundle`` fails here."""
     from plotly.offline import get_plotlyjs_version
 
-    from artextract.app import mapchart
+    from artextract.app import chart
 
-    html = (mapchart.FRONTEND / "index.html").read_text()
-    assert '<script src="plotly-scatter.min.js">' in html and '<script src="mapchart.js">' in html
-    bundle = mapchart.FRONTEND / "plotly-scatter.min.js"
+    html = (chart.FRONTEND / "index.html").read_text()
+    assert '<script src="plotly-lite.min.js">' in html and '<script src="chart.js">' in html
+    bundle = chart.FRONTEND / "plotly-lite.min.js"
     head = bundle.read_text(encoding="utf-8")[:200]
-    assert f"plotly.js v{get_plotlyjs_version()} " in head and "scatter and scattergl" in head
+    assert (
+        f"plotly.js v{get_plotlyjs_version()} " in head
+        and "traces scatter, scattergl and heatmap only" in head
+    )
     assert bundle.stat().st_size < 2_000_000
-    assert f"{mapchart.__name__}.map_chart" == mapchart.FRAME_TITLE
+    assert f"{chart.__name__}.plotly_chart" == chart.FRAME_TITLE
 
 
 def test_selection_points_map_back_to_rows():

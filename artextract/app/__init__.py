@@ -6,8 +6,8 @@
 - :mod:`.cards`: checkpoint cards and training logs for the Models page (no streamlit)
 - :mod:`.state`: session keys, URL parameters, the current bundle, selection callbacks
 - :mod:`.widgets`: the inspector, galleries and grids
-- :mod:`.mapchart`: the Explore map, a Streamlit component drawing plotly figures with a scatter-only
-  plotly.js (``static/mapchart/``)
+- :mod:`.chart`: the Explore map and Confusion matrices, a Streamlit component drawing plotly figures
+  with a small build of plotly.js (``static/chart/``)
 
 Nothing else in the library imports streamlit.
 """

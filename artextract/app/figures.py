@@ -194,13 +194,23 @@ def scatter_figure(
     return fig.to_dict()
 
 
+def _json(fig: dict[str, Any]) -> str:
+    import plotly.io as pio
+
+    return pio.to_json(fig, validate=False)
+
+
 @bundle_cached(16)
 def scatter_json(_b: Bundle, key: str, *options: Any) -> str:
     """:func:`scatter_figure` of the same arguments as plotly JSON (arrays as base64 typed arrays): what
-    the map component draws. Cached, so a rerun with the same options neither rebuilds nor re-encodes it."""
-    import plotly.io as pio
+    the chart component draws. Cached, so a rerun with the same options neither rebuilds nor re-encodes it."""
+    return _json(scatter_figure(_b, key, *options))
 
-    return pio.to_json(scatter_figure(_b, key, *options), validate=False)
+
+@bundle_cached(32)
+def confusion_json(_b: Bundle, key: str, *options: Any) -> str:
+    """:func:`confusion_figure` of the same arguments as plotly JSON, cached like :func:`scatter_json`."""
+    return _json(confusion_figure(_b, key, *options))
 
 
 @bundle_cached(32)
@@ -241,8 +251,14 @@ def confusion_figure(_b: Bundle, key: str, attr: str, normalise: bool) -> dict[s
     fig.update_layout(
         height=side,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": {"text": "predicted"}, "side": "top", "type": "category"},
-        yaxis={"title": {"text": "true (catalog)"}, "autorange": "reversed", "type": "category"},
+        # automargin: the class names get the room they need (Streamlit's theme used to set it)
+        xaxis={"title": {"text": "predicted"}, "side": "top", "type": "category", "automargin": True},
+        yaxis={
+            "title": {"text": "true (catalog)"},
+            "autorange": "reversed",
+            "type": "category",
+            "automargin": True,
+        },
         clickmode="event+select",
         dragmode=False,
     )

@@ -15,7 +15,7 @@ require('esbuild')
         minify: true,
         legalComments: 'none',
         banner: {
-            js: `/* plotly.js v${version} (MIT licence, Copyright Plotly, Inc.), traces scatter and scattergl only;` +
+            js: `/* plotly.js v${version} (MIT licence, Copyright Plotly, Inc.), traces scatter, scattergl and heatmap only;` +
                 ' built by scripts/plotly-bundle (npm ci && npm run build) */'
         },
         plugins: [InlineCSSPlugin(), glsl({ minify: true }), environmentPlugin({ NODE_DEBUG: false })],

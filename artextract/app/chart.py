@@ -1,11 +1,11 @@
-"""The Explore map as a small Streamlit component: plotly.js, but only its scatter traces.
+"""The app's charts (the Explore map, the Confusion matrices) as a small Streamlit component.
 
 Streamlit's ``st.plotly_chart`` loads all of plotly.js, a 4.7 MB script that takes about a second to
-compile in a fresh browser on 2 cores, before it draws a point. This component draws the same figure
-with a 1.5 MB build of plotly.js that holds only the ``scatter`` (SVG) and ``scattergl`` (WebGL) traces
-(``static/mapchart/``, built by ``scripts/plotly-bundle``), in a component frame. It reports a click,
-a lasso or a box in ``st.plotly_chart``'s selection shape (``{"selection": {"points": [{"customdata":
-row}, ...]}}``), so the pages' selection callbacks read it unchanged.
+compile in a fresh browser on 2 cores, before it draws anything. This component draws the same plotly
+figures with a 1.5 MB build of plotly.js that holds only the traces the app uses: ``scatter`` (SVG),
+``scattergl`` (WebGL) and ``heatmap`` (``static/chart/``, built by ``scripts/plotly-bundle``), in a
+component frame. It reports a click, a lasso or a box in ``st.plotly_chart``'s selection shape
+(``{"selection": {"points": [{"customdata": ...}, ...]}}``), so the pages' callbacks read it unchanged.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any
 
 import streamlit.components.v1 as components
 
-FRONTEND = Path(__file__).resolve().parent / "static" / "mapchart"
+FRONTEND = Path(__file__).resolve().parent / "static" / "chart"
 
-_map_chart = components.declare_component("map_chart", path=str(FRONTEND))
+_component = components.declare_component("plotly_chart", path=str(FRONTEND))
 
 #: The component frame's title in the page (what browser tests and the benchmark look for).
-FRAME_TITLE = "artextract.app.mapchart.map_chart"
+FRAME_TITLE = "artextract.app.chart.plotly_chart"
 
 
 def spec_id(spec: str) -> str:
@@ -30,7 +30,7 @@ def spec_id(spec: str) -> str:
     return hashlib.blake2b(spec.encode("utf-8"), digest_size=12).hexdigest()
 
 
-def map_chart(
+def plotly_chart(
     spec: str,
     *,
     key: str,
@@ -41,7 +41,7 @@ def map_chart(
     """Draw the figure ``spec`` (plotly JSON, see :func:`figures.scatter_json`) ``height`` px tall.
 
     Returns the last selection (also in ``st.session_state[key]``); ``on_change`` runs when the
-    curator clicks a point, draws a lasso or a box, or clears the selection (double-click).
+    curator clicks a point or cell, draws a lasso or a box, or clears the selection (double-click).
 
     The figure travels once: while the component stays on the page, a rerun with the same figure sends
     only its fingerprint (at 100,000 paintings the figure is 6 MB, and every click reruns the page). A
@@ -64,7 +64,7 @@ def map_chart(
         if on_change is not None:
             on_change()
 
-    return _map_chart(
+    return _component(
         spec=None if held else spec,
         spec_id=fid,
         height=int(height) + 10,

@@ -1,11 +1,13 @@
-// The Explore map: a Streamlit component (protocol v1) that draws a plotly figure with a plotly.js
-// bundle holding only the scatter traces, and reports a click, a lasso or a box selection back to
-// Python in st.plotly_chart's shape: {selection: {points: [{customdata}, ...]}, mode, event}.
+// ArtExtract's charts (the Explore map, the Confusion matrices): a Streamlit component (protocol v1)
+// that draws a plotly figure with a plotly.js build holding only the scatter, scattergl and heatmap
+// traces, and reports a click, a lasso or a box selection back to Python in st.plotly_chart's shape:
+// {selection: {points: [{customdata}, ...]}, mode, event}.
 (function () {
   'use strict';
   var gd = document.getElementById('chart');
   var problem = document.getElementById('problem');
   var lastSpec = null; // the fingerprint of the figure drawn
+  var pending = null; // [data, layout, config] waiting for the frame to have a width
   var bound = false;
   var event = 0;
 
@@ -39,7 +41,7 @@
 
   function render(args, theme) {
     post('streamlit:setFrameHeight', { height: args.height });
-    if (args.spec_id === lastSpec) return; // a rerun with the same map keeps zoom and selection
+    if (args.spec_id === lastSpec) return; // a rerun with the same figure keeps zoom and selection
     if (args.spec == null) {
       // a rerun sent only the fingerprint of a figure this frame does not hold (it was reloaded): ask
       event += 1;
@@ -52,26 +54,37 @@
       var layout = fig.layout || {};
       if (theme && theme.backgroundColor) {
         layout.paper_bgcolor = theme.backgroundColor;
-        layout.font = Object.assign({ color: theme.textColor }, layout.font || {});
+        layout.font = Object.assign({ color: theme.textColor, family: 'sans-serif' }, layout.font || {});
       }
-      Plotly.react(gd, fig.data || [], layout, args.config || {}).then(function () {
-        if (!bound) bind();
-        problem.hidden = true;
-        gd.hidden = false;
-        gd.setAttribute('data-drawn', String(Date.now()));
-      }, fail);
+      pending = [fig.data || [], layout, args.config || {}];
+      drawPending();
     } catch (err) {
       fail(err);
     }
   }
 
-  // one line in place of the map; the page around it keeps working, and the next good map replaces it
+  // A chart in a hidden tab has no width: it is drawn when it is shown (drawn at width 0, plotly lays
+  // out its labels for no room at all). Afterwards plotly follows the frame's size itself (responsive).
+  function drawPending() {
+    if (!pending || window.innerWidth === 0) return;
+    var p = pending;
+    pending = null;
+    Plotly.react(gd, p[0], p[1], p[2]).then(function () {
+      if (!bound) bind();
+      problem.hidden = true;
+      gd.hidden = false;
+      gd.setAttribute('data-drawn', String(Date.now()));
+    }, fail);
+  }
+
+  // one line in place of the chart; the page around it keeps working, and the next good figure replaces it
   function fail(err) {
-    problem.textContent = 'The map could not be drawn: ' + (err && err.message ? err.message : String(err));
+    problem.textContent = 'The chart could not be drawn: ' + (err && err.message ? err.message : String(err));
     problem.hidden = false;
     gd.hidden = true;
   }
 
+  window.addEventListener('resize', drawPending);
   window.addEventListener('message', function (ev) {
     if (ev.source !== window.parent || !ev.data || ev.data.type !== 'streamlit:render') return;
     render(ev.data.args || {}, ev.data.theme);
