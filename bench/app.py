@@ -121,12 +121,12 @@ def measure(bundle: Path, data: Path, clicks: int, sessions: int) -> dict[str, f
             page.set_default_timeout(180_000)
             t0 = time.perf_counter()
             page.goto(f"{url}/explore")
-            frame = wait_drawn(page, n, MAP_FRAME, timeout=180_000)
+            frame = wait_drawn(page, n, CHART_FRAME, timeout=180_000)
             out[f"first_render_{label}_s"] = time.perf_counter() - t0
             if label == "warm":
                 times = []
                 rng = np.random.default_rng(1)
-                box = page.locator(f'iframe[title="{MAP_FRAME}"]').bounding_box()
+                box = page.locator(f'iframe[title="{CHART_FRAME}"]').bounding_box()
                 n0 = frame.evaluate("() => document.querySelector('.js-plotly-plot')._fullData[0].x.length")
                 # the nearest point under the cursor may be a coincident one from another trace, so
                 # wait for the inspector to show a different painting than before the click
@@ -196,7 +196,7 @@ CHART_JS = """([n, title]) => {
   let k = 0; for (const t of gd._fullData) if (!String(t.name).startsWith('flagged')) k += t.x.length;
   return k === n && (!!gd.querySelector('canvas') || gd.querySelectorAll('.scatterlayer .point').length >= n);
 }"""
-MAP_FRAME = "artextract.app.chart.plotly_chart"  # the chart component's frame title (chart.FRAME_TITLE)
+CHART_FRAME = "artextract.app.chart.plotly_chart"  # the chart component's frame title (chart.FRAME_TITLE)
 
 
 DRAWN_JS = """(title) => !!document.querySelector(`iframe[title="${title}"]`)
@@ -266,9 +266,9 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
                 targets = {
                     "bare page": (f"{bare}/", None, None),
                     "bare page + st.plotly_chart": (f"{bare}/?n={n}", n, None),
-                    "bare page + chart component": (f"{bare}/?n={n}&chart=map", n, MAP_FRAME),
-                    "Explore": (f"{url}/explore", n, MAP_FRAME),
-                    "Confusion (first matrix)": (f"{url}/confusion", 0, MAP_FRAME),
+                    "bare page + chart component": (f"{bare}/?n={n}&chart=map", n, CHART_FRAME),
+                    "Explore": (f"{url}/explore", n, CHART_FRAME),
+                    "Confusion (first matrix)": (f"{url}/confusion", 0, CHART_FRAME),
                 }
                 for _ in range(repeats + 1):  # the first round warms the servers up and is not counted
                     for name, (target, pts, frame) in targets.items():
