@@ -13,6 +13,8 @@ from streamlit.navigation.page import StreamlitPage
 
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "pages"
+# served by the app itself: a material-icon favicon would be fetched from fonts.gstatic.com
+FAVICON = HERE / "artextract" / "app" / "static" / "favicon.png"
 
 
 def build_navigation() -> StreamlitPage:
@@ -31,7 +33,7 @@ def build_navigation() -> StreamlitPage:
 
 
 def main() -> None:
-    st.set_page_config(page_title="ArtExtract", page_icon=":material/palette:", layout="wide")
+    st.set_page_config(page_title="ArtExtract", page_icon=str(FAVICON), layout="wide")
     build_navigation().run()
 
 

@@ -193,6 +193,16 @@ def chart_frame(page, index: int = 0):
     return frame, (box["x"], box["y"])
 
 
+def off_host(requested: list[str], url: str) -> list[str]:
+    """The requests that left the app's own server (a museum may run it offline, or not want to tell
+    third parties what its curators look at)."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname
+    return [u for u in requested if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+            and urlsplit(u).hostname != host]  # fmt: skip
+
+
 def inspector(page, ns: str):
     return page.locator(f".st-key-{ns}-inspector")
 
@@ -202,6 +212,8 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
 
     b = open_bundle(tiny_bundle)
     received: list[bytes] = []  # what the server sent this page, to see which runs carried the figure
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     page.on(
         "websocket",
         lambda ws: ws.on(
@@ -238,6 +250,7 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     frame, _ = chart_frame(page)
     assert any(b"hovertemplate" in f for f in received[asked:])
     insp.get_by_role("heading", name=str(b.items.iloc[nb]["title"]), exact=True).wait_for()
+    assert len(requested) > 20 and off_host(requested, server) == []
 
 
 def test_explore_lasso_selects_and_exports(server, page, tiny_bundle):
@@ -462,6 +475,8 @@ def test_similar_upload_a_real_monet_shows_real_neighbours(browser, sample_bundl
         ctx = browser.new_context(viewport={"width": 1500, "height": 1400})
         page = ctx.new_page()
         page.set_default_timeout(TIMEOUT_MS * 2)
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
         open_page(page, url, "similar", "Similar paintings")
         page.locator("input[type=file]").set_input_files(
             files=[{"name": "monet.jpg", "mimeType": "image/jpeg",
@@ -473,6 +488,8 @@ def test_similar_upload_a_real_monet_shows_real_neighbours(browser, sample_bundl
         text = page.inner_text("body")
         page.screenshot(path=str(tmp_path / "similar-monet.png"), full_page=True)
         ctx.close()
+    # thumbnails and the favicon come from the app; the museum links are links, not requests
+    assert len(requested) > 20 and off_host(requested, url) == [], off_host(requested, url)
     # the neighbours are real catalogued works, mostly of the query's style (the classifier's answer is
     # in a canvas-drawn table; tests/test_released.py checks it classifies Monets as Impressionism)
     assert "The classifier sees" in text
