@@ -31,6 +31,7 @@ for label, cdir in found.items():
         if not metrics.empty:
             st.markdown("**Validation metrics (from the card)**")
             st.dataframe(metrics, hide_index=True)
+            st.caption(cards.metrics_note(card))
         log = cards.read_log(str(cdir), cards.mtime(cdir / "log.jsonl"))
         curves = cards.curve_columns(log)
         if curves:

@@ -106,6 +106,20 @@ def card_metrics(card: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([{k: v for k, v in m.items() if isinstance(v, int | float | str)}])
 
 
+def metrics_note(card: dict[str, Any]) -> str:
+    """Where the card's metrics come from, in one line for the table under them."""
+    training = card.get("training") if isinstance(card.get("training"), dict) else {}
+    parts = ["Measured once by the trainer at the end of training"]
+    if card.get("selected_on"):
+        parts.append(f"the checkpoint was chosen on {card['selected_on']}".split(";")[0])
+    precision = training.get("precision")
+    if precision and precision != "fp32":
+        parts.append(
+            f"in {precision} arithmetic, so the app (fp32) may answer differently for a few paintings per head"
+        )
+    return "; ".join(parts) + "."
+
+
 def curve_columns(log: pd.DataFrame) -> dict[str, list[str]]:
     """Group a training log's numeric columns into charts: ``{title: [x column, y columns...]}``."""
     if log.empty:
