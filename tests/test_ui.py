@@ -228,12 +228,17 @@ def test_training_log_becomes_per_epoch_curves(tmp_path):
 
 
 def test_the_metrics_note_says_where_the_card_figures_come_from():
-    bf16 = {"selected_on": "500 train paintings carved out; val reported once", "training": {"precision": "bf16"}}
+    bf16 = {
+        "selected_on": "500 train paintings carved out; val reported once",
+        "training": {"precision": "bf16"},
+    }
     note = cards.metrics_note(bf16)
     assert "chosen on 500 train paintings carved out;" in note and "val reported" not in note
     assert "bf16" in note and "fp32" in note
     assert "bf16" not in cards.metrics_note({"training": {"precision": "fp32"}})
-    assert cards.metrics_note({"training": "garbled"}) == "Measured once by the trainer at the end of training."
+    assert (
+        cards.metrics_note({"training": "garbled"}) == "Measured once by the trainer at the end of training."
+    )
 
 
 def test_reasons_are_grouped_per_attribute():
