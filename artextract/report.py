@@ -8,6 +8,10 @@ painting of the collection's ``val`` split, for
 * a logistic-regression probe on frozen ImageNet features (fitted on the train split's features,
   standardised, ``C`` fixed at 1.0 so that no val data chooses anything).
 
+Paired differences: each further model (the ablation, the probe) against the first classifier, per
+head, on the same val paintings: the top-1 difference with its 95% interval and McNemar's exact test on
+the paintings exactly one of the two gets right, so a gap of a few paintings is not read as a finding.
+
 Retrieval: leave-one-out precision@k among the val paintings (cosine, exact) for same style, same artist
 and same genre, for each embedding given (ImageNet features, the classifier's embedding, BYOL), with
 the precision a random ranking would get.
@@ -49,6 +53,9 @@ def imagenet_embedder(weights: str | Path, input_size: int, precision: str = "au
     return Embedder(model.eval(), card, precision=precision, batch_size=64)
 
 
+PROBE = "logistic probe on frozen ImageNet features"
+
+
 def head_report(y: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[str, Any]:
     m = classification_metrics(y, probs, classes)
     return {
@@ -59,6 +66,39 @@ def head_report(y: np.ndarray, probs: np.ndarray, classes: list[str]) -> dict[st
         "majority": m["chance"]["majority"],
         "recall": {pc["class"]: pc["recall"] for pc in m["per_class"] if pc["support"] > 0},
     }
+
+
+def paired_difference(ref_correct: np.ndarray, other_correct: np.ndarray) -> dict[str, Any]:
+    """``other`` against ``ref`` on the same paintings (boolean arrays: got it right).
+
+    ``diff``: top-1 of other minus ref, with a 95% Wald interval for paired proportions; ``ref_only`` and
+    ``other_only``: paintings only one of them gets right; ``p``: McNemar's exact two-sided test on those.
+    """
+    from scipy.stats import binomtest
+
+    a = np.asarray(ref_correct, bool)
+    b = np.asarray(other_correct, bool)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError("paired_difference needs two equal, non-empty arrays")
+    n = a.size
+    ref_only, other_only = int((a & ~b).sum()), int((~a & b).sum())
+    diff = (other_only - ref_only) / n
+    se = np.sqrt(max(ref_only + other_only - n * diff**2, 0.0)) / n
+    discordant = ref_only + other_only
+    p = binomtest(other_only, discordant, 0.5).pvalue if discordant else 1.0
+    return {
+        "n": n,
+        "diff": diff,
+        "ci95": [diff - 1.96 * se, diff + 1.96 * se],
+        "ref_only": ref_only,
+        "other_only": other_only,
+        "p": float(p),
+    }
+
+
+def _correct(y: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    keep = y >= 0
+    return probs[keep].argmax(1) == y[keep]
 
 
 def logistic_probe(
@@ -131,6 +171,7 @@ def run_report(
     val_paths = _paths(root, val)
     result: dict[str, Any] = {"collection": str(root), "n_val": len(val), "n_train": len(train), "k": k}
     cls_rows: dict[str, Any] = {}
+    correct: dict[str, dict[str, np.ndarray]] = {}  # model -> head -> right or not, per labelled painting
     embeddings: dict[str, np.ndarray] = {}
     heads: dict[str, list[str]] = {}
     for name, ckpt in classifiers.items():
@@ -141,6 +182,9 @@ def run_report(
         cls_rows[name] = {
             h: head_report(encode_labels(val[h], c), res.probs[h], c) for h, c in emb.card["heads"].items()
         }
+        correct[name] = {
+            h: _correct(encode_labels(val[h], c), res.probs[h]) for h, c in emb.card["heads"].items()
+        }
         embeddings[f"{name} embedding"] = res.embeddings
     if imagenet_weights:
         emb = imagenet_embedder(imagenet_weights, input_size)
@@ -149,17 +193,32 @@ def run_report(
         va = emb.embed_paths(val_paths, progress=progress).embeddings
         embeddings["ImageNet MobileNetV2 (frozen)"] = va
         if heads:
-            probe = {}
+            probe, probe_correct = {}, {}
             for h, c in heads.items():
                 log(f"report: logistic probe, {h}")
                 p = logistic_probe(tr, encode_labels(train[h], c), va, c)
                 probe[h] = head_report(encode_labels(val[h], c), p, c)
-            cls_rows["logistic probe on frozen ImageNet features"] = probe
+                probe_correct[h] = _correct(encode_labels(val[h], c), p)
+            cls_rows[PROBE] = probe
+            correct[PROBE] = probe_correct
     for name, ckpt in encoders.items():
         emb = load_embedder(ckpt)
         log(f"report: {name}: embedding {len(val)} val paintings")
         embeddings[name] = emb.embed_paths(val_paths, progress=progress).embeddings
     result["classification"] = cls_rows
+    if len(correct) > 1:
+        ref, *others = correct
+        result["paired"] = {
+            "reference": ref,
+            "models": {
+                o: {
+                    h: paired_difference(correct[ref][h], correct[o][h])
+                    for h in correct[ref]
+                    if h in correct[o] and len(correct[o][h]) == len(correct[ref][h])
+                }
+                for o in others
+            },
+        }
     result["retrieval"] = {name: retrieval(e, val, k) for name, e in embeddings.items()}
     result["retrieval_random"] = random_precision(val)
     out = Path(out)
@@ -167,6 +226,10 @@ def run_report(
     write_json_atomic(out.with_suffix(".json"), result)
     write_text_atomic(out.with_suffix(".md"), to_markdown(result))
     return result
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _f(x: float | None) -> str:
@@ -192,6 +255,21 @@ def to_markdown(r: dict[str, Any]) -> str:
             for h, m in hs.items():
                 rec = ", ".join(f"{c} {v:.2f}" for c, v in m["recall"].items())
                 lines.append(f"- {name}, {h}: {rec}")
+        lines.append("")
+    if r.get("paired"):
+        ref = r["paired"]["reference"]
+        lines += [f"## Paired differences against {ref} (the same val paintings)", ""]
+        lines += [
+            "| model | head | top-1 difference | 95% interval | right only with this model / only with the reference | McNemar p |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for name, hs in r["paired"]["models"].items():
+            for h, d in hs.items():
+                lo, hi = d["ci95"]
+                lines.append(
+                    f"| {name} | {h} | {d['diff']:+.3f} | {lo:+.3f} to {hi:+.3f} | "
+                    f"{d['other_only']} / {d['ref_only']} | {_p(d['p'])} |"
+                )
         lines.append("")
     k = r["k"]
     lines += [f"## Retrieval: leave-one-out precision@{k} among val paintings", ""]

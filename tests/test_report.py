@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from artextract.report import logistic_probe, random_precision, retrieval, run_report
+from artextract.report import logistic_probe, paired_difference, random_precision, retrieval, run_report
 
 
 def test_retrieval_precision_matches_a_brute_force_count():
@@ -37,6 +37,29 @@ def test_retrieval_precision_matches_a_brute_force_count():
     )
 
 
+def test_paired_difference_counts_the_discordant_paintings():
+    ref = np.array([True] * 60 + [False] * 40)
+    other = ref.copy()
+    other[:10] = False  # 10 paintings only the reference gets right
+    other[60:90] = True  # 30 only the other gets right
+    d = paired_difference(ref, other)
+    assert (d["n"], d["ref_only"], d["other_only"]) == (100, 10, 30)
+    assert d["diff"] == pytest.approx(0.20)
+    # McNemar exact: two-sided binomial tail of 30 of 40 discordant at 1/2
+    from math import comb
+
+    tail = sum(comb(40, i) for i in range(30, 41)) / 2**40
+    assert d["p"] == pytest.approx(2 * tail)
+    lo, hi = d["ci95"]
+    assert 0.0 < lo < 0.20 < hi < 0.40
+    back = paired_difference(other, ref)
+    assert back["diff"] == pytest.approx(-0.20) and back["p"] == pytest.approx(d["p"])
+    same = paired_difference(ref, ref)
+    assert same["diff"] == 0 and same["p"] == 1.0 and same["ci95"] == [0.0, 0.0]
+    with pytest.raises(ValueError):
+        paired_difference(ref, ref[:5])
+
+
 def test_logistic_probe_learns_a_separable_problem():
     rng = np.random.default_rng(1)
     centres = rng.normal(size=(4, 16)) * 4
@@ -51,7 +74,7 @@ def test_logistic_probe_learns_a_separable_problem():
 def test_report_on_a_small_collection(tiny_demo, tiny_checkpoints, tmp_path):
     res = run_report(
         tiny_demo["collection"],
-        classifiers={"untrained": tiny_checkpoints["classifier"]},
+        classifiers={"untrained": tiny_checkpoints["classifier"], "again": tiny_checkpoints["classifier"]},
         encoders={"encoder": tiny_checkpoints["encoder"]},
         imagenet_weights=None,
         out=tmp_path / "rep",
@@ -65,6 +88,11 @@ def test_report_on_a_small_collection(tiny_demo, tiny_checkpoints, tmp_path):
     assert set(style["recall"]) <= set(
         json.loads((tiny_checkpoints["classifier"] / "card.json").read_text())["heads"]["style"]
     )
-    assert {"untrained embedding", "encoder"} == set(res["retrieval"])
+    assert {"untrained embedding", "again embedding", "encoder"} == set(res["retrieval"])
+    # the same checkpoint twice: the paired comparison finds no painting where they differ
+    assert res["paired"]["reference"] == "untrained"
+    same = res["paired"]["models"]["again"]["style"]
+    assert same["n"] == style["n"] and same["ref_only"] == same["other_only"] == 0 and same["p"] == 1.0
     md = (tmp_path / "rep.md").read_text()
     assert "| untrained | style |" in md and "random ranking" in md
+    assert "## Paired differences against untrained" in md and "| again | style | +0.000 |" in md
