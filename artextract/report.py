@@ -172,6 +172,7 @@ def run_report(
     result: dict[str, Any] = {"collection": str(root), "n_val": len(val), "n_train": len(train), "k": k}
     cls_rows: dict[str, Any] = {}
     correct: dict[str, dict[str, np.ndarray]] = {}  # model -> head -> right or not, per labelled painting
+    classes_of: dict[str, dict[str, list[str]]] = {}  # model -> head -> its classes (which paintings count)
     embeddings: dict[str, np.ndarray] = {}
     heads: dict[str, list[str]] = {}
     for name, ckpt in classifiers.items():
@@ -185,6 +186,7 @@ def run_report(
         correct[name] = {
             h: _correct(encode_labels(val[h], c), res.probs[h]) for h, c in emb.card["heads"].items()
         }
+        classes_of[name] = dict(emb.card["heads"])
         embeddings[f"{name} embedding"] = res.embeddings
     if imagenet_weights:
         emb = imagenet_embedder(imagenet_weights, input_size)
@@ -201,6 +203,7 @@ def run_report(
                 probe_correct[h] = _correct(encode_labels(val[h], c), p)
             cls_rows[PROBE] = probe
             correct[PROBE] = probe_correct
+            classes_of[PROBE] = dict(heads)
     for name, ckpt in encoders.items():
         emb = load_embedder(ckpt)
         log(f"report: {name}: embedding {len(val)} val paintings")
@@ -214,7 +217,7 @@ def run_report(
                 o: {
                     h: paired_difference(correct[ref][h], correct[o][h])
                     for h in correct[ref]
-                    if h in correct[o] and len(correct[o][h]) == len(correct[ref][h])
+                    if list(classes_of[o].get(h, [])) == list(classes_of[ref][h])  # the same paintings
                 }
                 for o in others
             },
