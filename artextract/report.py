@@ -96,9 +96,17 @@ def paired_difference(ref_correct: np.ndarray, other_correct: np.ndarray) -> dic
     }
 
 
-def _correct(y: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    keep = y >= 0
-    return probs[keep].argmax(1) == y[keep]
+def _score(
+    val: pd.DataFrame, probs: dict[str, np.ndarray], heads: dict[str, list[str]]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Per head: the figures of :func:`head_report`, and right-or-not per labelled val painting (for
+    the paired comparison)."""
+    rows, correct = {}, {}
+    for h, c in heads.items():
+        y = encode_labels(val[h], c)
+        rows[h] = head_report(y, probs[h], c)
+        correct[h] = probs[h][y >= 0].argmax(1) == y[y >= 0]
+    return rows, correct
 
 
 def logistic_probe(
@@ -180,12 +188,7 @@ def run_report(
         log(f"report: {name}: classifying {len(val)} val paintings")
         res = emb.embed_paths(val_paths, progress=progress)
         heads = heads or emb.card["heads"]
-        cls_rows[name] = {
-            h: head_report(encode_labels(val[h], c), res.probs[h], c) for h, c in emb.card["heads"].items()
-        }
-        correct[name] = {
-            h: _correct(encode_labels(val[h], c), res.probs[h]) for h, c in emb.card["heads"].items()
-        }
+        cls_rows[name], correct[name] = _score(val, res.probs, emb.card["heads"])
         classes_of[name] = dict(emb.card["heads"])
         embeddings[f"{name} embedding"] = res.embeddings
     if imagenet_weights:
@@ -195,14 +198,11 @@ def run_report(
         va = emb.embed_paths(val_paths, progress=progress).embeddings
         embeddings["ImageNet MobileNetV2 (frozen)"] = va
         if heads:
-            probe, probe_correct = {}, {}
+            probe = {}
             for h, c in heads.items():
                 log(f"report: logistic probe, {h}")
-                p = logistic_probe(tr, encode_labels(train[h], c), va, c)
-                probe[h] = head_report(encode_labels(val[h], c), p, c)
-                probe_correct[h] = _correct(encode_labels(val[h], c), p)
-            cls_rows[PROBE] = probe
-            correct[PROBE] = probe_correct
+                probe[h] = logistic_probe(tr, encode_labels(train[h], c), va, c)
+            cls_rows[PROBE], correct[PROBE] = _score(val, probe, heads)
             classes_of[PROBE] = dict(heads)
     for name, ckpt in encoders.items():
         emb = load_embedder(ckpt)

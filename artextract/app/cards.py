@@ -110,8 +110,8 @@ def metrics_note(card: dict[str, Any]) -> str:
     """Where the card's metrics come from, in one line for the table under them."""
     training = card.get("training") if isinstance(card.get("training"), dict) else {}
     parts = ["Measured once by the trainer at the end of training"]
-    if card.get("selected_on"):
-        parts.append(f"the checkpoint was chosen on {card['selected_on']}".split(";")[0])
+    if card.get("selected_on"):  # e.g. "500 train paintings carved out (seeded); val reported once, ..."
+        parts.append(f"the checkpoint was chosen on {str(card['selected_on']).split(';')[0]}")
     precision = training.get("precision")
     if precision and precision != "fp32":
         parts.append(
