@@ -33,7 +33,8 @@ def build_navigation() -> StreamlitPage:
 
 
 def main() -> None:
-    st.set_page_config(page_title="ArtExtract", page_icon=str(FAVICON), layout="wide")
+    icon = str(FAVICON) if FAVICON.is_file() else None  # a checkout without it still opens
+    st.set_page_config(page_title="ArtExtract", page_icon=icon, layout="wide")
     build_navigation().run()
 
 
