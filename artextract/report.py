@@ -217,7 +217,7 @@ def run_report(
                 o: {
                     h: paired_difference(correct[ref][h], correct[o][h])
                     for h in correct[ref]
-                    if list(classes_of[o].get(h, [])) == list(classes_of[ref][h])  # the same paintings
+                    if set(classes_of[o].get(h, [])) == set(classes_of[ref][h])  # the same paintings count
                 }
                 for o in others
             },

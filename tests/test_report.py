@@ -72,9 +72,16 @@ def test_logistic_probe_learns_a_separable_problem():
 
 
 def test_report_on_a_small_collection(tiny_demo, tiny_checkpoints, tmp_path):
+    from conftest import save_untrained
+
+    # the same weights again but one style class fewer: the paintings of that class do not count for its
+    # style head, so the paired comparison leaves style out and pairs the other heads
+    card = json.loads((tiny_checkpoints["classifier"] / "card.json").read_text())
+    heads = {**card["heads"], "style": card["heads"]["style"][:-1]}
+    save_untrained(tmp_path / "again", card["arch"], heads, input_size=card["input_size"])
     res = run_report(
         tiny_demo["collection"],
-        classifiers={"untrained": tiny_checkpoints["classifier"], "again": tiny_checkpoints["classifier"]},
+        classifiers={"untrained": tiny_checkpoints["classifier"], "again": tmp_path / "again"},
         encoders={"encoder": tiny_checkpoints["encoder"]},
         imagenet_weights=None,
         out=tmp_path / "rep",
@@ -89,10 +96,13 @@ def test_report_on_a_small_collection(tiny_demo, tiny_checkpoints, tmp_path):
         json.loads((tiny_checkpoints["classifier"] / "card.json").read_text())["heads"]["style"]
     )
     assert {"untrained embedding", "again embedding", "encoder"} == set(res["retrieval"])
-    # the same checkpoint twice: the paired comparison finds no painting where they differ
+    # paired on the same genre paintings: the difference is the difference of the two top-1 figures
     assert res["paired"]["reference"] == "untrained"
-    same = res["paired"]["models"]["again"]["style"]
-    assert same["n"] == style["n"] and same["ref_only"] == same["other_only"] == 0 and same["p"] == 1.0
+    assert set(res["paired"]["models"]["again"]) == {"artist", "genre"}
+    d = res["paired"]["models"]["again"]["genre"]
+    g0, g1 = (res["classification"][m]["genre"] for m in ("untrained", "again"))
+    assert d["n"] == g0["n"] == g1["n"] > 0
+    assert d["diff"] == pytest.approx(g1["top1"] - g0["top1"])
     md = (tmp_path / "rep.md").read_text()
     assert "| untrained | style |" in md and "random ranking" in md
-    assert "## Paired differences against untrained" in md and "| again | style | +0.000 |" in md
+    assert "## Paired differences against untrained" in md and f"| again | genre | {d['diff']:+.3f} |" in md
