@@ -246,10 +246,25 @@ def test_status_retry_policy(tmp_path):
     assert counts["mixed.jpg"] == 3 and by_key["mixed.jpg"].attempts == 3  # 1 + retries, not more
 
 
-def test_interrupt_cuts_a_long_retry_after_short(tmp_path):
+def test_interrupt_cuts_a_long_retry_after_short(tmp_path, monkeypatch):
+    from artextract.sources import download
+
+    run = download._Downloader.run
+
+    def late_for_ok(self, task):  # the worst order: the 429 comes before ok.jpg is asked for
+        if task.key == "ok.jpg":
+            time.sleep(0.3)
+        return run(self, task)
+
+    monkeypatch.setattr(download._Downloader, "run", late_for_ok)
     routes = {"ok.jpg": ("ok",), "slow_down.jpg": ("429_then_ok", 1, "60")}
     with FaultServer(routes) as srv:
-        tasks = [DownloadTask(srv.url(n), tmp_path / n, n) for n in routes]
+        # ok.jpg by another name of the same server: a Retry-After holds its whole host, so ok.jpg (whose
+        # arrival interrupts the run) would otherwise wait the 60 s too
+        def url(n: str) -> str:
+            return srv.url(n).replace("127.0.0.1", "localhost") if n == "ok.jpg" else srv.url(n)
+
+        tasks = [DownloadTask(url(n), tmp_path / n, n) for n in routes]
 
         def stop_when_ok_arrives(result, done, total):
             if result.key == "ok.jpg":
