@@ -203,13 +203,14 @@ def off_host(requested: list[str], url: str) -> list[str]:
             and urlsplit(u).hostname != host]  # fmt: skip
 
 
-def wait_neighbours(page) -> None:
+def wait_neighbours(page) -> int:
     """Wait for Similar's results: the heading, then every tile it announces (on a loaded machine the
-    tiles arrive a while after the heading)."""
+    tiles arrive a while after the heading); returns how many it announces."""
     heading = page.get_by_text("nearest reference paintings")
     heading.wait_for()
     n = int(heading.inner_text().split()[0])
     page.locator(f".st-key-similar-hit-{n - 1}").get_by_text("similarity").wait_for()
+    return n
 
 
 def inspector(page, ns: str):
@@ -367,8 +368,8 @@ def test_similar_upload_and_corrupt_upload(server, page, tiny_bundle):
     upload.set_input_files(
         files=[{"name": "query.jpg", "mimeType": "image/jpeg", "buffer": _jpeg(b.image_path(0))}]
     )
-    wait_neighbours(page)
-    assert page.get_by_text("similarity").count() >= 1
+    n = wait_neighbours(page)
+    assert n >= 1 and page.locator("[class*=st-key-similar-hit-]").get_by_text("similarity").count() == n
     assert page.locator("[data-testid=stAlertContentError]").count() == 0
     bad = b"\xff\xd8\xff\xe0" + b"\x00garbage" * 50
     upload.set_input_files(files=[{"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": bad}])
