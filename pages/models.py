@@ -32,6 +32,9 @@ for label, cdir in found.items():
             st.markdown("**Validation metrics (from the card)**")
             st.dataframe(metrics, hide_index=True)
             st.caption(cards.metrics_note(card))
+        gate_note = cards.open_set_note(cdir)
+        if gate_note:
+            st.markdown(gate_note)
         log = cards.read_log(str(cdir), cards.mtime(cdir / "log.jsonl"))
         curves = cards.curve_columns(log)
         if curves:

@@ -57,7 +57,7 @@ else:
 if query is not None:
     try:
         with st.spinner("Searching…"):
-            labels, hits = models.classify_and_search(b, query, k)
+            labels, hits, gated = models.classify_and_search(b, query, k)
     except ArtExtractError as exc:
         st.error(str(exc))
         st.stop()
@@ -66,6 +66,7 @@ if query is not None:
         st.image(query, caption=query_label, width="stretch")
     with pcol:
         st.markdown("**The classifier sees**")
-        st.dataframe(data.label_table(labels), hide_index=True)
+        st.dataframe(data.label_table(labels, gated), hide_index=True)
+        widgets.open_set_note(b, gated)
     st.subheader(f"{len(hits)} nearest reference paintings")
     widgets.neighbour_grid(ref, hits, ns=NS)

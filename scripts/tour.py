@@ -21,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from artextract.app.data import stopped_label  # noqa: E402
 from artextract.app.models import classify_and_search  # noqa: E402
 from artextract.bundle import open_bundle  # noqa: E402
 from artextract.images import load_image  # noqa: E402
@@ -86,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         uploads += [b.image_path(int(i)) for i in monet.index[:1]]
         uploads += [Path(args.shared) / u for u in SHARED_UPLOADS if (Path(args.shared) / u).is_file()]
     for path in uploads:
-        labels, hits = classify_and_search(b, load_image(path), args.k)
+        labels, hits, gated = classify_and_search(b, load_image(path), args.k)
         print(f"\n## Similar: upload {path.name}")
         for head, top in labels.items():
-            print(f"- {head}: " + ", ".join(f"{c} {p:.2f}" for c, p in top[:2]))
+            g = gated.get(head)
+            stopped = g is not None and g["p_known"] < g["threshold"]
+            lead = f"{stopped_label(head, int(g['n_classes']))}; closest of those " if stopped else ""
+            print(f"- {head}: {lead}" + ", ".join(f"{c} {p:.2f}" for c, p in top[:2]))
         for _, h in hits.iterrows():
             print(f"  - {h['score']:.3f} {_name(h)} [{h.get('source', '')}]")
     return 0

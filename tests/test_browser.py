@@ -496,12 +496,22 @@ def test_similar_upload_a_real_monet_shows_real_neighbours(browser, sample_bundl
         assert page.locator("[data-testid=stAlertContentError]").count() == 0
         text = page.inner_text("body")
         page.screenshot(path=str(tmp_path / "similar-monet.png"), full_page=True)
+        # a print by an artist the classifier does not know: the open-set check names no artist
+        print_ = cat[cat["style"] == "Ukiyo_e"].iloc[0]
+        page.locator("input[type=file]").set_input_files(
+            files=[{"name": "print.jpg", "mimeType": "image/jpeg",
+                    "buffer": (SAMPLE / "collection" / print_["image"]).read_bytes()}]
+        )  # fmt: skip
+        page.get_by_text("says none of them made this one").wait_for()
+        wait_neighbours(page)
+        page.screenshot(path=str(tmp_path / "similar-print.png"), full_page=True)
         ctx.close()
     # thumbnails and the favicon come from the app; the museum links are links, not requests
     assert len(requested) > 20 and off_host(requested, url) == [], off_host(requested, url)
     # the neighbours are real catalogued works, mostly of the query's style (the classifier's answer is
     # in a canvas-drawn table; tests/test_released.py checks it classifies Monets as Impressionism)
     assert "The classifier sees" in text
+    assert "The classifier knows 16 artists; this painting looks like the work of one of them." in text
     shown = [t for t in ref["title"] if t and f". {t}" in text]
     assert len(shown) >= 6, shown
     impressionist = set(ref.loc[ref["style"] == "Impressionism", "title"])

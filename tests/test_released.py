@@ -70,3 +70,31 @@ def test_released_classifier_names_a_monet_as_impressionism(name):
         top = classify_image(emb, Image.open(SAMPLE / img))
         hits += top["style"][0][0] == "Impressionism"
     assert hits >= 7
+
+
+def test_released_open_set_gate_reproduces_its_card_on_the_sample():
+    """The artist head's open-set gate, stored beside the released classifier, loads for it and does on
+    the committed sample what its card says (within 0.02): it lets most paintings by the 16 artists
+    through and stops many by others."""
+    import pandas as pd
+
+    from artextract.analysis.open_set import load_gate
+    from artextract.nets.checkpoint import read_card
+    from artextract.predict import load_embedder
+    from artextract.train.open_set import evaluate
+
+    gate = load_gate(CLASSIFIER, read_card(CLASSIFIER))
+    assert gate is not None and gate.attribute == "artist" and len(gate.classes) == 16
+    stated = gate.card["sample"]
+    cat = pd.read_csv(SAMPLE / "catalog.csv", dtype=str, keep_default_na=False)
+    res = load_embedder(CLASSIFIER).embed_paths([SAMPLE / p for p in cat["image"]], progress=False)
+    assert res.ok.all()
+    got = evaluate(gate, res.embeddings, res.probs["artist"], cat)
+    assert (got["n_known"], got["n_other"]) == (stated["n_known"], stated["n_other"])
+    assert got["n_known"] > 50 and got["n_other"] > 500
+    for key in ("known_let_through", "other_stopped", "top1_known_after_gate", "auroc"):
+        assert abs(got[key] - stated[key]) <= 0.02, key
+    # not a stub: it separates, and the Ukiyo-e prints of the sample (no known artist made one) stop
+    assert got["auroc"] > 0.75 and got["known_let_through"] > 0.85 and got["other_stopped"] > 0.3
+    ukiyo = (cat["style"] == "Ukiyo_e").to_numpy()
+    assert ukiyo.any() and not gate.known(res.embeddings[ukiyo]).any()

@@ -288,7 +288,8 @@ def test_classify_and_search_is_the_classifier_and_the_encoder_and_one_pass_when
     from artextract.predict import classify_image, embed_query
 
     img = load_image(b.image_path(0))
-    labels, hits = models.classify_and_search(b, img, 5)
+    labels, hits, gated = models.classify_and_search(b, img, 5)
+    assert gated == {}  # the demo classifier has no open-set gate beside it
     assert labels == classify_image(models.embedder(b, "classifier"), img)
     q = embed_query(models.embedder(b, "encoder"), img)
     assert hits["id"].tolist() == b.reference.search(q, 5)["id"].tolist()
@@ -306,6 +307,32 @@ def test_classify_and_search_is_the_classifier_and_the_encoder_and_one_pass_when
     monkeypatch.setitem(
         b.__dict__, "reference", SimpleNamespace(search=lambda q, k: queries.append(q) or hits)
     )
-    labels1, _ = models.classify_and_search(b, img, 5)
+    labels1, _, _ = models.classify_and_search(b, img, 5)
     assert len(calls) == 1 and labels1 == labels
     np.testing.assert_allclose(queries[0], l2_normalize(real([img]).embeddings[0]), atol=1e-6)
+
+
+def test_the_inspector_names_no_artist_when_the_open_set_gate_stops_the_painting(b):
+    """A painting the gate stops: no class is named, the top-3 are the closest of them, and the ✓/✗ says
+    whether stopping it was right (the catalog names an artist outside the head's classes)."""
+    import dataclasses
+
+    from artextract.app.data import labels_markdown
+
+    attr = "artist"
+    assert attr in b.attributes
+    row = int(np.flatnonzero(b.items[attr].astype(str).isin(b.classes[attr]))[0])
+    n = len(b.classes[attr])
+    stop = {attr: {"p_known": 0.001, "threshold": 0.01}}
+    text = labels_markdown(b, row, stop)
+    line = next(x for x in text.split("\n- ") if x.lstrip("- ").startswith(f"**{attr}**"))
+    assert f"none of the {n} artists it knows* ✗" in line  # catalogued as one of them: wrongly stopped
+    assert "closest of those" in line
+    other = b.items.copy()
+    other.loc[row, attr] = "Adriaen_Brouwer"
+    ob = dataclasses.replace(b, items=other)
+    assert f"none of the {n} artists it knows* ✓" in labels_markdown(ob, row, stop)
+    # let through: the head's own answer, as without a gate
+    through = {attr: {"p_known": 0.5, "threshold": 0.01}}
+    assert labels_markdown(b, row, through) == labels_markdown(b, row)
+    assert "none of the" not in labels_markdown(b, row, through)

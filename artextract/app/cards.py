@@ -141,3 +141,20 @@ def curve_columns(log: pd.DataFrame) -> dict[str, list[str]]:
             continue
         groups.setdefault(g, []).append(c)
     return {g: [x, *cols] for g, cols in groups.items()}
+
+
+def open_set_note(cdir: Path) -> str | None:
+    """One line on the open-set gate stored beside a checkpoint (its held-out figures), None without one."""
+    from ..analysis.open_set import GATE_CARD
+
+    try:
+        g = json.loads((Path(cdir) / GATE_CARD).read_text(encoding="utf-8"))
+        attr, v, n = str(g["attribute"]), g["val"], len(g["classes"])
+        return (
+            f"**Open-set check ({attr})**: says whether a painting is by one of the {n} {attr}s the head "
+            f"knows before it names one. On the val split it lets through {v['known_let_through']:.0%} of "
+            f"the paintings by them and stops {v['other_stopped']:.0%} of the paintings by others (AUROC "
+            f"{v['auroc']:.2f}); C and threshold chosen on the selection set carved out of train."
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

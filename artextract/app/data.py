@@ -406,29 +406,48 @@ def read_upload(uploaded: Any, max_mb: int = UPLOAD_MAX_MB) -> Any:
     return load_image(data, name=name, max_bytes=max_mb * 1024 * 1024)
 
 
-def _labels_table(b: Bundle, row: int) -> pd.DataFrame:
+def stopped_label(attr: str, n_classes: int) -> str:
+    """What the open-set gate answers instead of a name: the painting is by none of the head's classes."""
+    return f"none of the {n_classes} {attr}s it knows"
+
+
+def _labels_table(b: Bundle, row: int, gated: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+    """``gated``: ``{attribute: {"p_known", "threshold"}}`` for this painting, from the open-set gate."""
     item = b.items.iloc[row]
     recs = []
     for a in b.attributes:
         top = b.top_k(row, a, 3)
         truth = str(item.get(a, "") or "")
         correct = str(item.get(f"correct_{a}", "") or "")
+        match = {"yes": "✓", "no": "✗"}.get(correct, "")
+        predicted = pretty_label(top[0][0]) if top else ""
+        top3 = " · ".join(f"{pretty_label(lab)} {p:.2f}" for lab, p in top)
+        g = (gated or {}).get(a)
+        if g is not None:
+            stopped = g["p_known"] < g["threshold"]
+            if stopped:
+                predicted = stopped_label(a, len(b.classes[a]))
+                top3 = f"closest of those: {top3}"
+            if truth:  # the gate's answer is right when it stops exactly the paintings by other artists
+                right = (truth not in b.classes[a]) if stopped else (bool(top) and top[0][0] == truth)
+                match = "✓" if right else "✗"
         recs.append(
             {
                 "attribute": a,
                 "catalog": pretty_label(truth) if truth else "(unlabelled)",
-                "predicted": pretty_label(top[0][0]) if top else "",
-                "match": {"yes": "✓", "no": "✗"}.get(correct, ""),
-                "top-3": " · ".join(f"{pretty_label(lab)} {p:.2f}" for lab, p in top),
+                "predicted": predicted,
+                "match": match,
+                "top-3": top3,
             }
         )
     return pd.DataFrame(recs)
 
 
-def labels_markdown(b: Bundle, row: int) -> str:
-    """One line per head: catalog label, prediction (✓/✗) and the top-3 probabilities."""
+def labels_markdown(b: Bundle, row: int, gated: dict[str, dict[str, float]] | None = None) -> str:
+    """One line per head: catalog label, prediction (✓/✗) and the top-3 probabilities; a head with an
+    open-set gate that stops this painting says so instead of naming one of its classes."""
     lines = []
-    for r in _labels_table(b, row).to_dict("records"):
+    for r in _labels_table(b, row, gated).to_dict("records"):
         lines.append(
             f"- **{r['attribute']}**: catalog *{md_escape(r['catalog'])}*, "
             f"predicted *{md_escape(r['predicted'])}* {r['match']}  \n"
@@ -563,18 +582,21 @@ def painting_image(b: Bundle, row: int) -> Any:
     return load_image(b.image_path(int(row)))
 
 
-def label_table(labels: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
-    """Top-3 labels per head, one row per attribute."""
-    return pd.DataFrame(
-        [
-            {
-                "attribute": a,
-                "top-1": pretty_label(top[0][0]) if top else "",
-                "top-3": " · ".join(f"{pretty_label(lab)} {p:.2f}" for lab, p in top),
-            }
-            for a, top in labels.items()
-        ]
-    )
+def label_table(
+    labels: dict[str, list[tuple[str, float]]], gated: dict[str, dict[str, float]] | None = None
+) -> pd.DataFrame:
+    """Top-3 labels per head, one row per attribute. ``gated``: ``{attribute: {"p_known", "threshold",
+    "n_classes"}}`` from the open-set gate; a painting it stops gets "none of the N <attribute>s it knows"
+    as its top-1 and its top-3 as the closest of those."""
+    rows = []
+    for a, top in labels.items():
+        top1 = pretty_label(top[0][0]) if top else ""
+        top3 = " · ".join(f"{pretty_label(lab)} {p:.2f}" for lab, p in top)
+        g = (gated or {}).get(a)
+        if g is not None and g["p_known"] < g["threshold"]:
+            top1, top3 = stopped_label(a, int(g["n_classes"])), f"closest of those: {top3}"
+        rows.append({"attribute": a, "top-1": top1, "top-3": top3})
+    return pd.DataFrame(rows)
 
 
 def flagged_ids(b: Bundle) -> list[str]:

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..bundle import Bundle
-from ..errors import BundleError
-from .data import bundle_cached, pretty_label
+from ..errors import ArtExtractError, BundleError
+from .data import bundle_cached, bundle_key, pretty_label
 
 #: One model call at a time: the embedders are shared by every session (and 2 cores are few).
 _INFERENCE_LOCK = threading.Lock()
@@ -34,22 +34,82 @@ def embedder(b: Bundle, role: str) -> Any:
     return _embedder(str(d), stamp)
 
 
+@functools.lru_cache(maxsize=4)
+def _gate(checkpoint_dir: str, stamp: int) -> Any:
+    from ..analysis.open_set import load_gate
+    from ..nets.checkpoint import read_card
+
+    return load_gate(checkpoint_dir, read_card(checkpoint_dir))
+
+
+def open_set_gate(b: Bundle) -> tuple[Any, str | None]:
+    """(the open-set gate stored beside the bundle's classifier, or None; a one-line problem, or None).
+
+    A gate that is unreadable or fitted for other weights is not used, and the problem says why: the
+    pages show it once and go on with the plain top-3 labels."""
+    from ..analysis.open_set import GATE_CARD, GATE_WEIGHTS
+
+    try:
+        d = b.checkpoint_dir("classifier")
+    except BundleError:
+        return None, None
+    stamp = max((p.stat().st_mtime_ns for p in (d / GATE_WEIGHTS, d / GATE_CARD) if p.exists()), default=0)
+    if not stamp:
+        return None, None
+    try:
+        return _gate(str(d), stamp), None
+    except ArtExtractError as exc:
+        return None, str(exc)
+
+
+def row_gated(b: Bundle, row: int) -> dict[str, dict[str, float]]:
+    """The open-set gate's answer for one painting of the bundle (``{}`` without a usable gate)."""
+    gate, _ = open_set_gate(b)
+    p = bundle_p_known(b, bundle_key(b))
+    if gate is None or p is None or not 0 <= row < len(p):
+        return {}
+    return {gate.attribute: {"p_known": float(p[row]), "threshold": float(gate.threshold)}}
+
+
+@bundle_cached(8)
+def bundle_p_known(_b: Bundle, key: str) -> np.ndarray | None:
+    """P(by one of the gated head's classes) for every painting of the bundle (its classifier embedding);
+    None without a usable gate."""
+    gate, _ = open_set_gate(_b)
+    if gate is None:
+        return None
+    try:
+        return gate.p_known(np.load(_b.root / "embeddings.npy", mmap_mode="r"))
+    except (ArtExtractError, OSError, ValueError):
+        return None
+
+
 def classify_and_search(
     b: Bundle, img: Any, k: int
-) -> tuple[dict[str, list[tuple[str, float]]], pd.DataFrame]:
-    """The Similar page's answer for one image: top-3 labels per head (the bundle's classifier) and the
-    ``k`` nearest reference paintings (its encoder). One forward pass when both are the same checkpoint."""
+) -> tuple[dict[str, list[tuple[str, float]]], pd.DataFrame, dict[str, dict[str, float]]]:
+    """The Similar page's answer for one image: top-3 labels per head (the bundle's classifier), the
+    ``k`` nearest reference paintings (its encoder), and, for a head with an open-set gate,
+    ``{attribute: {"p_known": P(by one of its classes), "threshold", "n_classes"}}``. One forward pass when both are the same
+    checkpoint."""
     from ..predict import l2_normalize, top_k_labels
 
     ref = b.reference
     if ref is None:
         raise BundleError("this bundle has no reference collection; rebuild it with one to search")
     clf, enc = embedder(b, "classifier"), embedder(b, "encoder")
+    gate, _ = open_set_gate(b)
     with _INFERENCE_LOCK:
         res = clf.embed_images([img])
         labels = top_k_labels(res.probs, clf.card["heads"])[0]
+        gated = {}
+        if gate is not None and gate.attribute in labels:
+            gated[gate.attribute] = {
+                "p_known": float(gate.p_known(res.embeddings[:1])[0]),
+                "threshold": float(gate.threshold),
+                "n_classes": len(gate.classes),
+            }
         emb = res.embeddings[0] if enc is clf else enc.embed_images([img]).embeddings[0]
-        return labels, ref.search(l2_normalize(emb), k)
+        return labels, ref.search(l2_normalize(emb), k), gated
 
 
 def cam_attribute(b: Bundle) -> str:

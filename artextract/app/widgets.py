@@ -22,8 +22,9 @@ from .data import (
     image_bytes,
     labels_markdown,
     painting_path,
+    pretty_label,
 )
-from .models import cam_attribute, class_activation_maps
+from .models import cam_attribute, class_activation_maps, open_set_gate, row_gated
 from .state import _go_back, focus_row, reviewer_input, reviewer_name, reviewers, share_link, verdicts
 
 
@@ -146,7 +147,9 @@ def inspector(
         with st.popover("Share a link to this painting"):
             st.caption("Opens this painting in the Explore inspector, in this collection.")
             st.code(share_link(b, row), language=None)
-        st.markdown(labels_markdown(b, row))
+        gated = row_gated(b, row)
+        st.markdown(labels_markdown(b, row, gated))
+        open_set_note(b, gated)
         why(b, row, ns)
         score = float(item.get("outlier_score", 0.0) or 0.0)
         flagged = score >= b.outlier_threshold
@@ -179,6 +182,27 @@ def inspector(
                         args=(ns, j),
                         width="stretch",
                     )
+
+
+def open_set_note(b: Bundle, gated: dict[str, dict[str, float]]) -> None:
+    """One caption per gated head: which classes the model knows and what the gate made of this painting;
+    or, when the gate stored beside the classifier cannot be used, why (once, and the labels stand)."""
+    gate, problem = open_set_gate(b)
+    if problem:
+        st.caption(f":orange[Open-set check not used: {md_escape(problem)}]")
+    if gate is None:
+        return
+    for attr, g in gated.items():
+        n = len(gate.classes)
+        if g["p_known"] >= g["threshold"]:
+            st.caption(f"The classifier knows {n} {attr}s; this painting looks like the work of one of them.")
+            continue
+        names = ", ".join(pretty_label(c) for c in gate.classes)
+        st.caption(
+            f"The classifier knows {n} {attr}s ({md_escape(names)}). A check on the painting's features, "
+            f"fitted on paintings by them and by others, says none of them made this one, so no {attr} is "
+            "named (the closest are listed)."
+        )
 
 
 def why(b: Bundle, row: int, ns: str) -> None:

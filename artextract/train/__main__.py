@@ -10,12 +10,13 @@ COMMANDS = {
     "classifier": "multi-attribute classifier (style, artist, genre) on a catalog's train/val split",
     "byol": "self-supervised BYOL encoder on every painting of a catalog",
     "compare": "RLA-ResNet vs plain ResNet, same depth and budget; writes results/<name>.md",
+    "open-set": "the gate that says when a painting is by none of a head's artists (beside a checkpoint)",
 }
 
 
 def _usage() -> str:
     lines = [
-        "usage: python -m artextract.train {classifier,byol,compare} [options]  (--help after a command)",
+        "usage: python -m artextract.train {classifier,byol,compare,open-set} [options]  (--help after a command)",
         "",
     ]
     lines += [f"  {name:<11} {text}" for name, text in COMMANDS.items()]
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             from .classifier import main as run
         elif command == "byol":
             from .byol import main as run
+        elif command == "open-set":
+            from .open_set import main as run
         else:
             from .compare import main as run
         code = run(rest)

@@ -1,0 +1,196 @@
+"""``python -m artextract.train open-set``: fit the open-set gate of a released classifier's head.
+
+Usage::
+
+    python -m artextract.train open-set --checkpoint models/rla_mobilenetv2-wikiart \\
+        --collection data/wikiart --sample data/sample/collection --out results/wikiart-open-set
+
+Embeds the collection's train paintings, the selection set the classifier's trainer carved out of them
+(same size and seed, checked against the checkpoint's card) and the val split with the checkpoint; fits
+the gate on train, chooses its ``C`` and threshold on the selection set (:mod:`artextract.analysis.open_set`),
+reports val once, writes ``open_set.safetensors`` + ``open_set.json`` beside the checkpoint and
+``<out>.md`` / ``<out>.json``. With ``--sample``, the gate's figures on that collection are stored too
+(the tests check them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..analysis.open_set import fit_gate, gate_figures, known_truth, save_gate
+from ..errors import CatalogError
+from ..fileio import write_json_atomic, write_text_atomic
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m artextract.train open-set", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--checkpoint", required=True, help="the released classifier's folder")
+    ap.add_argument("--collection", required=True, help="the collection it was trained on (train/val split)")
+    ap.add_argument("--attribute", default="artist", help="the head to gate (default: artist)")
+    ap.add_argument("--selection-size", type=int, default=500, help="as the classifier's trainer carved it")
+    ap.add_argument("--seed", type=int, default=0, help="as the classifier's trainer used it")
+    ap.add_argument("--sample", default="", help="also store the gate's figures on this collection")
+    ap.add_argument("--out", default="results/wikiart-open-set", help="report path, without suffix")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def _class_index(rows: pd.DataFrame, attribute: str, classes: list[str]) -> np.ndarray:
+    """Each row's class among ``classes`` from its label or its name (-1: none of them)."""
+    from ..analysis.open_set import _norm_name
+
+    norm = {_norm_name(c): i for i, c in enumerate(classes)}
+    out = np.full(len(rows), -1, dtype=np.int64)
+    for col in (f"{attribute}_name", attribute):  # the label wins where both name a class
+        if col in rows:
+            idx = rows[col].astype(str).map(lambda s: norm.get(_norm_name(s), -1)).to_numpy()
+            out = np.where(idx >= 0, idx, out)
+    return out
+
+
+def _embed(emb, root: Path, rows: pd.DataFrame, attribute: str, what: str, progress: bool):
+    print(f"open-set: embedding {len(rows):,} {what} paintings", flush=True)
+    res = emb.embed_paths([root / p for p in rows["image"]], progress=progress)
+    ok = res.ok
+    return res.embeddings[ok], res.probs[attribute][ok], rows[ok].reset_index(drop=True)
+
+
+def evaluate(gate, emb_x: np.ndarray, probs: np.ndarray, rows: pd.DataFrame) -> dict[str, Any]:
+    """The gate's figures on labelled rows, with the head's top-1 before and after it, and per style."""
+    classes = list(gate.classes)
+    known, usable = known_truth(rows, gate.attribute, classes)
+    cls = _class_index(rows, gate.attribute, classes)
+    p = gate.p_known(emb_x)
+    correct = probs.argmax(1) == cls
+    out = gate_figures(p[usable], known[usable], gate.threshold, correct[usable])
+    if "style" in rows:
+        per = {}
+        for s, idx in rows[usable].groupby("style").groups.items():
+            sub = np.asarray(list(idx))
+            per[str(s) or "(no style label)"] = gate_figures(p[sub], known[sub], gate.threshold)
+        out["per_style"] = per
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
+def to_markdown(r: dict[str, Any]) -> str:
+    v, s = r["val"], r["selection"]
+    lines = [
+        f"# Open-set gate of the {r['attribute']} head (`{r['checkpoint']}`), held-out val",
+        "",
+        f"Command: `{r['command']}`",
+        "",
+        f"Is the painting by one of the {len(r['classes'])} {r['attribute']}s the head knows? {r['rule']}. "
+        f"Chosen: C = {r['C']:g}, threshold {r['threshold']:.4f}. Fitted on {r['n_train']['known']:,} train "
+        f"paintings by known and {r['n_train']['other']:,} by other {r['attribute']}s; val reported once.",
+        "",
+        "| set | paintings by known / other | AUROC | known let through | other stopped | "
+        "top-1 on known | top-1 on known after the gate |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in (("selection (chose C and threshold)", s), ("**val**", v)):
+        lines.append(
+            f"| {name} | {m['n_known']:,} / {m['n_other']:,} | {_pct(m['auroc'])} | {_pct(m['known_let_through'])} "
+            f"| {_pct(m['other_stopped'])} | {_pct(m.get('top1_known'))} | {_pct(m.get('top1_known_after_gate'))} |"
+        )
+    if r.get("sample"):
+        m = r["sample"]
+        lines.append(
+            f"| public-domain sample (val paintings) | {m['n_known']:,} / {m['n_other']:,} | {_pct(m['auroc'])} "
+            f"| {_pct(m['known_let_through'])} | {_pct(m['other_stopped'])} | {_pct(m.get('top1_known'))} "
+            f"| {_pct(m.get('top1_known_after_gate'))} |"
+        )
+    lines += [
+        "",
+        "`top-1 on known after the gate`: right name and let through. Per style on val (paintings by other "
+        f"{r['attribute']}s stopped; known let through):",
+        "",
+        "| style | known / other | other stopped | known let through |",
+        "|---|---:|---:|---:|",
+    ]
+    for style, m in sorted(v.get("per_style", {}).items(), key=lambda kv: -kv[1]["n_other"]):
+        lines.append(
+            f"| {style} | {m['n_known']:,} / {m['n_other']:,} | {_pct(m['other_stopped'])} | "
+            f"{_pct(m['known_let_through'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from ..fileio import sha256_file
+    from ..predict import load_embedder
+    from .data import carve_selection, load_collection, split_catalog
+
+    t0 = time.perf_counter()
+    emb = load_embedder(args.checkpoint)
+    card = emb.card
+    classes = list(card["heads"].get(args.attribute, []))
+    if not classes:
+        raise CatalogError(
+            f"{args.checkpoint} has no {args.attribute!r} head (heads: {', '.join(card['heads'])})"
+        )
+    root, cat = load_collection(args.collection)
+    split = split_catalog(cat, seed=args.seed)
+    rest, sel, _ = carve_selection(split, args.selection_size, args.seed)
+    want = card.get("train_data", {})
+    if want.get("n_train") not in (None, len(rest.train)) or want.get("n_selection") not in (None, len(sel)):
+        raise CatalogError(
+            f"this split gives {len(rest.train)} train + {len(sel)} selection paintings; the checkpoint was "
+            f"trained on {want.get('n_train')} + {want.get('n_selection')}: use its collection, size and seed"
+        )
+    progress = not args.no_progress
+    sets = {}
+    for name, rows in (("train", rest.train), ("selection", sel), ("val", split.val)):
+        _, usable = known_truth(rows, args.attribute, classes)
+        sets[name] = _embed(emb, root, rows[usable].reset_index(drop=True), args.attribute, name, progress)
+    (xt, _, rt), (xs, _, rs) = sets["train"], sets["selection"]
+    gate = fit_gate(
+        xt,
+        known_truth(rt, args.attribute, classes)[0],
+        xs,
+        known_truth(rs, args.attribute, classes)[0],
+        attribute=args.attribute,
+        classes=classes,
+        seed=args.seed,
+    )
+    result: dict[str, Any] = {
+        **gate.card,
+        "checkpoint": str(args.checkpoint),
+        "command": "python -m artextract.train open-set "
+        + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "collection": str(args.collection),
+        "selection": evaluate(gate, xs, sets["selection"][1], rs),
+        "val": evaluate(gate, *sets["val"]),
+    }
+    if args.sample:
+        sroot, scat = load_collection(args.sample)
+        result["sample"] = evaluate(gate, *_embed(emb, sroot, scat, args.attribute, "sample", progress))
+        result["sample"].pop("per_style", None)
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    stored = {k: v for k, v in result.items() if k not in ("checkpoint", "collection")}
+    save_gate(args.checkpoint, gate, sha256_file(Path(args.checkpoint) / "model.safetensors"), **stored)
+    out = Path(args.out)
+    write_json_atomic(out.with_suffix(".json"), result)
+    write_text_atomic(out.with_suffix(".md"), to_markdown(result))
+    v = result["val"]
+    print(
+        f"open-set gate ({args.attribute}): C {gate.card['C']:g}, threshold {gate.threshold:.4f}; val AUROC "
+        f"{_pct(v['auroc'])}, known let through {_pct(v['known_let_through'])}, other stopped "
+        f"{_pct(v['other_stopped'])}; {result['wall_s']:.0f} s; wrote {out.with_suffix('.md')}",
+        flush=True,
+    )
+    return 0
