@@ -166,7 +166,7 @@ def _default_bundle() -> Path:
 # ------------------------------------------------------------------------------------------ classify
 def cmd_classify(args: argparse.Namespace) -> int:
     from .images import load_image
-    from .predict import classify_images, load_embedder
+    from .predict import load_embedder, top_k_labels
 
     ckpt = Path(args.checkpoint) if args.checkpoint else _bundle_checkpoint(args.bundle, "classifier")
     embedder = load_embedder(ckpt, precision=args.precision)
@@ -178,29 +178,47 @@ def cmd_classify(args: argparse.Namespace) -> int:
         except ArtExtractError as exc:
             _err(str(exc))
             bad += 1
-    results = classify_images(embedder, images, k=3) if images else []
+    gate = _open_set_gate(ckpt, embedder.card)
+    results, known = [], []
+    if images:
+        res = embedder.embed_images(images)
+        results = top_k_labels(res.probs, embedder.card["heads"], 3)
+        known = gate.p_known(res.embeddings).tolist() if gate is not None else [None] * len(images)
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "image": p,
-                        **{
-                            a: [{"label": lab, "prob": round(pr, 4)} for lab, pr in top]
-                            for a, top in r.items()
-                        },
-                    }
-                    for p, r in zip(good, results, strict=True)
-                ],
-                indent=2,
-            )
-        )
+        out = []
+        for p, r, pk in zip(good, results, known, strict=True):
+            row = {
+                "image": p,
+                **{a: [{"label": lab, "prob": round(pr, 4)} for lab, pr in top] for a, top in r.items()},
+            }
+            if pk is not None:
+                row[f"{gate.attribute}_open_set"] = {
+                    "by_one_it_knows": bool(pk >= gate.threshold),
+                    "score": round(float(pk), 4),
+                    "threshold": round(float(gate.threshold), 4),
+                }
+            out.append(row)
+        print(json.dumps(out, indent=2))
     else:
-        for p, r in zip(good, results, strict=True):
+        for p, r, pk in zip(good, results, known, strict=True):
             print(p)
             for a, top in r.items():
-                print(f"  {a:<7} " + "  ".join(f"{lab} {pr:.2f}" for lab, pr in top))
+                lead = ""
+                if pk is not None and a == gate.attribute and pk < gate.threshold:
+                    lead = f"none of the {len(gate.classes)} {a}s it knows; closest: "
+                print(f"  {a:<7} {lead}" + "  ".join(f"{lab} {pr:.2f}" for lab, pr in top))
     return 1 if bad else 0
+
+
+def _open_set_gate(ckpt: Path, card: dict):  # noqa: ANN202 - OpenSetGate | None
+    """The open-set gate beside the checkpoint, if any; an unusable one is reported and left out."""
+    from .analysis.open_set import load_gate
+
+    try:
+        return load_gate(ckpt if ckpt.is_dir() else ckpt.parent, card)
+    except ArtExtractError as exc:
+        _err(f"open-set check not used: {exc}")
+        return None
 
 
 def _bundle_checkpoint(bundle: str | None, role: str) -> Path:

@@ -75,3 +75,36 @@ def test_app_binds_localhost_by_default_and_warns_when_shared(monkeypatch, capsy
     assert seen["cmd"][seen["cmd"].index("--server.address") + 1] == "0.0.0.0"
     err = capsys.readouterr().err
     assert "warning" in err and "no login" in err
+
+
+def test_classify_uses_the_open_set_gate_beside_the_checkpoint(tiny_demo, tiny_checkpoints, tmp_path, capsys):
+    """A gate that stops every painting: the artist line names none; a broken gate is reported in one line
+    and the labels still come."""
+    import shutil
+
+    import numpy as np
+
+    from artextract.analysis.open_set import GATE_WEIGHTS, OpenSetGate, save_gate
+    from artextract.nets.checkpoint import read_card
+
+    ckpt = tmp_path / "classifier"
+    shutil.copytree(tiny_checkpoints["classifier"], ckpt)
+    card = read_card(ckpt)
+    classes = card["heads"]["artist"]
+    gate = OpenSetGate("artist", tuple(classes), np.zeros(card["embedding_dim"], np.float32), -5.0, 0.5,
+                       {"format": "artextract-open-set/1", "attribute": "artist", "classes": classes,
+                        "threshold": 0.5})  # fmt: skip
+    save_gate(ckpt, gate, card["weights_sha256"])
+    imgs = _images(tiny_demo, 1)
+    assert main(["classify", *imgs, "--checkpoint", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert f"artist  none of the {len(classes)} artists it knows; closest: " in out
+    assert main(["classify", *imgs, "--checkpoint", str(ckpt), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["artist_open_set"]["by_one_it_knows"] is False and len(row["artist"]) == 3
+    (ckpt / GATE_WEIGHTS).write_bytes(b"not a safetensors file")
+    assert main(["classify", *imgs, "--checkpoint", str(ckpt)]) == 0
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(err) == 1 and "open-set check not used" in err[0]
+    assert "none of the" not in captured.out and "artist " in captured.out
