@@ -336,3 +336,22 @@ def test_the_inspector_names_no_artist_when_the_open_set_gate_stops_the_painting
     through = {attr: {"p_known": 0.5, "threshold": 0.01}}
     assert labels_markdown(b, row, through) == labels_markdown(b, row)
     assert "none of the" not in labels_markdown(b, row, through)
+
+
+def test_models_page_line_on_the_open_set_check(tmp_path):
+    from artextract.app.cards import open_set_note
+
+    assert open_set_note(tmp_path) is None  # no check beside this checkpoint
+    (tmp_path / "open_set.json").write_text(
+        json.dumps(
+            {
+                "attribute": "artist",
+                "classes": ["a", "b", "c"],
+                "val": {"known_let_through": 0.953, "other_stopped": 0.566, "auroc": 0.909},
+            }
+        )
+    )
+    note = open_set_note(tmp_path)
+    assert "one of the 3 artists" in note and "95%" in note and "57%" in note and "0.91" in note
+    (tmp_path / "open_set.json").write_text("{broken")
+    assert open_set_note(tmp_path) is None
