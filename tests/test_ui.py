@@ -355,3 +355,23 @@ def test_models_page_line_on_the_open_set_check(tmp_path):
     assert "one of the 3 artists" in note and "95%" in note and "57%" in note and "0.91" in note
     (tmp_path / "open_set.json").write_text("{broken")
     assert open_set_note(tmp_path) is None
+
+
+def test_explore_colours_paintings_the_open_set_check_stops_as_none_of_the_artists(b, monkeypatch):
+    from artextract.analysis.open_set import OpenSetGate
+    from artextract.app import figures, models
+
+    n_cls = len(b.classes["artist"])
+    gate = OpenSetGate("artist", tuple(b.classes["artist"]), np.zeros(4, np.float32), 0.0, 0.5)
+    p = np.where(np.arange(len(b.items)) % 3 == 0, 0.1, 0.9)  # every third painting stopped
+    monkeypatch.setattr(models, "open_set_gate", lambda _b: (gate, None))
+    monkeypatch.setattr(models, "bundle_p_known", lambda _b, _k: p)
+    proj = b.projections[0]
+    fig = figures.scatter_figure.__wrapped__(b, "k", proj, "pred_artist", None, 1.0)
+    names = [t["name"] for t in fig["data"] if not t["name"].startswith("flagged")]
+    stopped = f"none of the {n_cls} artists it knows ({int((p < 0.5).sum())})"
+    assert stopped in names
+    assert sum(int(name.rsplit("(", 1)[1].rstrip(")")) for name in names) == len(b.items)
+    # other colourings are untouched
+    fig = figures.scatter_figure.__wrapped__(b, "k", proj, "pred_style", None, 1.0)
+    assert not any(t["name"].startswith("none of the") for t in fig["data"])

@@ -61,6 +61,28 @@ def _hover_text(items: pd.DataFrame) -> np.ndarray:
     return np.array([html.escape(t) for t in (title + " — " + artist)], dtype=object)
 
 
+#: How a painting the open-set check stops reads in the "Predicted <attribute>" legend.
+NONE_OF_PREFIX = "none of the "
+
+
+def _open_set_labels(b: Bundle, key: str, colour: str, idx: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``Predicted <attribute>`` of a head with an open-set check: paintings it stops read "none of the N
+    <attribute>s it knows" instead of the name the head alone would give (as in the inspector)."""
+    if not colour.startswith("pred_"):
+        return labels
+    from .data import stopped_label
+    from .models import bundle_p_known, open_set_gate
+
+    gate, _ = open_set_gate(b)
+    if gate is None or colour != f"pred_{gate.attribute}":
+        return labels
+    p = bundle_p_known(b, key)
+    if p is None:
+        return labels
+    stopped = np.asarray(p)[idx] < gate.threshold
+    return np.where(stopped, stopped_label(gate.attribute, len(gate.classes)), labels)
+
+
 @bundle_cached(16)
 def scatter_figure(
     _b: Bundle,
@@ -127,6 +149,7 @@ def scatter_figure(
             labels = np.where(labels == "", "no verdict", labels)
         else:
             labels = sub[colour].fillna("").astype(str).replace("", "(unlabelled)").to_numpy(dtype=object)
+            labels = _open_set_labels(_b, key, colour, idx, labels)
         counts = pd.Series(labels).value_counts()
         top = counts.index[:MAX_LEGEND].tolist()
         if len(counts) > MAX_LEGEND:
@@ -135,6 +158,8 @@ def scatter_figure(
         for i, lab in enumerate(sorted(top, key=lambda s: (s == OTHER, s))):
             m = labels == lab
             colour_hex = "#C8C8C8" if lab == OTHER else PALETTE[i % len(PALETTE)]
+            if lab.startswith(NONE_OF_PREFIX):
+                colour_hex = "#9E9E9E"  # no name given: grey, like "(other)"
             if colour.startswith("correct_"):
                 colour_hex = {"yes": "#54A24B", "no": "#E45756"}.get(lab, "#C8C8C8")
             traces.append(
