@@ -372,6 +372,10 @@ def test_explore_colours_paintings_the_open_set_check_stops_as_none_of_the_artis
     stopped = f"none of the {n_cls} artists it knows ({int((p < 0.5).sum())})"
     assert stopped in names
     assert sum(int(name.rsplit("(", 1)[1].rstrip(")")) for name in names) == len(b.items)
+    colours = {t["name"]: t["marker"]["color"] for t in fig["data"] if not t["name"].startswith("flagged")}
+    greys = {"#9E9E9E", "#C8C8C8", "#E0E0E0"}
+    assert colours.pop(stopped) == "#9E9E9E"  # no name given: grey, and no named artist is grey
+    assert not greys & set(colours.values()) and not greys & set(figures.PALETTE)
     # other colourings are untouched
     fig = figures.scatter_figure.__wrapped__(b, "k", proj, "pred_style", None, 1.0)
     assert not any(t["name"].startswith("none of the") for t in fig["data"])

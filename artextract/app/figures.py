@@ -35,7 +35,7 @@ PALETTE = [
     "#FF9DA6",
     "#9D755D",
     "#EECA3B",
-    "#BAB0AC",
+    "#AEC7E8",
     "#1F77B4",
     "#FF7F0E",
     "#2CA02C",
@@ -45,8 +45,9 @@ PALETTE = [
     "#E377C2",
     "#17BECF",
     "#BCBD22",
-    "#7F7F7F",
+    "#98DF8A",
 ]
+#: Greys are kept for points that get no name: "(other)", "(unlabelled)" and "none of the N ... it knows".
 
 
 VERDICT_COLOURS = {"to review": "#D62728", "confirmed": "#7B1FA2", "dismissed": "#757575"}
@@ -160,6 +161,8 @@ def scatter_figure(
             colour_hex = "#C8C8C8" if lab == OTHER else PALETTE[i % len(PALETTE)]
             if lab.startswith(NONE_OF_PREFIX):
                 colour_hex = "#9E9E9E"  # no name given: grey, like "(other)"
+            elif lab == "(unlabelled)":
+                colour_hex = "#E0E0E0"
             if colour.startswith("correct_"):
                 colour_hex = {"yes": "#54A24B", "no": "#E45756"}.get(lab, "#C8C8C8")
             traces.append(
