@@ -24,8 +24,9 @@ The first size is the baseline; the last line prints each size against it.
 (a fresh browser context each time, median of 3), a bare Streamlit page (a title), the same page with a
 chart of as many points drawn by ``st.plotly_chart`` (all of plotly.js, a 4.7 MB script to load and
 compile) and by our chart component (``artextract.app.chart``: plotly.js with only the traces the
-app draws, 1.5 MB, in a component frame), and our Explore page on the bundle, each to its last point
-drawn; then our Confusion page, to its first matrix drawn.
+app draws, 1.5 MB, in a component frame), the same build drawn in the page itself by a Streamlit
+components-v2 prototype (no frame), and our Explore page on the bundle, each to its last point drawn;
+then our Confusion page, to its first matrix drawn.
 
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
 with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
@@ -230,8 +231,23 @@ def wait_drawn(page, n: int, frame_title: str | None = None, timeout: int = 60_0
 
 BARE_APP = """
 import json, numpy as np, plotly.graph_objects as go, plotly.io as pio, streamlit as st
+import streamlit.components.v2
 from artextract.app import chart, figures
 st.set_page_config(layout="wide")
+# a prototype, for comparison only: the same plotly.js build drawn in the page itself (Streamlit's
+# components v2 mount in the app's document; no frame, no second document to load)
+INLINE = st.components.v2.component("bench_inline_chart", isolate_styles=False, js='''
+export default function(component) {
+  const { data, parentElement } = component;
+  if (!data || parentElement.querySelector('.js-plotly-plot')) return;
+  const load = window.__plotlyLite || (window.__plotlyLite = new Promise((res, rej) => {
+    const s = document.createElement('script'); s.src = data.src;
+    s.onload = () => res(window.Plotly); s.onerror = rej; document.head.appendChild(s);
+  }));
+  const gd = document.createElement('div'); gd.style.width = '100%'; parentElement.appendChild(gd);
+  const fig = JSON.parse(data.spec);
+  load.then(P => P.react(gd, fig.data, fig.layout, {responsive: true}));
+}''')
 st.title("Explore")
 n = int(st.query_params.get("n", "0"))
 if n:
@@ -241,6 +257,9 @@ if n:
     fig.update_layout(height=620)
     if st.query_params.get("chart") == "map":
         chart.plotly_chart(pio.to_json(fig, validate=False), key="c", height=620)
+    elif st.query_params.get("chart") == "inline":
+        spec = pio.to_json(fig, validate=False)
+        INLINE(data={"spec": spec, "src": f"/component/{chart.FRAME_TITLE}/plotly-lite.min.js"}, key="c", height=630)
     else:
         st.plotly_chart(fig, key="c", on_select="rerun")
 else:
@@ -283,6 +302,11 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
                     "bare page": (f"{bare}/", None, None),
                     "bare page + st.plotly_chart": (f"{bare}/?n={n}", n, None),
                     "bare page + chart component": (f"{bare}/?n={n}&chart=map", n, CHART_FRAME),
+                    "bare page + the same chart in the page (components v2 prototype)": (
+                        f"{bare}/?n={n}&chart=inline",
+                        n,
+                        None,
+                    ),
                     "Explore": (f"{url}/explore", n, CHART_FRAME),
                     "Confusion (first matrix)": (f"{url}/confusion", 0, CHART_FRAME),
                 }
