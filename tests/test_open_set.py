@@ -42,6 +42,9 @@ def test_known_truth_reads_the_label_or_the_name_and_skips_rows_naming_no_one():
     known, usable = known_truth(rows, "artist", CLASSES)
     assert known.tolist() == [True, True, False, False, False]
     assert usable.tolist() == [True, True, True, True, False]
+    # missing values (a parquet table) name no one either
+    rows.loc[4, ["artist", "artist_name"]] = None
+    assert known_truth(rows, "artist", CLASSES)[1].tolist() == [True, True, True, True, False]
 
 
 def test_fit_gate_chooses_on_the_selection_set_and_lets_the_asked_share_through():

@@ -48,8 +48,8 @@ def known_truth(rows: Any, attribute: str, classes: Sequence[str]) -> tuple[np.n
     (a row with neither says nothing about the question)."""
     names = {_norm_name(c) for c in classes}
     n = len(rows)
-    label = rows[attribute].astype(str).fillna("") if attribute in rows else None
-    alt = rows[f"{attribute}_name"].astype(str).fillna("") if f"{attribute}_name" in rows else None
+    label = rows[attribute].fillna("").astype(str) if attribute in rows else None
+    alt = rows[f"{attribute}_name"].fillna("").astype(str) if f"{attribute}_name" in rows else None
     known = np.zeros(n, dtype=bool)
     usable = np.zeros(n, dtype=bool)
     for col in (label, alt):

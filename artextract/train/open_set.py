@@ -53,7 +53,7 @@ def _class_index(rows: pd.DataFrame, attribute: str, classes: list[str]) -> np.n
     out = np.full(len(rows), -1, dtype=np.int64)
     for col in (f"{attribute}_name", attribute):  # the label wins where both name a class
         if col in rows:
-            idx = rows[col].astype(str).map(lambda s: norm.get(_norm_name(s), -1)).to_numpy()
+            idx = rows[col].fillna("").astype(str).map(lambda s: norm.get(_norm_name(s), -1)).to_numpy()
             out = np.where(idx >= 0, idx, out)
     return out
 
