@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract.app import data, state
+from artextract.app import data, models, state
 
 state.ensure_app_navigation()
 st.title("ArtExtract")
@@ -35,6 +35,9 @@ if scored:
             for k in ("accuracy", "top-5", "macro-F1", "chance", "majority")
         },
     )
+    gate_line = models.open_set_summary(b)
+    if gate_line:
+        st.caption(gate_line)
 if unscored:
     st.info(data.unscored_message(b, unscored))
 

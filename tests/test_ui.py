@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import numpy as np
@@ -379,3 +380,26 @@ def test_explore_colours_paintings_the_open_set_check_stops_as_none_of_the_artis
     # other colourings are untouched
     fig = figures.scatter_figure.__wrapped__(b, "k", proj, "pred_style", None, 1.0)
     assert not any(t["name"].startswith("none of the") for t in fig["data"])
+
+
+def test_home_line_counts_what_the_open_set_check_does_on_the_collection(b, monkeypatch):
+    from artextract.analysis.open_set import OpenSetGate
+    from artextract.app import models
+
+    classes = tuple(b.classes["artist"])
+    gate = OpenSetGate("artist", classes, np.zeros(4, np.float32), 0.0, 0.5)
+    known = b.items["artist"].astype(str).isin(classes).to_numpy()
+    items = b.items.copy()
+    items.loc[items.index[:10], "artist"] = "Someone_Else"  # ten paintings by an artist it does not know
+    ob = dataclasses.replace(b, items=items)
+    p = np.where(np.arange(len(items)) < 5, 0.1, 0.9)  # it stops five of them, and nothing else
+    monkeypatch.setattr(models, "open_set_gate", lambda _b: (gate, None))
+    monkeypatch.setattr(models, "bundle_p_known", lambda _b, _k: p)
+    line = models.open_set_summary(ob)
+    n_known = int(known[10:].sum())
+    assert f"of the {n_known:,} paintings here by one of the {len(classes)} artists" in line
+    assert "lets 100% through" in line and "of the 10 by other artists, it stops 50%" in line
+    monkeypatch.setattr(models, "open_set_gate", lambda _b: (None, "the gate was fitted for other weights"))
+    assert models.open_set_summary(ob) == "Open-set check not used: the gate was fitted for other weights"
+    monkeypatch.setattr(models, "open_set_gate", lambda _b: (None, None))
+    assert models.open_set_summary(ob) is None

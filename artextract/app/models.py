@@ -84,6 +84,29 @@ def bundle_p_known(_b: Bundle, key: str) -> np.ndarray | None:
         return None
 
 
+def open_set_summary(b: Bundle) -> str | None:
+    """One line for Home: what the open-set check does on this collection, where its catalog names the
+    artists (how many paintings by the head's classes it lets through, how many by others it stops)."""
+    from ..analysis.open_set import gate_figures, known_truth
+
+    gate, problem = open_set_gate(b)
+    if problem:
+        return f"Open-set check not used: {problem}"
+    p = bundle_p_known(b, bundle_key(b))
+    if gate is None or p is None:
+        return None
+    known, usable = known_truth(b.items, gate.attribute, gate.classes)
+    f = gate_figures(np.asarray(p)[usable], known[usable], gate.threshold)
+    if not f["n_known"] or not f["n_other"]:
+        return None
+    a, n = gate.attribute, len(gate.classes)
+    return (
+        f"Open-set check ({a}): of the {f['n_known']:,} paintings here by one of the {n} {a}s the classifier "
+        f"knows, it lets {f['known_let_through']:.0%} through to a name; of the {f['n_other']:,} by other "
+        f'{a}s, it stops {f["other_stopped"]:.0%} (they read "none of the {n} {a}s it knows").'
+    )
+
+
 def classify_and_search(
     b: Bundle, img: Any, k: int
 ) -> tuple[dict[str, list[tuple[str, float]]], pd.DataFrame, dict[str, dict[str, float]]]:
