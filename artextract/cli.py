@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -165,6 +166,7 @@ def _default_bundle() -> Path:
 
 # ------------------------------------------------------------------------------------------ classify
 def cmd_classify(args: argparse.Namespace) -> int:
+    from .analysis.open_set import stops
     from .images import load_image
     from .predict import load_embedder, top_k_labels
 
@@ -193,8 +195,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
             }
             if pk is not None:
                 row[f"{gate.attribute}_open_set"] = {
-                    "by_one_it_knows": bool(pk >= gate.threshold),
-                    "score": round(float(pk), 4),
+                    "by_one_it_knows": not bool(stops(pk, gate.threshold)),
+                    "score": round(float(pk), 4) if math.isfinite(pk) else None,
                     "threshold": round(float(gate.threshold), 4),
                 }
             out.append(row)
@@ -204,7 +206,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             print(p)
             for a, top in r.items():
                 lead = ""
-                if pk is not None and a == gate.attribute and pk < gate.threshold:
+                if pk is not None and a == gate.attribute and stops(pk, gate.threshold):
                     lead = f"none of the {len(gate.classes)} {a}s it knows; closest: "
                 print(f"  {a:<7} {lead}" + "  ".join(f"{lab} {pr:.2f}" for lab, pr in top))
     return 1 if bad else 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from artextract.app import chart, data, figures, state, widgets
+from artextract.app import chart, data, figures, models, state, widgets
 
 NS = "explore"
 CHART = f"{NS}.chart"
@@ -79,6 +79,7 @@ with left:
                 threshold,
                 data.verdict_signature(verdict_of),
                 MAP_HEIGHT,
+                models.gate_stamp(b),
             ),
             key=CHART,
             height=MAP_HEIGHT,

@@ -21,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from artextract.analysis.open_set import stops  # noqa: E402
 from artextract.app.data import stopped_label  # noqa: E402
 from artextract.app.models import classify_and_search  # noqa: E402
 from artextract.bundle import open_bundle  # noqa: E402
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## Similar: upload {path.name}")
         for head, top in labels.items():
             g = gated.get(head)
-            stopped = g is not None and g["p_known"] < g["threshold"]
+            stopped = g is not None and bool(stops(g["p_known"], g["threshold"]))
             lead = f"{stopped_label(head, int(g['n_classes']))}; closest of those " if stopped else ""
             print(f"- {head}: {lead}" + ", ".join(f"{c} {p:.2f}" for c, p in top[:2]))
         for _, h in hits.iterrows():

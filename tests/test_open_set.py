@@ -139,3 +139,36 @@ def test_the_similar_table_names_no_artist_when_the_gate_stops_the_painting():
     through = label_table(labels, {"artist": {"p_known": 0.5, "threshold": 0.01, "n_classes": 16}})
     assert through.set_index("attribute").loc["artist", "top-1"] == "Martiros Saryan"
     assert label_table(labels).equals(through)
+
+
+def test_a_gate_with_unusable_numbers_or_for_an_unhashed_checkpoint_is_refused(tmp_path):
+    from safetensors.numpy import save_file
+
+    xt, kt = _clusters(60, 60)
+    save_gate(tmp_path, fit_gate(xt, kt, xt, kt, attribute="artist", classes=CLASSES), "ab" * 32)
+    with pytest.raises(CheckpointError, match="names no weights hash"):
+        load_gate(tmp_path, {**_card(), "weights_sha256": ""})
+    card = json.loads((tmp_path / GATE_CARD).read_text())
+    for bad in (float("nan"), 1.5):
+        (tmp_path / GATE_CARD).write_text(json.dumps({**card, "threshold": bad}))
+        with pytest.raises(CheckpointError, match="not a usable number"):
+            load_gate(tmp_path, _card())
+    (tmp_path / GATE_CARD).write_text(json.dumps(card))
+    save_file(
+        {"weight": np.zeros(16, np.float32), "bias": np.array([np.inf], np.float32)},
+        str(tmp_path / GATE_WEIGHTS),
+    )
+    with pytest.raises(CheckpointError, match="not a usable number"):
+        load_gate(tmp_path, _card())
+
+
+def test_an_embedding_it_cannot_judge_is_stopped_everywhere():
+    from artextract.analysis.open_set import stops
+
+    gate = OpenSetGate("artist", tuple(CLASSES), np.ones(4, np.float32), 5.0, 0.5)
+    x = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [np.nan, 0, 0, 0]], dtype=np.float32)
+    p = gate.p_known(x)
+    assert p[0] > 0.99 and np.isnan(p[1:]).all()  # an unreadable image (zeros) gets no score
+    assert gate.known(x).tolist() == [True, False, False]
+    assert stops(p, 0.5).tolist() == [False, True, True] and bool(stops(float("nan"), 0.5))
+    assert gate_figures(p, np.array([True, True, False]), 0.5)["known_let_through"] == 0.5

@@ -316,7 +316,6 @@ def test_classify_and_search_is_the_classifier_and_the_encoder_and_one_pass_when
 def test_the_inspector_names_no_artist_when_the_open_set_gate_stops_the_painting(b):
     """A painting the gate stops: no class is named, the top-3 are the closest of them, and the ✓/✗ says
     whether stopping it was right (the catalog names an artist outside the head's classes)."""
-    import dataclasses
 
     from artextract.app.data import labels_markdown
 
@@ -343,17 +342,18 @@ def test_models_page_line_on_the_open_set_check(tmp_path):
     from artextract.app.cards import open_set_note
 
     assert open_set_note(tmp_path) is None  # no check beside this checkpoint
-    (tmp_path / "open_set.json").write_text(
-        json.dumps(
-            {
-                "attribute": "artist",
-                "classes": ["a", "b", "c"],
-                "val": {"known_let_through": 0.953, "other_stopped": 0.566, "auroc": 0.909},
-            }
-        )
-    )
+    (tmp_path / "card.json").write_text(json.dumps({"weights_sha256": "ab" * 32}))
+    gate = {
+        "attribute": "artist",
+        "classes": ["a", "b", "c"],
+        "val": {"known_let_through": 0.953, "other_stopped": 0.566, "auroc": 0.909},
+        "weights_sha256": "ab" * 32,
+    }
+    (tmp_path / "open_set.json").write_text(json.dumps(gate))
     note = open_set_note(tmp_path)
     assert "one of the 3 artists" in note and "95%" in note and "57%" in note and "0.91" in note
+    (tmp_path / "open_set.json").write_text(json.dumps({**gate, "weights_sha256": "cd" * 32}))
+    assert "fitted for other weights, so it is not used" in open_set_note(tmp_path)
     (tmp_path / "open_set.json").write_text("{broken")
     assert open_set_note(tmp_path) is None
 
@@ -366,7 +366,7 @@ def test_explore_colours_paintings_the_open_set_check_stops_as_none_of_the_artis
     gate = OpenSetGate("artist", tuple(b.classes["artist"]), np.zeros(4, np.float32), 0.0, 0.5)
     p = np.where(np.arange(len(b.items)) % 3 == 0, 0.1, 0.9)  # every third painting stopped
     monkeypatch.setattr(models, "open_set_gate", lambda _b: (gate, None))
-    monkeypatch.setattr(models, "bundle_p_known", lambda _b, _k: p)
+    monkeypatch.setattr(models, "bundle_p_known", lambda _b, _k, _s: p)
     proj = b.projections[0]
     fig = figures.scatter_figure.__wrapped__(b, "k", proj, "pred_artist", None, 1.0)
     names = [t["name"] for t in fig["data"] if not t["name"].startswith("flagged")]
@@ -391,15 +391,57 @@ def test_home_line_counts_what_the_open_set_check_does_on_the_collection(b, monk
     known = b.items["artist"].astype(str).isin(classes).to_numpy()
     items = b.items.copy()
     items.loc[items.index[:10], "artist"] = "Someone_Else"  # ten paintings by an artist it does not know
+    items["split"] = "val"
+    items.loc[items.index[-3:], "split"] = "train"  # the check may have been fitted on these: not counted
     ob = dataclasses.replace(b, items=items)
     p = np.where(np.arange(len(items)) < 5, 0.1, 0.9)  # it stops five of them, and nothing else
     monkeypatch.setattr(models, "open_set_gate", lambda _b: (gate, None))
-    monkeypatch.setattr(models, "bundle_p_known", lambda _b, _k: p)
+    monkeypatch.setattr(models, "bundle_p_known", lambda _b, _k, _s: p)
     line = models.open_set_summary(ob)
-    n_known = int(known[10:].sum())
-    assert f"of the {n_known:,} paintings here by one of the {len(classes)} artists" in line
+    n_known = int(known[10:-3].sum())
+    assert (
+        f"of the {n_known:,} paintings here (train split left out) by one of the {len(classes)} artists"
+        in line
+    )
     assert "lets 100% through" in line and "of the 10 by other artists, it stops 50%" in line
     monkeypatch.setattr(models, "open_set_gate", lambda _b: (None, "the gate was fitted for other weights"))
     assert models.open_set_summary(ob) == "Open-set check not used: the gate was fitted for other weights"
     monkeypatch.setattr(models, "open_set_gate", lambda _b: (None, None))
     assert models.open_set_summary(ob) is None
+
+
+def test_a_refitted_open_set_gate_is_not_mixed_with_the_old_scores(b, tmp_path, monkeypatch):
+    """The gate's answers for the bundle are cached on the gate files' stamp: rewrite the gate and the
+    next answer comes from the new one."""
+    import shutil
+    import time
+
+    from artextract.analysis.open_set import OpenSetGate, save_gate
+    from artextract.app import models
+    from artextract.nets.checkpoint import read_card
+
+    ckpt = tmp_path / "classifier"
+    shutil.copytree(b.checkpoint_dir("classifier"), ckpt)
+    monkeypatch.setattr(b, "checkpoint_dir", lambda role: ckpt)
+    card = read_card(ckpt)
+    classes, dim = tuple(card["heads"]["artist"]), card["embedding_dim"]
+
+    def write(bias: float) -> None:
+        meta = {
+            "format": "artextract-open-set/1",
+            "attribute": "artist",
+            "classes": list(classes),
+            "threshold": 0.5,
+        }
+        save_gate(
+            ckpt,
+            OpenSetGate("artist", classes, np.zeros(dim, np.float32), bias, 0.5, meta),
+            card["weights_sha256"],
+        )
+
+    assert models.gate_stamp(b) == 0 and models.open_set_gate(b) == (None, None)
+    write(-5.0)  # stops everything
+    assert models.row_gated(b, 0)["artist"]["p_known"] < 0.5
+    time.sleep(0.01)
+    write(5.0)  # lets everything through
+    assert models.row_gated(b, 0)["artist"]["p_known"] > 0.5

@@ -61,6 +61,28 @@ def known_truth(rows: Any, attribute: str, classes: Sequence[str]) -> tuple[np.n
     return known, usable
 
 
+def norm_name(s: str) -> str:
+    """An artist's name or label as the gate compares them: lower case, punctuation and spaces as ``_``."""
+    return _norm_name(s)
+
+
+def class_index(rows: Any, attribute: str, classes: Sequence[str]) -> np.ndarray:
+    """Each row's class among ``classes`` from its label or its ``<attribute>_name`` (-1: none of them)."""
+    norm = {_norm_name(c): i for i, c in enumerate(classes)}
+    out = np.full(len(rows), -1, dtype=np.int64)
+    for col in (f"{attribute}_name", attribute):  # the label wins where both name a class
+        if col in rows:
+            idx = rows[col].fillna("").astype(str).map(lambda s: norm.get(_norm_name(s), -1)).to_numpy()
+            out = np.where(idx >= 0, idx, out)
+    return out
+
+
+def stops(p_known: Any, threshold: float) -> Any:
+    """Whether the gate stops a painting (names none of the classes): below the threshold, or no score
+    at all (NaN: an embedding it cannot judge). One rule for every page, the CLI and the figures."""
+    return ~(np.asarray(p_known, dtype=np.float64) >= threshold)
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -73,6 +95,8 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     positive = np.asarray(positive, dtype=bool)
     if positive.all() or not positive.any():
         return None
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = np.where(np.isfinite(scores), scores, -1.0)  # no score ranks lowest, as the gate stops it
     return float(roc_auc_score(positive, scores))
 
 
@@ -94,11 +118,15 @@ class OpenSetGate:
                 f"open-set gate expects {len(self.weight)}-d embeddings, got {e.shape[1]}-d: it belongs to "
                 "another checkpoint"
             )
+        e = np.asarray(e, dtype=np.float64)
+        norms = np.linalg.norm(e, axis=1)
         z = _unit(e) @ self.weight + self.bias
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+        # an all-zero or non-finite embedding (an image that could not be read) gets no score
+        return np.where(np.isfinite(norms) & (norms > 0), p, np.nan)
 
     def known(self, embeddings: np.ndarray) -> np.ndarray:
-        return self.p_known(embeddings) >= self.threshold
+        return ~stops(self.p_known(embeddings), self.threshold)
 
 
 def fit_gate(
@@ -169,7 +197,7 @@ def gate_figures(
     top-1 was right on each known painting) the head's top-1 before and after the gate."""
     p_known = np.asarray(p_known, dtype=np.float64)
     known = np.asarray(known, dtype=bool)
-    through = p_known >= threshold
+    through = ~stops(p_known, threshold)
     out: dict[str, Any] = {
         "n_known": int(known.sum()),
         "n_other": int((~known).sum()),
@@ -225,8 +253,14 @@ def load_gate(checkpoint_dir: str | Path, model_card: dict[str, Any]) -> OpenSet
     if card.get("format") != FORMAT:
         raise CheckpointError(f"{d.name}: open-set gate of format {card.get('format')!r}, expected {FORMAT}")
     want = model_card.get("weights_sha256")
-    if want and card.get("weights_sha256") != want:
+    if not want:
+        raise CheckpointError(
+            f"{d.name}: the checkpoint's card names no weights hash, so the open-set gate cannot be matched to it"
+        )
+    if card.get("weights_sha256") != want:
         raise CheckpointError(f"{d.name}: the open-set gate was fitted for other weights; refit it")
+    if not (np.isfinite(bias) and np.isfinite(threshold) and 0.0 <= threshold <= 1.0):
+        raise CheckpointError(f"{d.name}: the open-set gate's bias or threshold is not a usable number")
     if list(classes) != list(model_card.get("heads", {}).get(attribute, [])):
         raise CheckpointError(
             f"{d.name}: the open-set gate's {attribute} classes differ from the checkpoint's"

@@ -150,6 +150,12 @@ def open_set_note(cdir: Path) -> str | None:
     try:
         g = json.loads((Path(cdir) / GATE_CARD).read_text(encoding="utf-8"))
         attr, v, n = str(g["attribute"]), g["val"], len(g["classes"])
+        card = json.loads((Path(cdir) / "card.json").read_text(encoding="utf-8"))
+        if not card.get("weights_sha256") or g.get("weights_sha256") != card["weights_sha256"]:
+            return (
+                f"**Open-set check ({attr})**: the one beside this checkpoint was fitted for other weights, so "
+                "it is not used; refit it with `python -m artextract.train open-set`."
+            )
         return (
             f"**Open-set check ({attr})**: says whether a painting is by one of the {n} {attr}s the head "
             f"knows before it names one. On the val split it lets through {v['known_let_through']:.0%} of "

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..analysis.open_set import class_index, known_truth, stops
 from ..bundle import Bundle, open_bundle
 from ..errors import ArtExtractError, BadImageError, BundleError
 from ..text import csv_text, md_escape
@@ -424,13 +425,16 @@ def _labels_table(b: Bundle, row: int, gated: dict[str, dict[str, float]] | None
         top3 = " · ".join(f"{pretty_label(lab)} {p:.2f}" for lab, p in top)
         g = (gated or {}).get(a)
         if g is not None:
-            stopped = g["p_known"] < g["threshold"]
+            stopped = bool(stops(g["p_known"], g["threshold"]))
             if stopped:
                 predicted = stopped_label(a, len(b.classes[a]))
                 top3 = f"closest of those: {top3}"
-            if truth:  # the gate's answer is right when it stops exactly the paintings by other artists
-                right = (truth not in b.classes[a]) if stopped else (bool(top) and top[0][0] == truth)
-                match = "✓" if right else "✗"
+            one = b.items.iloc[[row]]
+            known, usable = known_truth(one, a, b.classes[a])
+            if usable[0]:  # right when it stops exactly the paintings by others (label or name, normalised)
+                cls = int(class_index(one, a, b.classes[a])[0])
+                named_right = bool(top) and cls >= 0 and b.classes[a].index(top[0][0]) == cls
+                match = "✓" if (not known[0] if stopped else named_right) else "✗"
         recs.append(
             {
                 "attribute": a,
@@ -593,7 +597,7 @@ def label_table(
         top1 = pretty_label(top[0][0]) if top else ""
         top3 = " · ".join(f"{pretty_label(lab)} {p:.2f}" for lab, p in top)
         g = (gated or {}).get(a)
-        if g is not None and g["p_known"] < g["threshold"]:
+        if g is not None and stops(g["p_known"], g["threshold"]):
             top1, top3 = stopped_label(a, int(g["n_classes"])), f"closest of those: {top3}"
         rows.append({"attribute": a, "top-1": top1, "top-3": top3})
     return pd.DataFrame(rows)

@@ -71,16 +71,17 @@ def _open_set_labels(b: Bundle, key: str, colour: str, idx: np.ndarray, labels: 
     <attribute>s it knows" instead of the name the head alone would give (as in the inspector)."""
     if not colour.startswith("pred_"):
         return labels
+    from ..analysis.open_set import stops
     from .data import stopped_label
-    from .models import bundle_p_known, open_set_gate
+    from .models import bundle_p_known, gate_stamp, open_set_gate
 
     gate, _ = open_set_gate(b)
     if gate is None or colour != f"pred_{gate.attribute}":
         return labels
-    p = bundle_p_known(b, key)
+    p = bundle_p_known(b, key, gate_stamp(b))
     if p is None:
         return labels
-    stopped = np.asarray(p)[idx] < gate.threshold
+    stopped = stops(np.asarray(p)[idx], gate.threshold)
     return np.where(stopped, stopped_label(gate.attribute, len(gate.classes)), labels)
 
 
@@ -94,13 +95,15 @@ def scatter_figure(
     threshold: float,
     verdict_sig: tuple[tuple[str, str], ...] = (),
     height: int = 620,
+    open_set: int = 0,
 ) -> dict[str, Any]:
     """The Explore map as a plotly figure dict: points (SVG, or WebGL above ``SVG_MAX_POINTS``), one
     trace per colour class, and rings.
 
     ``customdata`` of every point is its bundle row, so a click or lasso maps straight back to
     paintings. Flagged paintings (score >= ``threshold``) get a ring coloured by their review verdict.
-    Built once per (bundle, options) and cached; no per-point Python work.
+    Built once per (bundle, options) and cached; no per-point Python work. ``open_set``: the open-set
+    gate's stamp (:func:`models.gate_stamp`), so "Predicted artist" follows a refitted gate.
     """
     import plotly.graph_objects as go
 

@@ -47,34 +47,49 @@ def open_set_gate(b: Bundle) -> tuple[Any, str | None]:
 
     A gate that is unreadable or fitted for other weights is not used, and the problem says why: the
     pages show it once and go on with the plain top-3 labels."""
+    stamp = gate_stamp(b)
+    if not stamp:
+        return None, None
+    try:
+        return _gate(str(b.checkpoint_dir("classifier")), stamp), None
+    except ArtExtractError as exc:
+        return None, str(exc)
+
+
+def gate_stamp(b: Bundle) -> int:
+    """A number that changes when the open-set gate beside the bundle's classifier, or the checkpoint it
+    is checked against, changes on disk (0: no gate). Every cache of the gate's answers is keyed on it."""
     from ..analysis.open_set import GATE_CARD, GATE_WEIGHTS
 
     try:
         d = b.checkpoint_dir("classifier")
     except BundleError:
-        return None, None
-    stamp = max((p.stat().st_mtime_ns for p in (d / GATE_WEIGHTS, d / GATE_CARD) if p.exists()), default=0)
-    if not stamp:
-        return None, None
-    try:
-        return _gate(str(d), stamp), None
-    except ArtExtractError as exc:
-        return None, str(exc)
+        return 0
+    gate = [d / GATE_WEIGHTS, d / GATE_CARD]
+    if not any(p.exists() for p in gate):
+        return 0
+    return hash(
+        tuple(
+            p.stat().st_mtime_ns if p.exists() else -1
+            for p in [*gate, d / "card.json", d / "model.safetensors"]
+        )
+    )
 
 
 def row_gated(b: Bundle, row: int) -> dict[str, dict[str, float]]:
     """The open-set gate's answer for one painting of the bundle (``{}`` without a usable gate)."""
     gate, _ = open_set_gate(b)
-    p = bundle_p_known(b, bundle_key(b))
+    p = bundle_p_known(b, bundle_key(b), gate_stamp(b))
     if gate is None or p is None or not 0 <= row < len(p):
         return {}
     return {gate.attribute: {"p_known": float(p[row]), "threshold": float(gate.threshold)}}
 
 
 @bundle_cached(8)
-def bundle_p_known(_b: Bundle, key: str) -> np.ndarray | None:
+def bundle_p_known(_b: Bundle, key: str, stamp: int) -> np.ndarray | None:
     """P(by one of the gated head's classes) for every painting of the bundle (its classifier embedding);
-    None without a usable gate."""
+    None without a usable gate. ``stamp``: :func:`gate_stamp`, so a refitted gate is not mixed with the
+    scores of the old one."""
     gate, _ = open_set_gate(_b)
     if gate is None:
         return None
@@ -92,16 +107,20 @@ def open_set_summary(b: Bundle) -> str | None:
     gate, problem = open_set_gate(b)
     if problem:
         return f"Open-set check not used: {problem}"
-    p = bundle_p_known(b, bundle_key(b))
+    p = bundle_p_known(b, bundle_key(b), gate_stamp(b))
     if gate is None or p is None:
         return None
     known, usable = known_truth(b.items, gate.attribute, gate.classes)
+    # the check was fitted on WikiArt's train split: paintings catalogued train are not counted
+    held_out = (b.items["split"].astype(str) != "train").to_numpy() if "split" in b.items else True
+    usable = usable & held_out
     f = gate_figures(np.asarray(p)[usable], known[usable], gate.threshold)
     if not f["n_known"] or not f["n_other"]:
         return None
     a, n = gate.attribute, len(gate.classes)
+    where = "here (train split left out)" if (~np.asarray(held_out)).any() else "here"
     return (
-        f"Open-set check ({a}): of the {f['n_known']:,} paintings here by one of the {n} {a}s the classifier "
+        f"Open-set check ({a}): of the {f['n_known']:,} paintings {where} by one of the {n} {a}s the classifier "
         f"knows, it lets {f['known_let_through']:.0%} through to a name; of the {f['n_other']:,} by other "
         f'{a}s, it stops {f["other_stopped"]:.0%} (they read "none of the {n} {a}s it knows").'
     )

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from .. import review
+from ..analysis.open_set import stops
 from ..bundle import Bundle
 from ..catalog import image_path
 from ..errors import ArtExtractError
@@ -194,7 +195,7 @@ def open_set_note(b: Bundle, gated: dict[str, dict[str, float]]) -> None:
         return
     for attr, g in gated.items():
         n = len(gate.classes)
-        if g["p_known"] >= g["threshold"]:
+        if not stops(g["p_known"], g["threshold"]):
             st.caption(f"The classifier knows {n} {attr}s; this painting looks like the work of one of them.")
             continue
         names = ", ".join(pretty_label(c) for c in gate.classes)

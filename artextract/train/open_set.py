@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis.open_set import fit_gate, gate_figures, known_truth, save_gate
+from ..analysis.open_set import class_index, fit_gate, gate_figures, known_truth, norm_name, save_gate
 from ..errors import CatalogError
 from ..fileio import write_json_atomic, write_text_atomic
 
@@ -41,35 +41,105 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0, help="as the classifier's trainer used it")
     ap.add_argument("--sample", default="", help="also store the gate's figures on this collection")
     ap.add_argument("--out", default="results/wikiart-open-set", help="report path, without suffix")
+    ap.add_argument(
+        "--unseen",
+        type=float,
+        default=0.2,
+        help="also score a gate refitted without this share of the other artists on their val paintings "
+        "(artists it never saw; 0 to skip)",
+    )
+    ap.add_argument("--cache", default="", help="keep the embeddings in this .npz and reuse them on a rerun")
     ap.add_argument("--no-progress", action="store_true")
     return ap
 
 
-def _class_index(rows: pd.DataFrame, attribute: str, classes: list[str]) -> np.ndarray:
-    """Each row's class among ``classes`` from its label or its name (-1: none of them)."""
-    from ..analysis.open_set import _norm_name
+def _embed(emb, root: Path, rows: pd.DataFrame, attribute: str, what: str, progress: bool, cache: dict):
+    """(embeddings, probabilities of ``attribute``, rows) of the readable paintings; ``cache`` holds
+    earlier results by set name and is used when it has exactly these paintings."""
+    ids = rows["id"].astype(str).to_numpy()
+    hit = cache.get(what)
+    if hit is not None and np.array_equal(hit["ids"], ids):
+        print(f"open-set: {len(rows):,} {what} paintings from the cache", flush=True)
+        ok = hit["ok"]
+    else:
+        print(f"open-set: embedding {len(rows):,} {what} paintings", flush=True)
+        res = emb.embed_paths([root / p for p in rows["image"]], progress=progress)
+        ok = res.ok
+        hit = {"ids": ids, "ok": ok, "emb": res.embeddings, "probs": res.probs[attribute]}
+        cache[what] = hit
+    return hit["emb"][ok], hit["probs"][ok], rows[ok].reset_index(drop=True)
 
-    norm = {_norm_name(c): i for i, c in enumerate(classes)}
-    out = np.full(len(rows), -1, dtype=np.int64)
-    for col in (f"{attribute}_name", attribute):  # the label wins where both name a class
-        if col in rows:
-            idx = rows[col].fillna("").astype(str).map(lambda s: norm.get(_norm_name(s), -1)).to_numpy()
-            out = np.where(idx >= 0, idx, out)
+
+def _load_cache(path: str) -> dict:
+    if not path or not Path(path).is_file():
+        return {}
+    with np.load(path, allow_pickle=False) as z:
+        names = {k.split("/", 1)[0] for k in z.files}
+        return {n: {f: z[f"{n}/{f}"] for f in ("ids", "ok", "emb", "probs")} for n in names}
+
+
+def _save_cache(path: str, cache: dict) -> None:
+    if not path:
+        return
+    from ..fileio import atomic_path
+
+    flat = {f"{n}/{f}": np.asarray(v[f]) for n, v in cache.items() for f in ("ids", "ok", "emb", "probs")}
+    flat = {k: (v.astype(str) if v.dtype == object else v) for k, v in flat.items()}
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **flat)
+
+
+def _artist_key(rows: pd.DataFrame, attribute: str) -> np.ndarray:
+    """Who painted each row, as one normalised name (``<attribute>_name`` where given, else the label)."""
+    name = rows[f"{attribute}_name"].fillna("").astype(str) if f"{attribute}_name" in rows else None
+    label = rows[attribute].fillna("").astype(str) if attribute in rows else pd.Series([""] * len(rows))
+    key = label if name is None else name.where(name != "", label)
+    return key.map(norm_name).to_numpy()
+
+
+def _held_out(keys: np.ndarray, frac: float, seed: int) -> np.ndarray:
+    """A seeded, name-hashed ``frac`` of the artists (by name, so every painting of one goes together)."""
+    import hashlib
+
+    def h(k: str) -> float:
+        d = hashlib.blake2b(f"{seed}:{k}".encode(), digest_size=8).digest()
+        return int.from_bytes(d, "big") / 2**64
+
+    table = {k: h(k) < frac for k in set(keys.tolist())}
+    return np.array([table[k] for k in keys], dtype=bool)
+
+
+def unseen_artists(gate_args: dict, sets: dict, attribute: str, classes: list[str], frac: float, seed: int):
+    """The gate's figures on paintings by artists it never saw: ``frac`` of the other artists (by name)
+    are left out of its fit and its selection; a gate refitted by the same rule on the rest is scored
+    on val paintings by the 16 and by those artists."""
+    (xt, _, rt), (xs, _, rs), (xv, pv, rv) = sets["train"], sets["selection"], sets["val"]
+    out = {}
+    masks = {}
+    for name, rows in (("train", rt), ("selection", rs), ("val", rv)):
+        known, _ = known_truth(rows, attribute, classes)
+        masks[name] = (known, _held_out(_artist_key(rows, attribute), frac, seed) & ~known)
+    (kt, ht), (ks, hs), (kv, hv) = masks["train"], masks["selection"], masks["val"]
+    gate = fit_gate(xt[~ht], kt[~ht], xs[~hs], ks[~hs], attribute=attribute, classes=classes, **gate_args)
+    keep = kv | hv
+    out = evaluate(gate, xv[keep], pv[keep], rv[keep].reset_index(drop=True))
+    out.pop("per_style", None)
+    out["held_out_artists"] = int(
+        len(set(_artist_key(rv, attribute)[hv].tolist()) | set(_artist_key(rt, attribute)[ht].tolist()))
+    )
+    out["rule"] = (
+        f"{frac:.0%} of the other artists (seeded hash of the name) left out of the fit and of the selection "
+        "set; the gate refitted by the same rule on the rest; scored on val paintings by the known artists "
+        "and by the left-out ones"
+    )
     return out
-
-
-def _embed(emb, root: Path, rows: pd.DataFrame, attribute: str, what: str, progress: bool):
-    print(f"open-set: embedding {len(rows):,} {what} paintings", flush=True)
-    res = emb.embed_paths([root / p for p in rows["image"]], progress=progress)
-    ok = res.ok
-    return res.embeddings[ok], res.probs[attribute][ok], rows[ok].reset_index(drop=True)
 
 
 def evaluate(gate, emb_x: np.ndarray, probs: np.ndarray, rows: pd.DataFrame) -> dict[str, Any]:
     """The gate's figures on labelled rows, with the head's top-1 before and after it, and per style."""
     classes = list(gate.classes)
     known, usable = known_truth(rows, gate.attribute, classes)
-    cls = _class_index(rows, gate.attribute, classes)
+    cls = class_index(rows, gate.attribute, classes)
     p = gate.p_known(emb_x)
     correct = probs.argmax(1) == cls
     out = gate_figures(p[usable], known[usable], gate.threshold, correct[usable])
@@ -106,6 +176,13 @@ def to_markdown(r: dict[str, Any]) -> str:
             f"| {name} | {m['n_known']:,} / {m['n_other']:,} | {_pct(m['auroc'])} | {_pct(m['known_let_through'])} "
             f"| {_pct(m['other_stopped'])} | {_pct(m.get('top1_known'))} | {_pct(m.get('top1_known_after_gate'))} |"
         )
+    if r.get("unseen_artists"):
+        m = r["unseen_artists"]
+        lines.append(
+            f"| val, by artists the check never saw ({m['held_out_artists']:,} other artists left out of its fit) "
+            f"| {m['n_known']:,} / {m['n_other']:,} | {_pct(m['auroc'])} | {_pct(m['known_let_through'])} "
+            f"| {_pct(m['other_stopped'])} | {_pct(m.get('top1_known'))} | {_pct(m.get('top1_known_after_gate'))} |"
+        )
     if r.get("sample"):
         m = r["sample"]
         lines.append(
@@ -113,6 +190,8 @@ def to_markdown(r: dict[str, Any]) -> str:
             f"| {_pct(m['known_let_through'])} | {_pct(m['other_stopped'])} | {_pct(m.get('top1_known'))} "
             f"| {_pct(m.get('top1_known_after_gate'))} |"
         )
+    if r.get("unseen_artists"):
+        lines += ["", f"Artists never seen: {r['unseen_artists']['rule']}."]
     lines += [
         "",
         "`top-1 on known after the gate`: right name and let through. Per style on val (paintings by other "
@@ -147,16 +226,26 @@ def main(argv: list[str] | None = None) -> int:
     split = split_catalog(cat, seed=args.seed)
     rest, sel, _ = carve_selection(split, args.selection_size, args.seed)
     want = card.get("train_data", {})
+    from ..catalog import catalog_path
+
+    if want.get("catalog_sha256") and want["catalog_sha256"] != sha256_file(catalog_path(root)):
+        raise CatalogError(
+            f"{args.collection}: not the catalog the checkpoint was trained on (its card names another "
+            "catalog_sha256); the selection set would differ"
+        )
     if want.get("n_train") not in (None, len(rest.train)) or want.get("n_selection") not in (None, len(sel)):
         raise CatalogError(
             f"this split gives {len(rest.train)} train + {len(sel)} selection paintings; the checkpoint was "
             f"trained on {want.get('n_train')} + {want.get('n_selection')}: use its collection, size and seed"
         )
     progress = not args.no_progress
+    cache = _load_cache(args.cache)
     sets = {}
     for name, rows in (("train", rest.train), ("selection", sel), ("val", split.val)):
         _, usable = known_truth(rows, args.attribute, classes)
-        sets[name] = _embed(emb, root, rows[usable].reset_index(drop=True), args.attribute, name, progress)
+        sets[name] = _embed(
+            emb, root, rows[usable].reset_index(drop=True), args.attribute, name, progress, cache
+        )
     (xt, _, rt), (xs, _, rs) = sets["train"], sets["selection"]
     gate = fit_gate(
         xt,
@@ -176,10 +265,17 @@ def main(argv: list[str] | None = None) -> int:
         "selection": evaluate(gate, xs, sets["selection"][1], rs),
         "val": evaluate(gate, *sets["val"]),
     }
+    if args.unseen > 0:
+        result["unseen_artists"] = unseen_artists(
+            {"seed": args.seed}, sets, args.attribute, classes, args.unseen, args.seed
+        )
     if args.sample:
         sroot, scat = load_collection(args.sample)
-        result["sample"] = evaluate(gate, *_embed(emb, sroot, scat, args.attribute, "sample", progress))
+        result["sample"] = evaluate(
+            gate, *_embed(emb, sroot, scat, args.attribute, "sample", progress, cache)
+        )
         result["sample"].pop("per_style", None)
+    _save_cache(args.cache, cache)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     stored = {k: v for k, v in result.items() if k not in ("checkpoint", "collection")}
     save_gate(args.checkpoint, gate, sha256_file(Path(args.checkpoint) / "model.safetensors"), **stored)
