@@ -171,24 +171,21 @@ def to_markdown(r: dict[str, Any]) -> str:
         "top-1 on known | top-1 on known after the gate |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, m in (("selection (chose C and threshold)", s), ("**val**", v)):
+    rows = [("selection (chose C and threshold)", s), ("**val**", v)]
+    if r.get("unseen_artists"):
+        held = r["unseen_artists"]["held_out_artists"]
+        rows.append(
+            (
+                f"val, by artists the check never saw ({held:,} other artists left out of its fit)",
+                r["unseen_artists"],
+            )
+        )
+    if r.get("sample"):
+        rows.append(("public-domain sample (val paintings)", r["sample"]))
+    for name, m in rows:
         lines.append(
             f"| {name} | {m['n_known']:,} / {m['n_other']:,} | {_pct(m['auroc'])} | {_pct(m['known_let_through'])} "
             f"| {_pct(m['other_stopped'])} | {_pct(m.get('top1_known'))} | {_pct(m.get('top1_known_after_gate'))} |"
-        )
-    if r.get("unseen_artists"):
-        m = r["unseen_artists"]
-        lines.append(
-            f"| val, by artists the check never saw ({m['held_out_artists']:,} other artists left out of its fit) "
-            f"| {m['n_known']:,} / {m['n_other']:,} | {_pct(m['auroc'])} | {_pct(m['known_let_through'])} "
-            f"| {_pct(m['other_stopped'])} | {_pct(m.get('top1_known'))} | {_pct(m.get('top1_known_after_gate'))} |"
-        )
-    if r.get("sample"):
-        m = r["sample"]
-        lines.append(
-            f"| public-domain sample (val paintings) | {m['n_known']:,} / {m['n_other']:,} | {_pct(m['auroc'])} "
-            f"| {_pct(m['known_let_through'])} | {_pct(m['other_stopped'])} | {_pct(m.get('top1_known'))} "
-            f"| {_pct(m.get('top1_known_after_gate'))} |"
         )
     if r.get("unseen_artists"):
         lines += ["", f"Artists never seen: {r['unseen_artists']['rule']}."]
