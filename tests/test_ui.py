@@ -397,6 +397,7 @@ def test_home_line_counts_what_the_open_set_check_does_on_the_collection(b, monk
     p = np.where(np.arange(len(items)) < 5, 0.1, 0.9)  # it stops five of them, and nothing else
     monkeypatch.setattr(models, "open_set_gate", lambda _b: (gate, None))
     monkeypatch.setattr(models, "bundle_p_known", lambda _b, _k, _s: p)
+    models._open_set_summary.cache_clear()  # cached per bundle and gate stamp: this test swaps gates in place
     line = models.open_set_summary(ob)
     n_known = int(known[10:-3].sum())
     assert (
@@ -405,8 +406,10 @@ def test_home_line_counts_what_the_open_set_check_does_on_the_collection(b, monk
     )
     assert "lets 100% through" in line and "of the 10 by other artists, it stops 50%" in line
     monkeypatch.setattr(models, "open_set_gate", lambda _b: (None, "the gate was fitted for other weights"))
+    models._open_set_summary.cache_clear()
     assert models.open_set_summary(ob) == "Open-set check not used: the gate was fitted for other weights"
     monkeypatch.setattr(models, "open_set_gate", lambda _b: (None, None))
+    models._open_set_summary.cache_clear()
     assert models.open_set_summary(ob) is None
 
 

@@ -102,12 +102,17 @@ def bundle_p_known(_b: Bundle, key: str, stamp: int) -> np.ndarray | None:
 def open_set_summary(b: Bundle) -> str | None:
     """One line for Home: what the open-set check does on this collection, where its catalog names the
     artists (how many paintings by the head's classes it lets through, how many by others it stops)."""
+    return _open_set_summary(b, bundle_key(b), gate_stamp(b))
+
+
+@bundle_cached(8)
+def _open_set_summary(b: Bundle, key: str, stamp: int) -> str | None:
     from ..analysis.open_set import gate_figures, known_truth
 
     gate, problem = open_set_gate(b)
     if problem:
         return f"Open-set check not used: {problem}"
-    p = bundle_p_known(b, bundle_key(b), gate_stamp(b))
+    p = bundle_p_known(b, key, stamp)
     if gate is None or p is None:
         return None
     known, usable = known_truth(b.items, gate.attribute, gate.classes)
