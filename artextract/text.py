@@ -4,6 +4,7 @@ spreadsheet would run as formulas neutralised. Plain functions, no streamlit."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pandas as pd
 
@@ -58,3 +59,10 @@ def csv_text(df: pd.DataFrame) -> str:
     """``df`` as CSV for a spreadsheet: formula cells neutralised, CRLF rows (so a cell holding a carriage
     return or a newline is quoted and stays one cell)."""
     return csv_safe(df).to_csv(index=False, lineterminator="\r\n")
+
+
+def slugify(name: str) -> str:
+    """``Pierre-Auguste Renoir`` -> ``pierre-auguste-renoir`` (accents folded, as WikiArt's file names):
+    how an artist's name and a class label are compared (``Salvador Dalí`` matches ``Salvador_Dali``)."""
+    s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", s).strip("-")

@@ -42,6 +42,12 @@ def test_known_truth_reads_the_label_or_the_name_and_skips_rows_naming_no_one():
     known, usable = known_truth(rows, "artist", CLASSES)
     assert known.tolist() == [True, True, False, False, False]
     assert usable.tolist() == [True, True, True, True, False]
+    # accents and punctuation do not hide a known artist
+    accented = pd.DataFrame({"artist": ["", ""], "artist_name": ["Salvador Dalí", "Pierre-Auguste RENOIR"]})
+    assert known_truth(accented, "artist", ["Salvador_Dali", "Pierre_Auguste_Renoir"])[0].tolist() == [
+        True,
+        True,
+    ]
     # missing values (a parquet table) name no one either
     rows.loc[4, ["artist", "artist_name"]] = None
     assert known_truth(rows, "artist", CLASSES)[1].tolist() == [True, True, True, True, False]

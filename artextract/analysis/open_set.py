@@ -19,7 +19,6 @@ weights hash), so it is never applied to another model's embedding.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError
+from ..text import slugify as _norm_name  # names compared accent- and punctuation-blind
 
 GATE_WEIGHTS = "open_set.safetensors"
 GATE_CARD = "open_set.json"
@@ -36,10 +36,6 @@ FORMAT = "artextract-open-set/1"
 C_GRID = (0.001, 0.01, 0.1, 1.0)
 #: Share of the selection set's known-artist paintings the threshold lets through.
 KEEP = 0.95
-
-
-def _norm_name(s: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", str(s).lower()).strip("_")
 
 
 def known_truth(rows: Any, attribute: str, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

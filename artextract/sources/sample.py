@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,17 +29,12 @@ import pandas as pd
 
 from ..catalog import image_path, read_catalog, write_catalog
 from ..errors import CatalogError
+from ..text import slugify
 from .wikiart import WIKIART_URL, index_wikiart, title_and_date
 
 PD_YEAR_BEFORE = 1930
 PD_DEATH_BEFORE = 1956
 _MUSEUM_LINK = re.compile(r"via (?P<museum>[^()]+?) \((?P<url>https?://[^)\s]+)\)")
-
-
-def slugify(name: str) -> str:
-    """``Pierre-Auguste Renoir`` -> ``pierre-auguste-renoir`` (accents folded, as WikiArt's file names)."""
-    s = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    return re.sub(r"[^a-z0-9]+", "-", s).strip("-")
 
 
 def death_years(constituents_csv: str | Path) -> pd.DataFrame:
