@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError
-from ..text import slugify as _norm_name  # names compared accent- and punctuation-blind
+from ..text import slugify  # names and labels compared blind to case, accents and punctuation
 
 GATE_WEIGHTS = "open_set.safetensors"
 GATE_CARD = "open_set.json"
@@ -40,9 +40,9 @@ KEEP = 0.95
 
 def known_truth(rows: Any, attribute: str, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(known, usable) per row: known when the row's ``attribute`` label, or its ``<attribute>_name``,
-    names one of ``classes`` (case and punctuation ignored); usable when the row names any artist at all
+    names one of ``classes`` (case, accents and punctuation ignored); usable when the row names any artist at all
     (a row with neither says nothing about the question)."""
-    names = {_norm_name(c) for c in classes}
+    names = {slugify(c) for c in classes}
     n = len(rows)
     label = rows[attribute].fillna("").astype(str) if attribute in rows else None
     alt = rows[f"{attribute}_name"].fillna("").astype(str) if f"{attribute}_name" in rows else None
@@ -51,24 +51,19 @@ def known_truth(rows: Any, attribute: str, classes: Sequence[str]) -> tuple[np.n
     for col in (label, alt):
         if col is None:
             continue
-        norm = col.map(_norm_name).to_numpy()
+        norm = col.map(slugify).to_numpy()
         known |= np.isin(norm, list(names))
         usable |= norm != ""
     return known, usable
 
 
-def norm_name(s: str) -> str:
-    """An artist's name or label as the gate compares them: lower case, punctuation and spaces as ``_``."""
-    return _norm_name(s)
-
-
 def class_index(rows: Any, attribute: str, classes: Sequence[str]) -> np.ndarray:
     """Each row's class among ``classes`` from its label or its ``<attribute>_name`` (-1: none of them)."""
-    norm = {_norm_name(c): i for i, c in enumerate(classes)}
+    norm = {slugify(c): i for i, c in enumerate(classes)}
     out = np.full(len(rows), -1, dtype=np.int64)
     for col in (f"{attribute}_name", attribute):  # the label wins where both name a class
         if col in rows:
-            idx = rows[col].fillna("").astype(str).map(lambda s: norm.get(_norm_name(s), -1)).to_numpy()
+            idx = rows[col].fillna("").astype(str).map(lambda s: norm.get(slugify(s), -1)).to_numpy()
             out = np.where(idx >= 0, idx, out)
     return out
 
@@ -77,6 +72,10 @@ def stops(p_known: Any, threshold: float) -> Any:
     """Whether the gate stops a painting (names none of the classes): below the threshold, or no score
     at all (NaN: an embedding it cannot judge). One rule for every page, the CLI and the figures."""
     return ~(np.asarray(p_known, dtype=np.float64) >= threshold)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -116,8 +115,7 @@ class OpenSetGate:
             )
         e = np.asarray(e, dtype=np.float64)
         norms = np.linalg.norm(e, axis=1)
-        z = _unit(e) @ self.weight + self.bias
-        p = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+        p = _sigmoid(_unit(e) @ self.weight + self.bias)
         # an all-zero or non-finite embedding (an image that could not be read) gets no score
         return np.where(np.isfinite(norms) & (norms > 0), p, np.nan)
 
@@ -158,7 +156,7 @@ def fit_gate(
         )
         w = lr.coef_[0] / sc.scale_
         b = float(lr.intercept_[0] - np.dot(lr.coef_[0], sc.mean_ / sc.scale_))
-        p = 1.0 / (1.0 + np.exp(-np.clip(xs @ w + b, -60, 60)))
+        p = _sigmoid(xs @ w + b)
         a = auroc(p, sel_known)
         tried.append({"C": float(c), "selection_auroc": a})
         if best is None or a > best[0]:

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..analysis.open_set import class_index, fit_gate, gate_figures, known_truth, norm_name, save_gate
+from ..analysis.open_set import class_index, fit_gate, gate_figures, known_truth, save_gate
 from ..errors import CatalogError
 from ..fileio import write_json_atomic, write_text_atomic
+from ..text import slugify
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -94,7 +95,7 @@ def _artist_key(rows: pd.DataFrame, attribute: str) -> np.ndarray:
     name = rows[f"{attribute}_name"].fillna("").astype(str) if f"{attribute}_name" in rows else None
     label = rows[attribute].fillna("").astype(str) if attribute in rows else pd.Series([""] * len(rows))
     key = label if name is None else name.where(name != "", label)
-    return key.map(norm_name).to_numpy()
+    return key.map(slugify).to_numpy()
 
 
 def _held_out(keys: np.ndarray, frac: float, seed: int) -> np.ndarray:
@@ -114,7 +115,6 @@ def unseen_artists(gate_args: dict, sets: dict, attribute: str, classes: list[st
     are left out of its fit and its selection; a gate refitted by the same rule on the rest is scored
     on val paintings by the 16 and by those artists."""
     (xt, _, rt), (xs, _, rs), (xv, pv, rv) = sets["train"], sets["selection"], sets["val"]
-    out = {}
     masks = {}
     for name, rows in (("train", rt), ("selection", rs), ("val", rv)):
         known, _ = known_truth(rows, attribute, classes)
