@@ -13,11 +13,12 @@ DATA   := data
 MODELS := models
 STAMP  := $(VENV)/.installed
 SAMPLE := $(DATA)/sample
-# the released checkpoints (see models/README.md for their cards)
-CLASSIFIER := $(MODELS)/rla_mobilenetv2-wikiart
+# the released checkpoints (see models/README.md for their cards); the classifier is the ensemble of the
+# RLA-MobileNetV2 and a plain MobileNetV2 trained alike: better than either on the selection set
+CLASSIFIER := $(MODELS)/ensemble-wikiart
 # Similar searches with the classifier's embedding: it retrieves same style/artist/genre best of the
-# released encoders (results/wikiart.md); the label-free BYOL encoder is released beside it
-ENCODER    := $(MODELS)/rla_mobilenetv2-wikiart
+# released encoders (results/wikiart-main.md); the label-free BYOL encoder is released beside it
+ENCODER    := $(MODELS)/ensemble-wikiart
 
 .PHONY: demo demo-synthetic setup test lint app bench clean-demo chromium
 

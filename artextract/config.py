@@ -47,8 +47,8 @@ def review_db_path() -> Path:
 
 #: what the Collections page builds an imported collection with: the released checkpoints and the
 #: public-domain sample's reference collection (overridable for tests and other deployments)
-RELEASED_CLASSIFIER = "rla_mobilenetv2-wikiart"
-RELEASED_ENCODER = "rla_mobilenetv2-wikiart"
+RELEASED_CLASSIFIER = "ensemble-wikiart"
+RELEASED_ENCODER = "ensemble-wikiart"
 REFERENCE_COLLECTION = "sample/reference"
 
 

@@ -250,6 +250,19 @@ export default function(component) {
 }''')
 st.title("Explore")
 n = int(st.query_params.get("n", "0"))
+CONTROLS = st.query_params.get("controls")
+if CONTROLS:  # Explore's sidebar controls, to see what they cost the first render
+    with st.sidebar:
+        box = st.expander("Map and filters") if CONTROLS == "expander" else st.container()
+        with box:
+            st.subheader("Map")
+            st.radio("Projection", ["t-SNE", "UMAP"], horizontal=True)
+            st.selectbox("Colour by", ["Style", "Genre", "Artist"])
+            st.slider("Outlier threshold", 0.0, 1.0, 0.9, 0.01)
+            st.checkbox("Flagged only")
+            st.subheader("Filter")
+            for a in ("Style", "Genre", "Artist"):
+                st.multiselect(a, ["a", "b", "c"])
 if n:
     rng = np.random.default_rng(0)
     trace = go.Scatter if n <= figures.SVG_MAX_POINTS else go.Scattergl  # as the Explore map
@@ -306,6 +319,16 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
                         f"{bare}/?n={n}&chart=inline",
                         n,
                         None,
+                    ),
+                    "bare page + chart component + Explore's sidebar controls": (
+                        f"{bare}/?n={n}&chart=map&controls=sidebar",
+                        n,
+                        CHART_FRAME,
+                    ),
+                    "the same, controls in a collapsed expander": (
+                        f"{bare}/?n={n}&chart=map&controls=expander",
+                        n,
+                        CHART_FRAME,
                     ),
                     "Explore": (f"{url}/explore", n, CHART_FRAME),
                     "Confusion (first matrix)": (f"{url}/confusion", 0, CHART_FRAME),

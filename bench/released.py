@@ -8,6 +8,8 @@ In one run, on the same real JPEGs (the committed public-domain sample) and the 
   measured with);
 - **RLA-MobileNetV2 classifier** (``models/rla_mobilenetv2-wikiart``; torchvision has no RLA model):
   naive = the released module itself run the same naive way (features and the three heads);
+- **ensemble classifier** (``models/ensemble-wikiart``, what the app serves: the RLA classifier and a plain
+  MobileNetV2, logits averaged): naive = the ensemble module run the same naive way;
 - **ours default** = :class:`artextract.infer.Embedder` as ``build`` and the app make it: BatchNorm folded,
   exported in memory to ONNX Runtime, fp32 (where ``onnxruntime`` is installed; torch otherwise), JPEG
   draft decoding, decoding in threads one batch ahead, through ``embed_paths``;
@@ -44,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--collection", type=Path, default=ROOT / "data/sample/collection")
     ap.add_argument("--classifier", type=Path, default=ROOT / "models/rla_mobilenetv2-wikiart")
     ap.add_argument("--encoder", type=Path, default=ROOT / "models/byol_mobilenetv2-wikiart")
+    ap.add_argument(
+        "--ensemble", type=Path, default=ROOT / "models/ensemble-wikiart", help="'' to leave it out"
+    )
     args = ap.parse_args(argv)
 
     import torchvision
@@ -117,6 +122,18 @@ def main(argv: list[str] | None = None) -> int:
         return feats
 
     models["RLA-MobileNetV2 classifier"] = (naive_runner(clf_forward, clf_card), ours(clf, clf_card))
+
+    if str(args.ensemble) and args.ensemble.is_dir():  # what the app serves: two networks, logits averaged
+        ens, ens_card = load_checkpoint(args.ensemble)
+        ens.eval()
+
+        def ens_forward(x: torch.Tensor) -> torch.Tensor:
+            feats = ens.forward_features(x)
+            for logits in ens.forward_head(feats).values():
+                logits.softmax(1)
+            return feats
+
+        models["ensemble classifier (served)"] = (naive_runner(ens_forward, ens_card), ours(ens, ens_card))
 
     def best(fn) -> tuple[float, np.ndarray]:
         t = time.perf_counter()

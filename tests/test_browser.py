@@ -430,15 +430,14 @@ def test_review_verdict_survives_a_restart(browser, tiny_bundle, tmp_path):
 
 # ------------------------------------------------------------------------------ real paintings
 SAMPLE = ROOT / "data" / "sample"
-RELEASED_CLASSIFIER = ROOT / "models" / "rla_mobilenetv2-wikiart"
 
 
-def released_encoder() -> Path:
-    """The encoder the Makefile's default build serves Similar with."""
+def released(role: str = "ENCODER") -> Path:
+    """The checkpoint the Makefile's default build uses as ``role`` (CLASSIFIER or ENCODER)."""
     import re
 
-    m = re.search(r"^ENCODER\s*:=\s*\$\(MODELS\)/(\S+)", (ROOT / "Makefile").read_text(), re.M)
-    assert m, "Makefile names the released encoder"
+    m = re.search(rf"^{role}\s*:=\s*\$\(MODELS\)/(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert m, f"Makefile names the released {role.lower()}"
     return ROOT / "models" / m.group(1)
 
 
@@ -464,8 +463,8 @@ def sample_bundle(tmp_path_factory) -> Path:
     out = root / "artifacts"
     build_bundle(
         BuildConfig(
-            collection=coll, classifier=RELEASED_CLASSIFIER, reference=SAMPLE / "reference",
-            encoder=released_encoder(), out=out, name="realsample", progress=False,
+            collection=coll, classifier=released("CLASSIFIER"), reference=SAMPLE / "reference",
+            encoder=released("ENCODER"), out=out, name="realsample", progress=False,
         ),
         log=lambda _msg: None,
     )  # fmt: skip

@@ -12,28 +12,55 @@ from artextract.nets.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models"
-CLASSIFIER = MODELS / "rla_mobilenetv2-wikiart"
-ENCODERS = [p for p in sorted(MODELS.glob("*-wikiart")) if p != CLASSIFIER]
+RLA = MODELS / "rla_mobilenetv2-wikiart"
+
+
+def _makefile(role: str) -> Path:
+    import re
+
+    m = re.search(rf"^{role}\s*:=\s*\$\(MODELS\)/(\S+)", (ROOT / "Makefile").read_text(), re.M)
+    assert m, f"the Makefile names the released {role.lower()}"
+    return MODELS / m.group(1)
+
+
+#: what the app serves (the ensemble of the RLA network and a plain MobileNetV2)
+CLASSIFIER = _makefile("CLASSIFIER")
+CLASSIFIERS = list(dict.fromkeys([CLASSIFIER, RLA]))
+ENCODERS = [p for p in sorted(MODELS.glob("*-wikiart")) if p not in CLASSIFIERS]
 SAMPLE = ROOT / "data" / "sample" / "collection"
 
 
 def test_released_checkpoints_exist_and_are_small():
-    assert (CLASSIFIER / "model.safetensors").is_file()
     assert ENCODERS, "a released encoder is committed"
-    for d in [CLASSIFIER, *ENCODERS]:
+    for d in [*CLASSIFIERS, *ENCODERS]:
         assert (d / "model.safetensors").stat().st_size <= 25e6
         card = json.loads((d / "card.json").read_text())
         assert card["train_data"]["catalog_sha256"] and card["training"]["wall_s"] > 0
 
 
-def test_released_classifier_reproduces_its_card_on_the_sample():
+def test_the_served_classifier_is_the_rla_network_or_an_ensemble_holding_it():
+    _, card = load_checkpoint(CLASSIFIER)
+    archs = [m["arch"] for m in card["arch_kwargs"].get("members", [])] or [card["arch"]]
+    assert archs[0] == "rla_mobilenetv2"
+    if card["arch"] == "ensemble":  # each member's weights are the ones its own card describes
+        assert (
+            card["members"][0]["weights_sha256"]
+            == json.loads((RLA / "card.json").read_text())["weights_sha256"]
+        )
+        # chosen on the selection set: better there than any member alone
+        comp = card["selection_comparison"]
+        assert comp["ensemble"]["mean_top1"] > max(v["mean_top1"] for k, v in comp.items() if k != "ensemble")
+
+
+@pytest.mark.parametrize("path", CLASSIFIERS, ids=lambda p: p.name)
+def test_released_classifier_reproduces_its_card_on_the_sample(path):
     from artextract.report import sample_metrics
 
-    model, card = load_checkpoint(CLASSIFIER)
-    assert card["arch"] == "rla_mobilenetv2" and set(card["heads"]) == {"style", "artist", "genre"}
+    model, card = load_checkpoint(path)
+    assert set(card["heads"]) == {"style", "artist", "genre"}
     assert len(card["heads"]["style"]) == 11
     stated = card["sample_metrics"]
-    got = sample_metrics(CLASSIFIER, SAMPLE)
+    got = sample_metrics(path, SAMPLE)
     for head in ("style", "artist", "genre"):
         assert got[head]["n"] == stated[head]["n"] > 0
         assert abs(got[head]["top1"] - stated[head]["top1"]) <= 0.02, head
@@ -53,7 +80,7 @@ def test_released_encoder_reproduces_its_card_on_the_sample():
         assert got[key] > 0.3  # chance (sum of squared style shares) on the sample is about 0.22
 
 
-@pytest.mark.parametrize("name", ["rla_mobilenetv2-wikiart"])
+@pytest.mark.parametrize("name", [p.name for p in CLASSIFIERS])
 def test_released_classifier_names_a_monet_as_impressionism(name):
     """A real painting from the sample: Monet, catalogued Impressionism, is predicted so."""
     import pandas as pd
@@ -98,3 +125,10 @@ def test_released_open_set_gate_reproduces_its_card_on_the_sample():
     assert got["auroc"] > 0.75 and got["known_let_through"] > 0.85 and got["other_stopped"] > 0.3
     ukiyo = (cat["style"] == "Ukiyo_e").to_numpy()
     assert ukiyo.any() and not gate.known(res.embeddings[ukiyo]).any()
+
+
+def test_imported_collections_are_built_with_what_make_demo_serves():
+    from artextract import config
+
+    assert config.RELEASED_CLASSIFIER == CLASSIFIER.name
+    assert config.RELEASED_ENCODER == _makefile("ENCODER").name

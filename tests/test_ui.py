@@ -448,3 +448,21 @@ def test_a_refitted_open_set_gate_is_not_mixed_with_the_old_scores(b, tmp_path, 
     time.sleep(0.01)
     write(5.0)  # lets everything through
     assert models.row_gated(b, 0)["artist"]["p_known"] > 0.5
+
+
+def test_an_ensemble_card_names_its_members_and_who_measured_it():
+    from pathlib import Path
+
+    card = {
+        "arch": "ensemble",
+        "arch_kwargs": {"members": [{"arch": "rla_mobilenetv2"}, {"arch": "mobilenetv2"}]},
+        "kind": "classifier",
+        "input_size": 160,
+        "heads": {"style": ["a", "b"]},
+        "training": {"trainer": "artextract.train ensemble", "precision": "bf16"},
+    }
+    text = cards.card_summary(card, Path("models/x"))
+    assert "**ensemble** of rla_mobilenetv2 + mobilenetv2" in text and "logits averaged" in text
+    assert cards.metrics_note(card).startswith("Measured once by `python -m artextract.train ensemble`")
+    # a garbled members list falls back to the plain architecture line
+    assert "**ensemble** ·" in cards.card_summary({**card, "arch_kwargs": {"members": "x"}}, Path("m"))

@@ -78,8 +78,15 @@ def card_summary(card: dict[str, Any], cdir: Path) -> str:
     head_txt = ", ".join(f"{h} ({len(v)} classes)" for h, v in heads.items()) or "none (encoder)"
     size = card.get("input_size")
     train = card.get("train_data") or {}
+    arch = f"**{card.get('arch', '?')}**"
+    members = (
+        (card.get("arch_kwargs") or {}).get("members") if isinstance(card.get("arch_kwargs"), dict) else None
+    )
+    if card.get("arch") == "ensemble" and isinstance(members, list):
+        names = " + ".join(str(m.get("arch", "?")) for m in members if isinstance(m, dict))
+        arch = f"**ensemble** of {names} (their logits averaged; embedding: their features side by side)"
     lines = [
-        f"**{card.get('arch', '?')}** · {card.get('kind', '?')} · input {size} px",
+        f"{arch} · {card.get('kind', '?')} · input {size} px",
         f"Heads: {head_txt} · embedding {card.get('embedding_dim', '?')}-d",
         f"Weights sha256 `{str(card.get('weights_sha256', ''))[:16]}…` · created {card.get('created', '?')}",
         f"Folder `{cdir}`",
@@ -110,6 +117,8 @@ def metrics_note(card: dict[str, Any]) -> str:
     """Where the card's metrics come from, in one line for the table under them."""
     training = card.get("training") if isinstance(card.get("training"), dict) else {}
     parts = ["Measured once by the trainer at the end of training"]
+    if str(training.get("trainer", "")).endswith("ensemble"):
+        parts = ["Measured once by `python -m artextract.train ensemble`, after its members were trained"]
     if card.get("selected_on"):  # e.g. "500 train paintings carved out (seeded); val reported once, ..."
         parts.append(f"the checkpoint was chosen on {str(card['selected_on']).split(';')[0]}")
     precision = training.get("precision")

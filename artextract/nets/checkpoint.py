@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,22 @@ CARD_ARCH_KWARGS: dict[str, tuple[type, ...]] = {
 MAX_CLASSES = 100_000
 
 
+MAX_MEMBERS = 4  # an ensemble card (arch "ensemble") names at most this many member networks
+
+
+def _check_arch_kwargs(kw: Any, bad: Callable[[str], CheckpointError], who: str = "") -> None:
+    if not isinstance(kw, dict):
+        raise bad(f"{who}'arch_kwargs' must be an object, got {type(kw).__name__}")
+    for k, v in kw.items():
+        if k not in CARD_ARCH_KWARGS:
+            raise bad(
+                f"{who}arch_kwargs key {k!r} is not allowed; allowed: {', '.join(sorted(CARD_ARCH_KWARGS))}"
+            )
+        types = CARD_ARCH_KWARGS[k]
+        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+            raise bad(f"{who}arch_kwargs {k!r} must be {' or '.join(t.__name__ for t in types)}, got {v!r}")
+
+
 def validate_card(card: Any, where: str = "card") -> dict[str, Any]:
     """Check a card's schema before anything is built: known keys and types, no private arguments.
 
@@ -116,14 +133,22 @@ def validate_card(card: Any, where: str = "card") -> dict[str, Any]:
     if not isinstance(card.get("arch"), str) or not card["arch"]:
         raise bad("'arch' must be a registered architecture name")
     kw = card.get("arch_kwargs", {})
-    if not isinstance(kw, dict):
-        raise bad(f"'arch_kwargs' must be an object, got {type(kw).__name__}")
-    for k, v in kw.items():
-        if k not in CARD_ARCH_KWARGS:
-            raise bad(f"arch_kwargs key {k!r} is not allowed; allowed: {', '.join(sorted(CARD_ARCH_KWARGS))}")
-        types = CARD_ARCH_KWARGS[k]
-        if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
-            raise bad(f"arch_kwargs {k!r} must be {' or '.join(t.__name__ for t in types)}, got {v!r}")
+    if card["arch"] == "ensemble" and isinstance(kw, dict) and set(kw) == {"members"}:
+        members = kw["members"]
+        if not isinstance(members, list) or not 2 <= len(members) <= MAX_MEMBERS:
+            raise bad(f"an ensemble's 'members' must list 2 to {MAX_MEMBERS} networks")
+        for i, m in enumerate(members):
+            if (
+                not isinstance(m, dict)
+                or set(m) - {"arch", "arch_kwargs"}
+                or not isinstance(m.get("arch"), str)
+            ):
+                raise bad(f"ensemble member {i} must be {{'arch': name, 'arch_kwargs': {{...}}}}")
+            if m["arch"] == "ensemble":
+                raise bad(f"ensemble member {i} is an ensemble")
+            _check_arch_kwargs(m.get("arch_kwargs", {}), bad, f"member {i} ")
+    else:
+        _check_arch_kwargs(kw, bad)
     heads = card.get("heads")
     if not isinstance(heads, dict):
         raise bad("'heads' must be an object {name: [class names]} ({} for an encoder)")

@@ -58,7 +58,7 @@ def register_model(
 
 def _ensure_builtin() -> None:
     """Import the modules whose decorators fill the registry (on first use, not at package import)."""
-    from . import mobilenet, resnet, rla_resnet  # noqa: F401
+    from . import ensemble, mobilenet, resnet, rla_resnet  # noqa: F401
 
 
 def _spec(name: str) -> ModelSpec:

@@ -11,12 +11,13 @@ COMMANDS = {
     "byol": "self-supervised BYOL encoder on every painting of a catalog",
     "compare": "RLA-ResNet vs plain ResNet, same depth and budget; writes results/<name>.md",
     "open-set": "the gate that says when a painting is by none of a head's artists (beside a checkpoint)",
+    "ensemble": "one classifier from several trained alike (logits averaged), chosen on their selection set",
 }
 
 
 def _usage() -> str:
     lines = [
-        "usage: python -m artextract.train {classifier,byol,compare,open-set} [options]  (--help after a command)",
+        "usage: python -m artextract.train {classifier,byol,compare,open-set,ensemble} [options]  (--help after a command)",
         "",
     ]
     lines += [f"  {name:<11} {text}" for name, text in COMMANDS.items()]
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             from .byol import main as run
         elif command == "open-set":
             from .open_set import main as run
+        elif command == "ensemble":
+            from .ensemble import main as run
         else:
             from .compare import main as run
         code = run(rest)
