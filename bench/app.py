@@ -254,15 +254,20 @@ CONTROLS = st.query_params.get("controls")
 if CONTROLS:  # Explore's sidebar controls, to see what they cost the first render
     with st.sidebar:
         box = st.expander("Map and filters") if CONTROLS == "expander" else st.container()
-        with box:
+        with box:  # controls=only:<kind> keeps one kind of widget, to see what each kind costs
+            only = CONTROLS.split(":", 1)[1] if CONTROLS.startswith("only:") else ""
             st.subheader("Map")
-            st.radio("Projection", ["t-SNE", "UMAP"], horizontal=True)
-            st.selectbox("Colour by", ["Style", "Genre", "Artist"])
-            st.slider("Outlier threshold", 0.0, 1.0, 0.9, 0.01)
-            st.checkbox("Flagged only")
-            st.subheader("Filter")
-            for a in ("Style", "Genre", "Artist"):
-                st.multiselect(a, ["a", "b", "c"])
+            if only in ("", "radio"):
+                st.radio("Projection", ["t-SNE", "UMAP"], horizontal=True)
+                st.checkbox("Flagged only")
+            if only in ("", "select"):
+                st.selectbox("Colour by", ["Style", "Genre", "Artist"])
+            if only in ("", "slider"):
+                st.slider("Outlier threshold", 0.0, 1.0, 0.9, 0.01)
+            if only in ("", "multiselect"):
+                st.subheader("Filter")
+                for a in ("Style", "Genre", "Artist"):
+                    st.multiselect(a, ["a", "b", "c"])
 if n:
     rng = np.random.default_rng(0)
     trace = go.Scatter if n <= figures.SVG_MAX_POINTS else go.Scattergl  # as the Explore map
@@ -325,6 +330,14 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
                         n,
                         CHART_FRAME,
                     ),
+                    **{
+                        f"bare page + chart component + {kind} only": (
+                            f"{bare}/?n={n}&chart=map&controls=only:{kind}",
+                            n,
+                            CHART_FRAME,
+                        )
+                        for kind in ("radio", "select", "slider", "multiselect")
+                    },
                     "the same, controls in a collapsed expander": (
                         f"{bare}/?n={n}&chart=map&controls=expander",
                         n,
