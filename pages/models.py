@@ -46,6 +46,8 @@ for label, cdir in found.items():
                     st.line_chart(log.set_index(columns[0])[columns[1:]], height=220)
         elif (cdir / "curves.png").is_file():
             st.image(str(cdir / "curves.png"), caption="Training curves")
+        elif card.get("arch") == "ensemble":
+            st.caption("An ensemble of trained networks: each member's training is on its card (Full card).")
         else:
             st.caption("No training log next to this checkpoint.")
         with st.popover("Full card"):

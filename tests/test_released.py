@@ -130,5 +130,5 @@ def test_released_open_set_gate_reproduces_its_card_on_the_sample():
 def test_imported_collections_are_built_with_what_make_demo_serves():
     from artextract import config
 
-    assert config.RELEASED_CLASSIFIER == CLASSIFIER.name
-    assert config.RELEASED_ENCODER == _makefile("ENCODER").name
+    assert CLASSIFIER.name == config.RELEASED_CLASSIFIER
+    assert _makefile("ENCODER").name == config.RELEASED_ENCODER

@@ -466,3 +466,31 @@ def test_an_ensemble_card_names_its_members_and_who_measured_it():
     assert cards.metrics_note(card).startswith("Measured once by `python -m artextract.train ensemble`")
     # a garbled members list falls back to the plain architecture line
     assert "**ensemble** ·" in cards.card_summary({**card, "arch_kwargs": {"members": "x"}}, Path("m"))
+
+
+def test_a_checkpoint_serving_two_roles_is_listed_once(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from artextract.errors import BundleError
+
+    models = tmp_path / "models"
+    for name in ("ens", "byol", "other"):
+        (models / name).mkdir(parents=True)
+        (models / name / "card.json").write_text("{}")
+    monkeypatch.setenv("ARTEXTRACT_MODELS", str(models))
+
+    class Stub:
+        name = "sample"
+        manifest = {"checkpoints": {"classifier": {}, "encoder": {}, "evidence_encoder": {}, "gone": {}}}
+
+        def checkpoint_dir(self, role: str) -> Path:
+            if role == "gone":
+                raise BundleError("moved away")
+            return models / {"classifier": "ens", "encoder": "ens", "evidence_encoder": "byol"}[role]
+
+    found = cards.checkpoint_dirs(Stub())
+    assert found == {
+        "classifier and encoder (used by sample)": models / "ens",
+        "evidence_encoder (used by sample)": models / "byol",
+        "other": models / "other",
+    }

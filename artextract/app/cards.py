@@ -49,14 +49,16 @@ def read_log(checkpoint_dir: str, stamp: int = 0) -> pd.DataFrame:
 
 def checkpoint_dirs(b: Bundle | None) -> dict[str, Path]:
     """Checkpoints to show: the bundle's (by role) plus every folder with a card under models/."""
-    found: dict[str, Path] = {}
+    roles: dict[Path, tuple[list[str], Path]] = {}  # one entry per folder, naming every role it plays
     if b is not None:
         for role in b.manifest.get("checkpoints", {}):
             try:
-                found[f"{role} (used by {b.name})"] = b.checkpoint_dir(role)
+                d = b.checkpoint_dir(role)
             except BundleError:
                 continue
-    seen = {p.resolve() for p in found.values()}
+            roles.setdefault(d.resolve(), ([], d))[0].append(role)
+    found = {f"{' and '.join(r)} (used by {b.name})": d for r, d in roles.values()}
+    seen = set(roles)
     mdir = config.models_dir()
     if mdir.is_dir():
         for card in sorted(mdir.glob("*/card.json")):
