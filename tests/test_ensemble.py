@@ -161,3 +161,15 @@ def test_members_without_a_selection_set_are_refused():
     td = {"catalog_sha256": "ab", "n_train": 10, "n_selection": 0, "n_val": 4}
     with pytest.raises(CheckpointError, match="no selection set"):
         check_members([_card(train_data=td), _card(train_data=td)], ["a", "b"])
+
+
+@pytest.mark.parametrize("trainer", ["classifier", "byol"])
+def test_training_an_ensemble_directly_is_one_clear_line(tmp_path, capsys, trainer):
+    """Members are trained apart and joined afterwards; the trainers say so before writing anything."""
+    from artextract.train.__main__ import main
+
+    out = tmp_path / "run"
+    code = main([trainer, "--arch", "ensemble", "--collection", str(tmp_path / "none"), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "python -m artextract.train ensemble" in err[0]
+    assert not out.exists()

@@ -701,6 +701,11 @@ def start_run(args: argparse.Namespace, kind: str, *, invalid: str = "") -> Run:
     torch.set_flush_denormal(True)  # denormals in late training make CPU kernels many times slower
     precision = resolve_train_precision(args.precision, env.device)
     out = Path(args.out) if args.out else default_out(kind, args.collection)
+    if getattr(args, "arch", "") == "ensemble":  # its members are trained apart, then joined
+        invalid = (
+            "--arch ensemble: train each member on its own (e.g. --arch rla_mobilenetv2, --arch mobilenetv2) "
+            "with the same data and selection set, then join them with 'python -m artextract.train ensemble'"
+        )
     if invalid:
         raise ArtExtractError(invalid)
     state = prepare_out(out, args, env)
