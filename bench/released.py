@@ -112,28 +112,22 @@ def main(argv: list[str] | None = None) -> int:
 
     models["BYOL MobileNetV2 encoder"] = (naive_runner(tv, enc_card), ours(enc, enc_card))
 
-    clf, clf_card = load_checkpoint(args.classifier)
-    clf.eval()
+    def classifier(path: Path) -> tuple:
+        """(naive runner, our paths) of a classifier checkpoint: features plus every head's softmax."""
+        model, card = load_checkpoint(path)
+        model.eval()
 
-    def clf_forward(x: torch.Tensor) -> torch.Tensor:
-        feats = clf.forward_features(x)
-        for logits in clf.forward_head(feats).values():
-            logits.softmax(1)
-        return feats
-
-    models["RLA-MobileNetV2 classifier"] = (naive_runner(clf_forward, clf_card), ours(clf, clf_card))
-
-    if str(args.ensemble) and args.ensemble.is_dir():  # what the app serves: two networks, logits averaged
-        ens, ens_card = load_checkpoint(args.ensemble)
-        ens.eval()
-
-        def ens_forward(x: torch.Tensor) -> torch.Tensor:
-            feats = ens.forward_features(x)
-            for logits in ens.forward_head(feats).values():
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            feats = model.forward_features(x)
+            for logits in model.forward_head(feats).values():
                 logits.softmax(1)
             return feats
 
-        models["ensemble classifier (served)"] = (naive_runner(ens_forward, ens_card), ours(ens, ens_card))
+        return naive_runner(forward, card), ours(model, card)
+
+    models["RLA-MobileNetV2 classifier"] = classifier(args.classifier)
+    if str(args.ensemble) and args.ensemble.is_dir():  # what the app serves: two networks, logits averaged
+        models["ensemble classifier (served)"] = classifier(args.ensemble)
 
     def best(fn) -> tuple[float, np.ndarray]:
         t = time.perf_counter()
