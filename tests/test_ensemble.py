@@ -173,3 +173,27 @@ def test_training_an_ensemble_directly_is_one_clear_line(tmp_path, capsys, train
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "python -m artextract.train ensemble" in err[0]
     assert not out.exists()
+
+
+def test_the_split_a_checkpoint_was_trained_on_is_rebuilt_or_refused(tmp_path):
+    """What the ensemble and open-set commands rely on: the same selection set, or one clear line."""
+    from test_train import make_tiny_catalog
+
+    from artextract.catalog import catalog_path
+    from artextract.errors import CatalogError
+    from artextract.fileio import sha256_file
+    from artextract.train.data import split_as_trained
+
+    root = make_tiny_catalog(tmp_path / "tiny", n=40)
+    want = {"catalog_sha256": sha256_file(catalog_path(root)), "n_train": 25, "n_selection": 5, "n_val": 10}
+    _, rest, sel, y_sel = split_as_trained(root, want)
+    assert (len(rest.train), len(sel), len(rest.val), len(y_sel)) == (25, 5, 10, 5)
+    _, _, again, _ = split_as_trained(root, want)  # seeded: the very same paintings
+    assert list(again["id"]) == list(sel["id"]) and not set(sel["id"]) & set(rest.train["id"])
+    with pytest.raises(CatalogError, match="use its collection, selection size and seed") as err:
+        split_as_trained(root, {**want, "n_train": 24})
+    assert "\n" not in str(err.value)
+    with pytest.raises(CatalogError, match="not the catalog the checkpoint was trained on"):
+        split_as_trained(root, {**want, "catalog_sha256": "0" * 64})
+    with pytest.raises(CatalogError, match="no selection set"):
+        split_as_trained(root, {**want, "n_selection": 0})

@@ -347,3 +347,43 @@ def load_collection(collection: str | Path) -> tuple[Path, pd.DataFrame]:
     """(collection folder, validated catalog)."""
     root = catalog_path(collection).parent
     return root, read_catalog(collection)
+
+
+def split_as_trained(
+    collection: str | Path,
+    train_data: dict[str, Any] | None,
+    *,
+    attributes: Sequence[str] = ATTRIBUTES,
+    selection_size: int | None = None,
+    seed: int = 0,
+) -> tuple[Path, LabelledSplit, pd.DataFrame, np.ndarray]:
+    """The split a checkpoint's trainer made, rebuilt: (collection folder, train/val split without the
+    selection set, selection rows, their labels).
+
+    ``train_data`` is the card's: its catalog hash and its train / selection / val counts must match
+    (one-line :class:`CatalogError` otherwise), so that the selection set is the very one that chose the
+    checkpoint. ``selection_size`` defaults to the card's.
+    """
+    from ..fileio import sha256_file
+
+    want = dict(train_data or {})
+    root, catalog = load_collection(collection)
+    if want.get("catalog_sha256") and want["catalog_sha256"] != sha256_file(catalog_path(root)):
+        raise CatalogError(
+            f"{collection}: not the catalog the checkpoint was trained on (its card names another "
+            "catalog_sha256); the selection set would differ"
+        )
+    n_sel = selection_size if selection_size is not None else want.get("n_selection")
+    if not n_sel:
+        raise CatalogError("the checkpoint's card names no selection set carved out of train")
+    split = split_catalog(catalog, attributes, seed=seed)
+    rest, sel_rows, y_sel = carve_selection(split, int(n_sel), seed)
+    got = {"n_train": len(rest.train), "n_selection": len(sel_rows), "n_val": len(split.val)}
+    if any(want.get(k) not in (None, v) for k, v in got.items()):
+        raise CatalogError(
+            "this split gives {} train / {} selection / {} val paintings; the checkpoint was trained on "
+            "{} / {} / {}: use its collection, selection size and seed".format(
+                *got.values(), *(want.get(k) for k in got)
+            )
+        )
+    return root, rest, sel_rows, y_sel

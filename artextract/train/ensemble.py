@@ -93,14 +93,12 @@ def _fmt(metrics: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from ..catalog import catalog_path
     from ..errors import CatalogError
-    from ..fileio import sha256_file
     from ..nets.checkpoint import load_checkpoint, save_checkpoint
     from ..nets.registry import create_model
     from . import common as C
     from .classifier import evaluate
-    from .data import CatalogImages, carve_selection, classifier_transforms, load_collection, split_catalog
+    from .data import CatalogImages, classifier_transforms, split_as_trained
 
     if len(args.members) < 2:
         raise CheckpointError("an ensemble needs at least two --members")
@@ -111,21 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     heads: dict[str, list[str]] = shared["heads"]
     want = shared["train_data"]
 
-    root, catalog = load_collection(args.collection)
-    if want.get("catalog_sha256") != sha256_file(catalog_path(root)):
-        raise CatalogError(f"{args.collection}: not the catalog the members were trained on (catalog_sha256)")
-    split = split_catalog(catalog, list(heads), seed=args.seed)
-    split, sel_rows, y_sel = carve_selection(split, int(want["n_selection"]), args.seed)
-    if (len(split.train), len(sel_rows), len(split.val)) != (
-        want["n_train"],
-        want["n_selection"],
-        want["n_val"],
-    ):
-        raise CatalogError(
-            f"this split gives {len(split.train)} train / {len(sel_rows)} selection / {len(split.val)} val "
-            f"paintings; the members were trained on {want['n_train']} / {want['n_selection']} / "
-            f"{want['n_val']}: use their collection and seed"
-        )
+    root, split, sel_rows, y_sel = split_as_trained(
+        args.collection, want, attributes=list(heads), seed=args.seed
+    )
     if {h: list(c) for h, c in split.heads.items()} != heads:
         raise CatalogError(f"{args.collection}: its classes differ from the members' heads")
 

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from ..fileio import sha256_file
     from ..predict import load_embedder
-    from .data import carve_selection, load_collection, split_catalog
+    from .data import load_collection, split_as_trained
 
     t0 = time.perf_counter()
     emb = load_embedder(args.checkpoint)
@@ -219,26 +219,13 @@ def main(argv: list[str] | None = None) -> int:
         raise CatalogError(
             f"{args.checkpoint} has no {args.attribute!r} head (heads: {', '.join(card['heads'])})"
         )
-    root, cat = load_collection(args.collection)
-    split = split_catalog(cat, seed=args.seed)
-    rest, sel, _ = carve_selection(split, args.selection_size, args.seed)
-    want = card.get("train_data", {})
-    from ..catalog import catalog_path
-
-    if want.get("catalog_sha256") and want["catalog_sha256"] != sha256_file(catalog_path(root)):
-        raise CatalogError(
-            f"{args.collection}: not the catalog the checkpoint was trained on (its card names another "
-            "catalog_sha256); the selection set would differ"
-        )
-    if want.get("n_train") not in (None, len(rest.train)) or want.get("n_selection") not in (None, len(sel)):
-        raise CatalogError(
-            f"this split gives {len(rest.train)} train + {len(sel)} selection paintings; the checkpoint was "
-            f"trained on {want.get('n_train')} + {want.get('n_selection')}: use its collection, size and seed"
-        )
+    root, rest, sel, _ = split_as_trained(
+        args.collection, card.get("train_data"), selection_size=args.selection_size, seed=args.seed
+    )
     progress = not args.no_progress
     cache = _load_cache(args.cache)
     sets = {}
-    for name, rows in (("train", rest.train), ("selection", sel), ("val", split.val)):
+    for name, rows in (("train", rest.train), ("selection", sel), ("val", rest.val)):
         _, usable = known_truth(rows, args.attribute, classes)
         sets[name] = _embed(
             emb, root, rows[usable].reset_index(drop=True), args.attribute, name, progress, cache
