@@ -188,7 +188,7 @@ def test_compiled_path_agrees_with_eager():
 
 
 @pytest.mark.skipif(not onnx_available(), reason="onnxruntime/onnx not installed")
-@pytest.mark.parametrize("arch", ["rla_resnet_demo", "rla_mobilenetv2"])
+@pytest.mark.parametrize("arch", ["rla_resnet_demo", "rla_mobilenetv2", "ensemble"])
 def test_onnx_runtime_matches_torch_fp32(arch, tmp_path):
     """runtime="onnx": the same features and probabilities as torch fp32, any batch size, bad files kept out."""
     heads = {"style": ["a", "b", "c"], "genre": ["x", "y"]}
