@@ -56,27 +56,26 @@ def check_members(cards: list[dict[str, Any]], names: list[str]) -> dict[str, An
     """The settings the members share (heads, preprocessing, training data), or one-line CheckpointError."""
     from ..infer import load_size_of
 
+    for name, card in zip(names, cards, strict=True):
+        if card.get("kind") != "classifier":
+            raise CheckpointError(f"{name}: every ensemble member must be a classifier")
+
+    def prep(card: dict[str, Any]) -> dict[str, Any]:  # what preprocessing each card asks for
+        return {**{k: card.get(k) for k in SHARED}, "crop_pct": card.get("crop_pct", 1.0)}
+
     first = cards[0]
     for name, card in zip(names[1:], cards[1:], strict=True):
-        if card.get("kind") != "classifier" or first.get("kind") != "classifier":
-            raise CheckpointError(f"{name}: every ensemble member must be a classifier")
         if card["heads"] != first["heads"]:
             raise CheckpointError(f"{name}: its heads or classes differ from {names[0]}'s")
-        for key in SHARED:
-            if card.get(key, 1.0 if key == "crop_pct" else None) != first.get(
-                key, 1.0 if key == "crop_pct" else None
-            ):
-                raise CheckpointError(
-                    f"{name}: {key} {card.get(key)!r} differs from {names[0]}'s {first.get(key)!r}"
-                )
+        for key, v in prep(card).items():
+            if v != prep(first)[key]:
+                raise CheckpointError(f"{name}: {key} {v!r} differs from {names[0]}'s {prep(first)[key]!r}")
         if load_size_of(card) != load_size_of(first):
             raise CheckpointError(f"{name}: its images are loaded at another size than {names[0]}'s")
         if card.get("train_data") != first.get("train_data"):
             raise CheckpointError(
                 f"{name}: trained on other data than {names[0]} (train_data differs: catalog or selection set)"
             )
-    if first.get("kind") != "classifier":
-        raise CheckpointError(f"{names[0]}: every ensemble member must be a classifier")
     if not (first.get("train_data") or {}).get("n_selection"):
         raise CheckpointError(f"{names[0]}: its card names no selection set, so nothing could choose fairly")
     return {
