@@ -26,6 +26,7 @@ from artextract.app.data import stopped_label  # noqa: E402
 from artextract.app.models import classify_and_search  # noqa: E402
 from artextract.bundle import open_bundle  # noqa: E402
 from artextract.images import load_image  # noqa: E402
+from artextract.labels import pretty_label as pl  # noqa: E402
 
 SHARED_UPLOADS = (  # val paintings of the shared WikiArt copy, outside the public-domain sample
     "wikiart/Ukiyo_e/katsushika-hokusai_the-fuji-from-the-mountains-of-totomi.jpg",
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## Explore: {len(flagged)} outliers ringed; the first {args.outliers}")
     for _, row in flagged.head(args.outliers).iterrows():
         print(
-            f"- {_name(row)}: catalogued {row['style']}, predicted {row['pred_style']}; {row['outlier_reasons']}"
+            f"- {_name(row)}: catalogued {pl(row['style'])}, predicted {pl(row['pred_style'])}; {row['outlier_reasons']}"
         )
 
     if "style" in metrics:
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         off = [(cm[i, j], classes[i], classes[j]) for i in range(len(cm)) for j in range(len(cm)) if i != j]
         print("\n## Confusion (style): largest cells off the diagonal")
         for n, true, pred in sorted(off, reverse=True)[:3]:
-            print(f"- {true} predicted as {pred}: {n}")
+            print(f"- {pl(true)} predicted as {pl(pred)}: {n}")
 
     pairs = b.duplicate_pairs("collection")
     if pairs is not None:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             g = gated.get(head)
             stopped = g is not None and bool(stops(g["p_known"], g["threshold"]))
             lead = f"{stopped_label(head, int(g['n_classes']))}; closest of those " if stopped else ""
-            print(f"- {head}: {lead}" + ", ".join(f"{c} {p:.2f}" for c, p in top[:2]))
+            print(f"- {head}: {lead}" + ", ".join(f"{pl(c)} {p:.2f}" for c, p in top[:2]))
         for _, h in hits.iterrows():
             print(f"  - {h['score']:.3f} {_name(h)} [{h.get('source', '')}]")
     return 0

@@ -38,7 +38,7 @@ def planted(n: int = 2000, d: int = 32, seed: int = 0, frac: float = 0.02) -> di
         "labels": {"artist": catalogued, "style": style},
         "probs": {"artist": softmax(logits_a), "style": softmax(logits_s)},
         "classes": {
-            "artist": [f"Painter{i}" for i in range(n_art)],
+            "artist": [f"Old_Master_{i}" for i in range(n_art)],  # underscores, as catalog labels have
             "style": [f"Style{i}" for i in range(n_sty)],
         },
         "truth": truth,
@@ -88,9 +88,12 @@ def test_reasons_read_like_a_curator_note(scored) -> None:
     i = int(s["swap"][0])
     reason = df["outlier_reasons"].iloc[i]
     catalogued, true = names[s["labels"]["artist"][i]], names[s["true_artist"][i]]
+    # classes named as a curator reads them: "Old Master 3", not the label "Old_Master_3"
+    catalogued, true = catalogued.replace("_", " "), true.replace("_", " ")
     assert f"artist: catalogued as {catalogued}" in reason
     assert f"of its 10 nearest neighbours are {true}" in reason
     assert f"a model that never saw this label gives {true} 0." in reason
+    assert "_" not in "".join(df["outlier_reasons"])
     far = df["outlier_reasons"].iloc[int(s["far"][0])]
     assert "unlike the rest of the collection: its 10 nearest paintings are " in far and "x farther" in far
     quiet = df["outlier_reasons"].to_numpy()[~s["truth"]]
@@ -143,3 +146,25 @@ def test_bad_inputs_and_recall_helper() -> None:
         score_outliers(x, {}, {"artist": np.zeros((4, 3))}, {"artist": ["a", "b"]})
     assert recall_at_top(np.array([0.9, 0.1, 0.8, 0.2]), np.array([1, 0, 0, 1], bool), 0.5) == 0.5
     assert np.isnan(recall_at_top(np.zeros(3), np.zeros(3, bool)))
+
+
+def test_one_labelled_neighbour_reads_in_the_singular() -> None:
+    """Artist labels are sparse: a painting whose only labelled neighbour carries another artist gets
+    "1 of its 10 nearest neighbours is ...", and Ukiyo-e style names keep their hyphen."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 16)) * 5
+    # painting 0's 10 nearest are the rest of its group of 11: nine unlabelled, one by artist 1
+    x = np.vstack([a + 0.1 * rng.normal(size=(11, 16)), b + 0.1 * rng.normal(size=(29, 16))]).astype(
+        np.float32
+    )
+    artist = np.full(40, -1)
+    artist[0], artist[1], artist[11:] = 0, 1, 0
+    style = np.r_[np.zeros(11, int), np.ones(29, int)]
+    style[0] = 1
+    df = score_outliers(
+        x, {"artist": artist, "style": style}, {}, {"artist": ["Claude_Monet", "Camille_Pissarro"],
+        "style": ["Ukiyo_e", "Naive_Art_Primitivism"]}, k=10
+    )  # fmt: skip
+    reason = df["outlier_reasons"].iloc[0]
+    assert "artist: catalogued as Claude Monet; 1 of its 10 nearest neighbours is Camille Pissarro" in reason
+    assert "style: catalogued as Naive Art Primitivism; 10 of its 10 nearest neighbours are Ukiyo-e" in reason

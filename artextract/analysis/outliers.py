@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArtExtractError
+from ..labels import pretty_label
 
 EXACT_MAX = 20_000  # exact k-NN below this many paintings (a few seconds), hnswlib above
 
@@ -212,6 +213,7 @@ def score_outliers(
     for a, lab in labels.items():
         lab = np.asarray(lab, dtype=np.int64)
         names = list(classes[a])
+        shown = [pretty_label(x) for x in names]  # the reasons name classes as a curator reads them
         known = lab >= 0
         c = len(names)
         if (lab >= c).any():
@@ -282,18 +284,19 @@ def score_outliers(
             | (np.nan_to_num(cz) >= REASON_CENTROID_Z)
         )
         for i in np.where(strong)[0]:
-            parts = [f"{a}: catalogued as {names[lab[i]]}"]
+            parts = [f"{a}: catalogued as {shown[lab[i]]}"]
             if nbd[i] >= REASON_NEIGHBOURS and top_other[i] >= 0:
                 parts.append(
-                    f"{top_other_count[i]} of its {n_valid[i]} nearest neighbours are {names[top_other[i]]}"
+                    f"{top_other_count[i]} of its {n_valid[i]} nearest neighbours "
+                    f"{'is' if top_other_count[i] == 1 else 'are'} {shown[top_other[i]]}"
                 )
             if clf[i] >= REASON_CLASSIFIER and best_other_p[i] > own_p[i]:
                 parts.append(
-                    f"a model that never saw this label gives {names[best_other[i]]} {best_other_p[i]:.2f} "
-                    f"({names[lab[i]]} {own_p[i]:.2f})"
+                    f"a model that never saw this label gives {shown[best_other[i]]} {best_other_p[i]:.2f} "
+                    f"({shown[lab[i]]} {own_p[i]:.2f})"
                 )
             if cz[i] >= REASON_CENTROID_Z:
-                parts.append(f"far from the other {names[lab[i]]} paintings ({cz[i]:.1f} robust SDs)")
+                parts.append(f"far from the other {shown[lab[i]]} paintings ({cz[i]:.1f} robust SDs)")
             if len(parts) > 1:
                 notes[a][i] = parts
 

@@ -27,6 +27,7 @@ from .. import config
 from ..analysis.open_set import class_index, known_truth, stops
 from ..bundle import Bundle, open_bundle
 from ..errors import ArtExtractError, BadImageError, BundleError
+from ..labels import pretty_label
 from ..text import csv_text, md_escape
 
 
@@ -295,16 +296,6 @@ def _get(obj: Any, name: str) -> Any:
     if isinstance(obj, dict):
         return obj.get(name)
     return getattr(obj, name, None)
-
-
-#: class names whose spelling is not just underscores for spaces
-_PRETTY = {"Ukiyo_e": "Ukiyo-e"}
-
-
-def pretty_label(label: str) -> str:
-    """A class name as a curator reads it: ``Naive_Art_Primitivism`` -> ``Naive Art Primitivism``."""
-    label = str(label)
-    return _PRETTY.get(label, label.replace("_", " "))
 
 
 def artist_of(row: Any) -> str:
