@@ -26,7 +26,9 @@ chart of as many points drawn by ``st.plotly_chart`` (all of plotly.js, a 4.7 MB
 compile) and by our chart component (``artextract.app.chart``: plotly.js with only the traces the
 app draws, 1.5 MB, in a component frame), the same build drawn in the page itself by a Streamlit
 components-v2 prototype (no frame), and our Explore page on the bundle, each to its last point drawn;
-then our Confusion page, to its first matrix drawn.
+then our Confusion page, to its first matrix drawn; and the bare page and Explore once more on a server
+without uvloop and httptools (uvicorn's pure-Python defaults), to see what those two packages give.
+``--only TEXT`` keeps the rows whose name holds TEXT; ``--repeats N`` sets the page loads per row.
 
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
 with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
@@ -285,8 +287,26 @@ else:
 """
 
 
-def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
-    """Median first render (s) of a bare page, the same with a chart two ways, and Explore."""
+#: Runs streamlit's command line with uvicorn (Streamlit's server) on its pure-Python defaults, asyncio's
+#: event loop and the h11 HTTP parser, as when uvloop and httptools (requirements.txt) are not installed.
+PURE_PYTHON_SERVER = """
+import sys
+sys.modules["uvloop"] = None
+sys.modules["httptools"] = None
+from streamlit.web.cli import main
+sys.argv[0] = "streamlit"
+sys.exit(main())
+"""
+
+
+LAST_SCRIPT_JS = """() => Math.max(0, ...performance.getEntriesByType('resource')
+    .filter(e => e.name.split('?')[0].endsWith('.js')).map(e => e.responseEnd))"""
+
+
+def breakdown(bundle: Path, repeats: int = 3, only: str = "") -> tuple[dict[str, float], dict[str, float]]:
+    """Median first render (s) of a bare page, the same with a chart two ways, and Explore; each page also
+    on a server without uvloop and httptools. ``only``: the rows whose name holds this text. Returns the
+    first renders and, per row, the median time its page's last script file arrived (s)."""
     import subprocess
     import urllib.request
 
@@ -295,26 +315,36 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
 
     n = len(open_bundle(bundle).items)
     out: dict[str, list[float]] = {}
+    scripts: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "bare.py"
         app.write_text(BARE_APP)
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port",
-             str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        bare = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{bare}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        pure = Path(tmp) / "pure_python_server.py"
+        pure.write_text(PURE_PYTHON_SERVER)
+        procs, bares = [], []
+        for launcher in (["-m", "streamlit"], [str(pure)]):
+            port = free_port()
+            procs.append(subprocess.Popen(
+                [sys.executable, *launcher, "run", str(app), "--server.headless", "true", "--server.port",
+                 str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+            bares.append(f"http://127.0.0.1:{port}")
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"{bares[-1]}/_stcore/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+        bare, bare_pure = bares
         data = Path(tmp) / "data"
         data.mkdir()
         try:
-            with app_server(bundle, data, data / "server.log") as url, sync_playwright() as p:
+            with (
+                app_server(bundle, data, data / "server.log") as url,
+                app_server(bundle, data, data / "server-pure.log", launcher=[str(pure)]) as url_pure,
+                sync_playwright() as p,
+            ):
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 targets = {
                     "bare page": (f"{bare}/", None, None),
@@ -345,7 +375,14 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
                     ),
                     "Explore": (f"{url}/explore", n, CHART_FRAME),
                     "Confusion (first matrix)": (f"{url}/confusion", 0, CHART_FRAME),
+                    "bare page, pure-Python server (no uvloop, no httptools)": (f"{bare_pure}/", None, None),
+                    "Explore, pure-Python server (no uvloop, no httptools)": (
+                        f"{url_pure}/explore",
+                        n,
+                        CHART_FRAME,
+                    ),
                 }
+                targets = {k: v for k, v in targets.items() if only in k}
                 for _ in range(repeats + 1):  # the first round warms the servers up and is not counted
                     for name, (target, pts, frame) in targets.items():
                         out.setdefault(name, [])
@@ -360,11 +397,16 @@ def breakdown(bundle: Path, repeats: int = 3) -> dict[str, float]:
                         else:
                             wait_drawn(page, pts, frame)
                         out[name].append(time.perf_counter() - t0)
+                        # when the page's last script file arrived, from navigation (s)
+                        scripts.setdefault(name, []).append(page.evaluate(LAST_SCRIPT_JS) / 1000)
                         ctx.close()
                 browser.close()
         finally:
-            proc.terminate()
-    return {k: statistics.median(v[1:]) for k, v in out.items()}
+            for proc in procs:
+                proc.terminate()
+    return {k: statistics.median(v[1:]) for k, v in out.items()}, {
+        k: statistics.median(v[1:]) for k, v in scripts.items()
+    }
 
 
 def upload_latency(bundle: Path, sizes: list[int], queries: int) -> list[dict[str, float]]:
@@ -418,15 +460,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=0, help="simultaneous Similar uploads (0 = skip)")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--breakdown", action="store_true", help="where Explore's first render goes")
+    ap.add_argument("--only", default="", help="--breakdown: only the rows whose name holds this text")
+    ap.add_argument(
+        "--repeats", type=int, default=3, help="--breakdown: page loads per row (median reported)"
+    )
     ap.add_argument("--upload", action="store_true", help="server-side upload -> classified + neighbours")
     ap.add_argument("--queries", type=int, default=10, help="uploads timed per size (--upload)")
     args = ap.parse_args(argv)
 
     if args.breakdown:
-        res = breakdown(args.bundle)
-        print("| page, fresh browser context | first render (s) |\n|---|---:|")
+        res, last_script = breakdown(args.bundle, repeats=args.repeats, only=args.only)
+        print("| page, fresh browser context | first render (s) | its last script file arrived (s) |")
+        print("|---|---:|---:|")
         for k, v in res.items():
-            print(f"| {k} | {v:.2f} |")
+            print(f"| {k} | {v:.2f} | {last_script[k]:.2f} |")
+        for page in ("bare page", "Explore"):
+            pure = f"{page}, pure-Python server (no uvloop, no httptools)"
+            if page in res and pure in res:
+                print(f"{page}: {res[pure]:.2f} s on the pure-Python server, {res[page]:.2f} s with uvloop and "
+                      f"httptools ({res[pure] / res[page]:.2f}x)")  # fmt: skip
+        if args.only:
+            return 0
         chrome = res["bare page"]
         plotly_chart = res["bare page + st.plotly_chart"] - chrome
         component = res["bare page + chart component"] - chrome

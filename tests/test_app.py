@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +282,16 @@ def test_a_hostile_or_unknown_bundle_in_the_url_is_ignored(env):
     at.query_params["painting"] = "no-such-id"
     at.switch_page("pages/explore.py").run()
     assert not at.exception and any("no-such-id" in w.value for w in at.warning)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build")
+def test_the_server_runs_on_uvloop_and_httptools():
+    """requirements.txt installs them, and Streamlit's server (uvicorn) picks them when they import; with
+    them a fresh page's scripts arrive sooner (bench/app.py --breakdown)."""
+    import uvloop
+    from uvicorn.loops.auto import auto_loop_factory
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert AutoHTTPProtocol is HttpToolsProtocol
+    assert auto_loop_factory() is uvloop.new_event_loop

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,12 +46,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(bundle: Path, data: Path, log: Path, script: Path = ROOT / "app.py") -> Iterator[str]:
-    """`streamlit run app.py` (or ``script``) on a free port; yields its URL, stops it afterwards."""
+def app_server(
+    bundle: Path,
+    data: Path,
+    log: Path,
+    script: Path = ROOT / "app.py",
+    launcher: Sequence[str] = ("-m", "streamlit"),
+) -> Iterator[str]:
+    """`streamlit run app.py` (or ``script``) on a free port; yields its URL, stops it afterwards.
+    ``launcher``: what runs streamlit's command line (a benchmark swaps in one that changes the server)."""
     port = free_port()
     env = dict(os.environ, ARTEXTRACT_BUNDLE=str(bundle), ARTEXTRACT_DATA=str(data))
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(script),
+        sys.executable, *launcher, "run", str(script),
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
