@@ -337,12 +337,13 @@ def breakdown(bundle: Path, repeats: int = 3, only: str = "") -> tuple[dict[str,
                 except OSError:
                     time.sleep(0.2)
         bare, bare_pure = bares
-        data = Path(tmp) / "data"
+        data, data_pure = Path(tmp) / "data", Path(tmp) / "data-pure"
         data.mkdir()
+        data_pure.mkdir()
         try:
             with (
                 app_server(bundle, data, data / "server.log") as url,
-                app_server(bundle, data, data / "server-pure.log", launcher=[str(pure)]) as url_pure,
+                app_server(bundle, data_pure, data_pure / "server.log", launcher=[str(pure)]) as url_pure,
                 sync_playwright() as p,
             ):
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
