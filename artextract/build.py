@@ -549,7 +549,7 @@ STAGES: list[Stage] = [
             b.cfg.outlier_labels,
             b.cfg.k,
             b.cfg.seed,
-            5,  # 5: reasons name classes as a curator reads them
+            6,  # 6: reasons name classes as a curator reads them
         ),
         outputs=lambda b: ["outliers.parquet"],
         run=_outliers,

@@ -91,7 +91,7 @@ def test_reasons_read_like_a_curator_note(scored) -> None:
     # classes named as a curator reads them: "Old Master 3", not the label "Old_Master_3"
     catalogued, true = catalogued.replace("_", " "), true.replace("_", " ")
     assert f"artist: catalogued as {catalogued}" in reason
-    assert f"of its 10 nearest neighbours are {true}" in reason
+    assert f"of its 10 nearest neighbours are catalogued as {true}" in reason
     assert f"a model that never saw this label gives {true} 0." in reason
     assert "_" not in "".join(df["outlier_reasons"])
     far = df["outlier_reasons"].iloc[int(s["far"][0])]
@@ -166,5 +166,9 @@ def test_one_labelled_neighbour_reads_in_the_singular() -> None:
         "style": ["Ukiyo_e", "Naive_Art_Primitivism"]}, k=10
     )  # fmt: skip
     reason = df["outlier_reasons"].iloc[0]
-    assert "artist: catalogued as Claude Monet; 1 of its 10 nearest neighbours is Camille Pissarro" in reason
-    assert "style: catalogued as Naive Art Primitivism; 10 of its 10 nearest neighbours are Ukiyo-e" in reason
+    artist = (
+        "artist: catalogued as Claude Monet; 1 of its 10 nearest neighbours is catalogued as Camille Pissarro"
+    )
+    style = "style: catalogued as Naive Art Primitivism; 10 of its 10 nearest neighbours are catalogued as Ukiyo-e"
+    assert artist in reason and style in reason
+    assert "far from the other paintings catalogued as Naive Art Primitivism" in reason

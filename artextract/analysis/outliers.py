@@ -29,8 +29,8 @@ Each component is mapped to [0, 1]: centroid and k-NN-distance z-scores linearly
 is in [0, 1]: high when any one attribute's label looks wrong or the painting is unlike its
 neighbourhood; the user's threshold applies to it. ``outlier_driver`` names what contributed most
 (an attribute or "density") and ``outlier_reasons`` says it in words, e.g. "artist: catalogued as
-Monet; 9 of its 10 nearest neighbours are Renoir; a model that never saw this label gives Renoir 0.81
-(Monet 0.05)".
+Claude Monet; 9 of its 10 nearest neighbours are catalogued as Pierre Auguste Renoir; a model that never
+saw this label gives Pierre Auguste Renoir 0.81 (Claude Monet 0.05)".
 Unlabelled paintings get NaN components for that attribute. Nearest neighbours come from exact search
 up to ``EXACT_MAX`` paintings and from the hnswlib index above (or are passed in), so the whole
 computation stays near-linear in N.
@@ -288,7 +288,7 @@ def score_outliers(
             if nbd[i] >= REASON_NEIGHBOURS and top_other[i] >= 0:
                 parts.append(
                     f"{top_other_count[i]} of its {n_valid[i]} nearest neighbours "
-                    f"{'is' if top_other_count[i] == 1 else 'are'} {shown[top_other[i]]}"
+                    f"{'is' if top_other_count[i] == 1 else 'are'} catalogued as {shown[top_other[i]]}"
                 )
             if clf[i] >= REASON_CLASSIFIER and best_other_p[i] > own_p[i]:
                 parts.append(
@@ -296,7 +296,9 @@ def score_outliers(
                     f"({shown[lab[i]]} {own_p[i]:.2f})"
                 )
             if cz[i] >= REASON_CENTROID_Z:
-                parts.append(f"far from the other {shown[lab[i]]} paintings ({cz[i]:.1f} robust SDs)")
+                parts.append(
+                    f"far from the other paintings catalogued as {shown[lab[i]]} ({cz[i]:.1f} robust SDs)"
+                )
             if len(parts) > 1:
                 notes[a][i] = parts
 
