@@ -29,6 +29,7 @@ components-v2 prototype (no frame), and our Explore page on the bundle, each to 
 then our Confusion page, to its first matrix drawn; and the bare page and Explore once more on a server
 without uvloop and httptools (uvicorn's pure-Python defaults), to see what those two packages give.
 ``--only TEXT`` keeps the rows whose name holds TEXT; ``--repeats N`` sets the page loads per row.
+``--pure-python-server`` runs the size measurements on such a server, for the same comparison.
 
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
 with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
@@ -111,14 +112,20 @@ def _jpeg(path: Path, long_side: int | None = None) -> bytes:
     return buf.getvalue()
 
 
-def measure(bundle: Path, data: Path, clicks: int, sessions: int) -> dict[str, float | str]:
+def measure(
+    bundle: Path, data: Path, clicks: int, sessions: int, pure_python: bool = False
+) -> dict[str, float | str]:
     from playwright.sync_api import sync_playwright
     from test_browser import CHROMIUM, CHROMIUM_ARGS, POINT_JS, app_server
 
     b = open_bundle(bundle)
     n = len(b.items)
     out: dict[str, float | str] = {"paintings": n}
-    with app_server(bundle, data, data / "server.log") as url, sync_playwright() as p:
+    launcher = ["-m", "streamlit"]
+    if pure_python:
+        (data / "pure_python_server.py").write_text(PURE_PYTHON_SERVER)
+        launcher = [str(data / "pure_python_server.py")]
+    with app_server(bundle, data, data / "server.log", launcher=launcher) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for label in ("cold", "warm"):
             ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
@@ -465,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--repeats", type=int, default=3, help="--breakdown: page loads per row (median reported)"
     )
+    ap.add_argument(
+        "--pure-python-server", action="store_true", help="serve the app without uvloop and httptools"
+    )
     ap.add_argument("--upload", action="store_true", help="server-side upload -> classified + neighbours")
     ap.add_argument("--queries", type=int, default=10, help="uploads timed per size (--upload)")
     args = ap.parse_args(argv)
@@ -511,7 +521,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{n:,} paintings] scaled bundle in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
             data = Path(tmp) / f"data{n}"
             data.mkdir()
-            res = measure(bundle, data, args.clicks, args.sessions if i == len(args.sizes) - 1 else 0)
+            res = measure(
+                bundle,
+                data,
+                args.clicks,
+                args.sessions if i == len(args.sizes) - 1 else 0,
+                pure_python=args.pure_python_server,
+            )
             results.append(res)
             print(f"[{n:,} paintings] {res}", file=sys.stderr)
     if args.json:
