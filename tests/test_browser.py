@@ -270,6 +270,47 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     assert len(requested) > 20 and off_host(requested, server) == []
 
 
+def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, tiny_bundle, tmp_path):
+    """Above SVG_MAX_POINTS the map is WebGL; a click there selects nothing (no dimming of every other
+    point) but sends the painting at once and rings it on the map; a double-click takes the ring away."""
+    import importlib.util
+
+    from artextract.app.figures import SVG_MAX_POINTS
+
+    spec = importlib.util.spec_from_file_location("bench_app", ROOT / "bench" / "app.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    big = bench.scale_bundle(tiny_bundle, tmp_path / "big", SVG_MAX_POINTS + 200)
+    (tmp_path / "data").mkdir()
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        with app_server(big, tmp_path / "data", tmp_path / "server.log") as url:
+            open_page(page, url, "explore", "Explore")
+            frame, (dx, dy) = chart_frame(page)
+            assert (
+                frame.evaluate("() => document.querySelector('.js-plotly-plot')._fullData[0].type")
+                == "scattergl"
+            )
+            i = frame.evaluate(ISOLATED_JS, 0)
+            x, y, row = frame.evaluate(POINT_JS, [0, 0, i])
+            page.mouse.move(dx + x, dy + y)
+            page.mouse.click(dx + x, dy + y)
+            title = str(bench.open_bundle(big).items.iloc[int(row)]["title"])
+            inspector(page, "explore").get_by_role("heading", name=title, exact=True).wait_for()
+            gd = "document.querySelector('.js-plotly-plot')"
+            shapes = frame.evaluate(f"() => {gd}.layout.shapes || []")
+            assert len(shapes) == 1 and shapes[0]["type"] == "circle"
+            assert frame.evaluate(f"() => {gd}._fullData.every(t => !t.selectedpoints)")  # nothing dimmed
+            page.get_by_text("1 selected").wait_for()
+            page.mouse.dblclick(dx + x, dy + y)  # clears it, as it clears a selection
+            frame.wait_for_function(f"() => ({gd}.layout.shapes || []).length === 0", polling=50)
+            page.get_by_text("1 selected").wait_for(state="detached")
+    finally:
+        ctx.close()
+
+
 def test_explore_lasso_selects_and_exports(server, page, tiny_bundle):
     open_page(page, server, "explore", "Explore")
     frame, (dx, dy) = chart_frame(page)

@@ -206,7 +206,7 @@ def scatter_figure(
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         # drag pans, a click selects the painting under the cursor; lasso and box are on the mode bar
         dragmode="pan",
-        clickmode="event+select",
+        clickmode="event+select" if trace is go.Scatter else "event",
         hovermode="closest",
         uirevision=f"{projection}",
         # legend under the map, so the map gets the column's whole width

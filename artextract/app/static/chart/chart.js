@@ -27,16 +27,48 @@
     });
   }
 
+  // A WebGL map (thousands of points) selects nothing on a click: dimming every other point would cost
+  // about half a second per click there. A ring drawn after the click is sent marks the painting instead.
+  function ring(pt) {
+    if (!pt) { // a lasso, a box or a double-click: the ring goes
+      if (gd.layout.shapes && gd.layout.shapes.length) Plotly.relayout(gd, { shapes: [] });
+      return;
+    }
+    if (!pt.data || pt.data.type !== 'scattergl') return;
+    var r = 9;
+    Plotly.relayout(gd, {
+      shapes: [{
+        type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel',
+        xanchor: pt.x, yanchor: pt.y, x0: -r, x1: r, y0: -r, y1: r,
+        line: { color: '#111', width: 2 }, layer: 'above'
+      }]
+    });
+  }
+
   function bind() {
     bound = true;
     gd.on('plotly_click', function (ev) {
-      if (ev && ev.points && ev.points.length) send(ev.points, 'click');
+      if (!ev || !ev.points || !ev.points.length) return;
+      send(ev.points, 'click');
+      ring(ev.points[0]);
     });
     gd.on('plotly_selected', function (ev) {
       // a click also selects (clickmode event+select); only a drawn lasso or box is a selection here
-      if (ev && (ev.lassoPoints || ev.range)) send(ev.points || [], ev.lassoPoints ? 'lasso' : 'box');
+      if (ev && (ev.lassoPoints || ev.range)) {
+        send(ev.points || [], ev.lassoPoints ? 'lasso' : 'box');
+        ring(null);
+      }
     });
-    gd.on('plotly_deselect', function () { send([], 'clear'); });
+    gd.on('plotly_deselect', function () {
+      send([], 'clear');
+      ring(null);
+    });
+    // a double-click clears a clicked WebGL painting as it clears a selection (nothing was selected)
+    gd.on('plotly_doubleclick', function () {
+      if (!gd.layout.shapes || !gd.layout.shapes.length) return;
+      send([], 'clear');
+      ring(null);
+    });
   }
 
   function render(args, theme) {
