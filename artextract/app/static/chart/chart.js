@@ -10,6 +10,7 @@
   var pending = null; // [data, layout, config] waiting for the frame to have a width
   var bound = false;
   var event = 0;
+  var lastDouble = 0; // when the last double-click was (ms)
 
   function post(type, data) {
     var msg = { isStreamlitMessage: true, type: type };
@@ -36,19 +37,26 @@
     }
     if (!pt.data || pt.data.type !== 'scattergl') return;
     var r = 9;
-    Plotly.relayout(gd, {
+    var layout = {
       shapes: [{
         type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel',
         xanchor: pt.x, yanchor: pt.y, x0: -r, x1: r, y0: -r, y1: r,
         line: { color: '#111', width: 2 }, layer: 'above'
       }]
-    });
+    };
+    // a click replaces a lasso or box selection (as Python does): that selection's dimming and outline go
+    var selected = [];
+    for (var i = 0; i < gd.data.length; i++) if (gd.data[i].selectedpoints) selected.push(i);
+    if (!selected.length) return Plotly.relayout(gd, layout);
+    layout.selections = [];
+    Plotly.update(gd, { selectedpoints: [null] }, layout, selected);
   }
 
   function bind() {
     bound = true;
     gd.on('plotly_click', function (ev) {
       if (!ev || !ev.points || !ev.points.length) return;
+      if (Date.now() - lastDouble < 500) return; // plotly may report a double-click's second click too
       send(ev.points, 'click');
       ring(ev.points[0]);
     });
@@ -65,6 +73,7 @@
     });
     // a double-click clears a clicked WebGL painting as it clears a selection (nothing was selected)
     gd.on('plotly_doubleclick', function () {
+      lastDouble = Date.now();
       if (!gd.layout.shapes || !gd.layout.shapes.length) return;
       send([], 'clear');
       ring(null);
