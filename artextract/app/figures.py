@@ -204,7 +204,9 @@ def scatter_figure(
     fig.update_layout(
         height=height,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        # drag pans, a click selects the painting under the cursor; lasso and box are on the mode bar
+        # drag pans, a click opens the painting under the cursor; lasso and box are on the mode bar.
+        # An SVG map also selects it (dimming the rest); a WebGL one does not (about 0.5 s at 100,000
+        # points), its chart component rings the painting instead.
         dragmode="pan",
         clickmode="event+select" if trace is go.Scatter else "event",
         hovermode="closest",
