@@ -294,7 +294,7 @@ def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, t
             gd = "document.querySelector('.js-plotly-plot')"
             assert frame.evaluate(f"() => {gd}._fullData[0].type") == "scattergl"
             i = frame.evaluate(ISOLATED_JS, 0)
-            x, y, row = frame.evaluate(POINT_JS, [0, 0, i])
+            x, y, _row = frame.evaluate(POINT_JS, [0, 0, i])
             # first a lasso (a rectangle) over the quarter of the map farthest from that point: a click
             # inside a selection's outline is plotly's, to move or reshape it
             x0, y0, w, h = frame.evaluate(EXTENT_JS, 0)
@@ -328,9 +328,8 @@ def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, t
             page.mouse.dblclick(dx + x, dy + y)  # clears it, as it clears a selection
             frame.wait_for_function(f"() => ({gd}.layout.shapes || []).length === 0", polling=50)
             page.get_by_text("1 selected").wait_for(state="detached")
-            page.wait_for_timeout(
-                1000
-            )  # and it stays cleared (plotly may report the second click as a click)
+            # and it stays cleared (plotly may report the double-click's second click as a click)
+            page.wait_for_timeout(1000)
             assert frame.evaluate(f"() => ({gd}.layout.shapes || []).length") == 0
             assert page.get_by_text("1 selected").count() == 0
     finally:
