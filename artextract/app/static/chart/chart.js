@@ -11,6 +11,7 @@
   var bound = false;
   var event = 0;
   var lastDouble = 0; // when the last double-click was (ms)
+  var ink = '#111'; // the theme's text colour: the ring shows on a light or a dark background
 
   function post(type, data) {
     var msg = { isStreamlitMessage: true, type: type };
@@ -41,7 +42,7 @@
       shapes: [{
         type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel',
         xanchor: pt.x, yanchor: pt.y, x0: -r, x1: r, y0: -r, y1: r,
-        line: { color: '#111', width: 2 }, layer: 'above'
+        line: { color: ink, width: 2 }, layer: 'above'
       }]
     };
     // a click replaces a lasso or box selection (as Python does): that selection's dimming and outline go
@@ -93,6 +94,7 @@
     try {
       var fig = JSON.parse(args.spec);
       var layout = fig.layout || {};
+      if (theme && theme.textColor) ink = theme.textColor;
       if (theme && theme.backgroundColor) {
         layout.paper_bgcolor = theme.backgroundColor;
         layout.font = Object.assign({ color: theme.textColor, family: 'sans-serif' }, layout.font || {});
