@@ -146,3 +146,56 @@ def test_titles_and_dates_read_as_a_curator_writes_them(slug, title, date):
     from artextract.sources.wikiart import title_and_date
 
     assert title_and_date(slug) == (title, date)
+
+
+@pytest.mark.parametrize(
+    ("slug", "title"),
+    [
+        # WikiArt drops every letter outside ASCII; the accented words come back
+        ("fray-pedro-fern-ndez-pecha-1657", "Fray Pedro Fernández Pecha"),
+        (
+            "d-molition-de-l-glise-saint-jean-en-gr-ve-mus-e-carnavalet-1800",
+            "Démolition de l'Église Saint Jean en Grève Musée Carnavalet",
+        ),
+        ("landscape-of-carri-res-1909", "Landscape of Carrières"),
+        ("ein-r-mischer-kalkofen-1919", "Ein Römischer Kalkofen"),
+        ("peisaj-din-bucure-ti", "Peisaj Din București"),
+        ("adoraci-n-de-los-magos", "Adoración de Los Magos"),
+        # elisions: "l'", "d'" joined, "d'un" kept small
+        ("l-hermitage-pontoise-snow-effect-1874", "L'Hermitage Pontoise Snow Effect"),
+        ("les-demoiselles-d-avignon", "Les Demoiselles d'Avignon"),
+        ("interieur-d-un-bar", "Interieur d'un Bar"),
+        # English titles keep their words: no "inşa", "onça", "asía", "Aragonès", "Donát", "d'In"
+        ("girl-in-a-doorway", "Girl in a Doorway"),
+        ("two-dancers-on-a-bench", "Two Dancers on a Bench"),
+        ("self-portrait-as-a-mature-man", "Self Portrait as a Mature Man"),
+        ("illustration-for-louis-aragon-s-work", "Illustration for Louis Aragon's Work"),
+        ("don-t-bungle-the-jungle", "Don't Bungle the Jungle"),
+        ("i-ll-show-it-all-so-come-soon", "I'll Show It All So Come Soon"),
+        ("he-wasn-t-18", "He Wasn't 18"),
+        ("portrait-of-i-m-golovin", "Portrait of I M Golovin"),
+        ("the-five-women-t-sei", "The Five Women T Sei"),
+        ("yvonne-d-in-profile", "Yvonne D in Profile"),
+        ("st-mark-s-basin", "St Mark's Basin"),
+        ("the-march-of-the-pass", "The March of the Pass"),
+        ("portrait-of-d-ivanov", "Portrait of D Ivanov"),
+    ],
+)
+def test_titles_put_back_the_accents_and_elisions_the_slug_broke(slug, title):
+    from artextract.sources.wikiart import title_and_date
+
+    assert title_and_date(slug)[0] == title
+
+
+def test_titles_without_the_accent_list_keep_the_slugs_words(monkeypatch, tmp_path):
+    from artextract.sources import titles
+    from artextract.sources.wikiart import title_and_date
+
+    assert titles.LEXICON_FILE.stat().st_size < 2_000_000  # committed: stays small
+    monkeypatch.setattr(titles, "LEXICON_FILE", tmp_path / "absent.txt.gz")
+    titles.lexicon.cache_clear()
+    try:
+        assert title_and_date("fray-pedro-fern-ndez-pecha") == ("Fray Pedro Fern Ndez Pecha", "")
+        assert title_and_date("l-hermitage-pontoise") == ("L'Hermitage Pontoise", "")
+    finally:
+        titles.lexicon.cache_clear()

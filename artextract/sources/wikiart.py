@@ -29,6 +29,7 @@ from ..catalog import write_catalog
 from ..errors import CatalogError
 from ..fileio import write_text_atomic
 from .artgan import ON_ERROR, ArtGANReport, index_images, load_artgan, path_key
+from .titles import repair_words
 
 LICENSE = "WikiArt: non-commercial research use only"
 WIKIART_URL = "https://www.wikiart.org/en/{artist}/{title}"
@@ -100,6 +101,7 @@ _SMALL_WORDS = frozenset(
         "over",
         "the",
         "to",
+        "un",
         "under",
         "upon",
         "van",
@@ -108,6 +110,29 @@ _SMALL_WORDS = frozenset(
         "y",
     ]
 )
+_NEGATED = frozenset(
+    [
+        "don",
+        "doesn",
+        "didn",
+        "isn",
+        "wasn",
+        "aren",
+        "weren",
+        "can",
+        "couldn",
+        "wouldn",
+        "shouldn",
+        "won",
+        "haven",
+        "hasn",
+        "hadn",
+        "ain",
+        "mustn",
+    ]
+)
+_PRONOUNS = frozenset(["i", "you", "we", "they", "he", "she", "it", "that", "there", "who"])
+_CONTRACTED = frozenset(["ll", "ve", "re", "d", "m"])
 _ROMAN = re.compile(r"^(?=[ivxlc])(c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
 _YEAR_TAIL = re.compile(
     r"^(?P<title>.*?)-(?P<circa>c-)?(?P<year>1[0-9]{3}|20[0-2][0-9])(?:-(?P<dup>[0-9]{1,2}))?$"
@@ -115,6 +140,10 @@ _YEAR_TAIL = re.compile(
 
 
 def _title_word(word: str, first: bool) -> str:
+    if word[:2] in ("l'", "d'") and len(word) > 2:  # "L'Hermitage", "Les Demoiselles d'Avignon"
+        head = word[:2].capitalize() if first else word[:2]
+        rest = word[2:]
+        return head + (rest if rest in ("un", "une") else rest[:1].upper() + rest[1:])
     if _ROMAN.match(word):
         return word.upper()
     if word in _SMALL_WORDS and not first:
@@ -137,12 +166,20 @@ def title_and_date(title_slug: str) -> tuple[str, str]:
     if m and m.group("title"):
         slug = m.group("title")
         date = ("c. " if m.group("circa") else "") + m.group("year")
-    words = [w for w in slug.replace("_", "-").split("-") if w]
-    # "girl-s-head" is how the slug spells "girl's head"
+    words = repair_words([w for w in slug.replace("_", "-").split("-") if w])
+    # "girl-s-head" is how the slug spells "girl's head"; accents and elisions the slug lost come back
+    # (titles.repair_words)
     out: list[str] = []
     for w in words:
         if w == "s" and out:
             out[-1] += "'s"
+            continue
+        # "don-t", "i-m", "you-re": English contractions
+        prev = out[-1].lower() if out else ""
+        # ("francesco-i-d-este" is Francesco I d'Este, "portrait-of-i-m-golovin" I. M. Golovin)
+        pronoun = prev in _PRONOUNS and (prev != "i" or len(out) == 1 or w in ("ll", "ve"))
+        if (w == "t" and prev in _NEGATED) or (w in _CONTRACTED and pronoun):
+            out[-1] += "'" + w
             continue
         out.append(_title_word(w, first=not out))
     return " ".join(out), date
