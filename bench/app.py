@@ -262,7 +262,13 @@ n = int(st.query_params.get("n", "0"))
 CONTROLS = st.query_params.get("controls")
 if CONTROLS:  # Explore's sidebar controls, to see what they cost the first render
     with st.sidebar:
-        box = st.expander("Map and filters") if CONTROLS == "expander" else st.container()
+        box = (
+            st.expander("Map and filters")
+            if CONTROLS == "expander"
+            else st.popover("Map and filters")
+            if CONTROLS == "popover"
+            else st.container()
+        )
         with box:  # controls=only:<kind> keeps one kind of widget, to see what each kind costs
             only = CONTROLS.split(":", 1)[1] if CONTROLS.startswith("only:") else ""
             st.subheader("Map")
@@ -378,6 +384,11 @@ def breakdown(bundle: Path, repeats: int = 3, only: str = "") -> tuple[dict[str,
                     },
                     "the same, controls in a collapsed expander": (
                         f"{bare}/?n={n}&chart=map&controls=expander",
+                        n,
+                        CHART_FRAME,
+                    ),
+                    "the same, controls in a closed popover": (
+                        f"{bare}/?n={n}&chart=map&controls=popover",
                         n,
                         CHART_FRAME,
                     ),
