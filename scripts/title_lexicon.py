@@ -21,7 +21,8 @@ French and Italian words that start with an accent also go in elided ("l'église
 elision before such a word loses both ("l-glise"), which no English title spells.
 
 ``--changes CATALOG`` prints what the list changes in a catalog's titles. On the 23,824 shared WikiArt
-paintings it changes 300 titles; read one by one, about 10 of the changes are wrong (``la-mo-i``
+paintings it changes 339 titles (with the elisions and contractions ``artextract.sources.titles`` and
+``wikiart.title_and_date`` join); read one by one, about a dozen of the changes are wrong (``la-mo-i``
 becomes Czech "moři" where the Romanian is "moși").
 
 Run it where wordfreq is installed (``pip install wordfreq==3.1.1``; not a dependency of the app)::
@@ -45,6 +46,9 @@ sys.path.insert(0, str(ROOT))
 from artextract.sources.titles import LEXICON_FILE, slug_key  # noqa: E402
 
 LANGUAGES = ["fr", "es", "it", "de", "pt", "nl", "ca", "pl", "cs", "hu", "ro", "sv", "da", "nb"]
+#: what comes before the "t" of an English negation ("don-t", "wasn-t")
+NEGATED = {"don", "doesn", "didn", "isn", "wasn", "aren", "weren", "can", "couldn", "wouldn", "shouldn", "won"}
+NEGATED |= {"haven", "hasn", "hadn", "ain", "mustn"}
 #: where two languages break words the same way, the language more of WikiArt's titles are in wins
 #: ("c-te" is French "côte" before Romanian "câte")
 PRIOR = {"fr": 1.0, "es": 0.5, "it": 0.5, "de": 0.5, "pt": 0.3, "nl": 0.3, "ro": 0.3, "ca": 0.0, "pl": 0.0}
@@ -189,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         pieces = key.split("-")
         if len(pieces) == 1:
             return len(key) < 4 or zipf_anywhere(key) > 0
-        if pieces[0] in ("l", "s") or pieces[-1] in ("s", "t"):  # "l-ger" is "à Léger"; "aragon-s"
+        if pieces[0] in ("l", "s") or pieces[-1] == "s":  # "l-ger" is "à Léger"; "aragon-s" "Aragon's"
+            return True
+        if pieces[-1] == "t" and pieces[-2] in NEGATED:  # "don-t" is "don't"
             return True
         if pieces[-1] == "e" and not word.endswith("ée"):
             return True

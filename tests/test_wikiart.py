@@ -165,6 +165,10 @@ def test_titles_and_dates_read_as_a_curator_writes_them(slug, title, date):
         ("l-hermitage-pontoise-snow-effect-1874", "L'Hermitage Pontoise Snow Effect"),
         ("les-demoiselles-d-avignon", "Les Demoiselles d'Avignon"),
         ("interieur-d-un-bar", "Interieur d'un Bar"),
+        ("arcades-at-l-estaque-1882", "Arcades at L'Estaque"),
+        ("the-gardens-of-the-villa-d-este-tivoli", "The Gardens of the Villa d'Este Tivoli"),
+        ("portr-t-der-cousine-des-k-nstlers-1861", "Porträt der Cousine des Künstlers"),
+        ("untitled-l-i48-sfe-015", "Untitled L I48 Sfe 015"),
         # English titles keep their words: no "inşa", "onça", "asía", "Aragonès", "Donát", "d'In"
         ("girl-in-a-doorway", "Girl in a Doorway"),
         ("two-dancers-on-a-bench", "Two Dancers on a Bench"),

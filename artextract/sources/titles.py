@@ -24,41 +24,22 @@ _MAX_PIECES = 5
 _NON_ASCII_RUN = re.compile(r"[^a-z]+")
 _VOWEL_START = re.compile(r"^[aeiouyhàâäéèêëîïôöœùûü]")
 #: words around an elided ``l`` or ``d`` that say the title is French or Italian
-_ROMANCE = frozenset(
-    [
-        "le",
-        "la",
-        "les",
-        "de",
-        "des",
-        "du",
-        "et",
-        "au",
-        "aux",
-        "sur",
-        "sous",
-        "dans",
-        "pour",
-        "avec",
-        "une",
-        "un",
-        "en",
-        "il",
-        "lo",
-        "della",
-        "del",
-        "dei",
-        "di",
-        "da",
-        "nel",
-        "con",
-    ]
-)
+_ROMANCE = frozenset((
+    "le", "la", "les", "de", "des", "du", "et", "au", "aux", "sur", "sous", "dans", "pour", "avec", "une", "un",
+    "en", "il", "lo", "della", "del", "dei", "di", "da", "nel", "con", "per", "verso", "lungo",
+    "femme", "trompe", "paysage", "vue",
+))  # fmt: skip
 
 
 #: English words an elision never takes ("Yvonne D in Profile" is Yvonne D.)
 _ENGLISH_SMALL = frozenset(
-    ["a", "an", "and", "as", "at", "i", "if", "in", "is", "it", "of", "on", "up", "us", "il"]
+    ["a", "aka", "an", "and", "as", "at", "i", "if", "in", "is", "it", "of", "on", "up", "us", "il"]
+)
+
+
+#: words before a French "d'" in an English title ("Villa d'Este", "Rue d'Amsterdam")
+_BEFORE_D = frozenset(
+    ["rue", "villa", "chemin", "place", "pont", "porte", "route", "duc", "comte", "marquis"]
 )
 
 
@@ -104,11 +85,13 @@ def repair_words(words: list[str]) -> list[str]:
         if (
             w in ("l", "d")
             and len(nxt) >= 2
+            and nxt.isalpha()
             and _VOWEL_START.match(nxt)
             and nxt not in _ENGLISH_SMALL
-            and (romance or k == 0)
+            and (romance or k == 0 or w == "l" or (out[k - 1] if k else "") in _BEFORE_D)
         ):
-            joined.append(f"{w}'{nxt}")
+            # in an English title "l'" starts a French name: "Arcades at L'Estaque"
+            joined.append(f"{w if romance or w == 'd' else 'L'}'{nxt}")
             k += 2
             continue
         joined.append(w)

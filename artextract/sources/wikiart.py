@@ -140,7 +140,7 @@ _YEAR_TAIL = re.compile(
 
 
 def _title_word(word: str, first: bool) -> str:
-    if word[:2] in ("l'", "d'") and len(word) > 2:  # "L'Hermitage", "Les Demoiselles d'Avignon"
+    if word[:2].lower() in ("l'", "d'") and len(word) > 2:  # "L'Hermitage", "Les Demoiselles d'Avignon"
         head = word[:2].capitalize() if first else word[:2]
         rest = word[2:]
         return head + (rest if rest in ("un", "une") else rest[:1].upper() + rest[1:])
