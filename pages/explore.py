@@ -64,6 +64,9 @@ st.caption(
     "or drag a lasso (double-click to clear), to inspect."
 )
 
+focus = st.session_state[f"{NS}.focus"]
+# the map rings the painting open in the inspector, unless a double-click on the map took the ring away
+ringed = None if focus == st.session_state.get(f"{NS}.unringed") else focus
 left, right = st.columns([3, 2], gap="medium")
 with left:
     if len(rows) == 0:
@@ -85,6 +88,7 @@ with left:
             height=MAP_HEIGHT,
             on_change=state.selection_callback(NS, CHART),
             config={"scrollZoom": True, "displaylogo": False, "responsive": True},
+            mark=data.map_mark(b, projection, ringed, None if is_everything else rows),
         )
     selected = st.session_state[f"{NS}.selected"]
     if selected:
@@ -107,7 +111,6 @@ with left:
         )
 
 with right:
-    focus = st.session_state[f"{NS}.focus"]
     state.painting_to_url(b, focus)
     if focus is None:
         st.info("Click a point or lasso a group on the map to open a painting here.")

@@ -254,11 +254,27 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     insp.get_by_text("Outlier score").wait_for()  # the inspector renders top-down; wait, then count
     assert insp.get_by_text("Outlier score").count() == 1
     insp.locator("img").first.wait_for()
-    # walk to the nearest painting
+    # the map rings the painting open in the inspector
+    gd = "document.querySelector('.js-plotly-plot')"
+    proj = b.projections[0]  # the map Explore opens on
+
+    def ringed_at() -> tuple[float, float]:
+        frame.wait_for_function(f"() => ({gd}.layout.shapes || []).length === 1", polling=50)
+        return tuple(frame.evaluate(f"() => [{gd}.layout.shapes[0].xanchor, {gd}.layout.shapes[0].yanchor]"))
+
+    def xy(r: int) -> tuple[float, float]:
+        return float(b.items[f"{proj}_x"].iloc[r]), float(b.items[f"{proj}_y"].iloc[r])
+
+    assert ringed_at() == pytest.approx(xy(int(row)), abs=1e-5)
+    # walk to the nearest painting: the ring follows
     nb = b.neighbours_of(int(row), 1)[0][0]
     insp.get_by_role("button", name="Open").first.click()
     insp.get_by_role("heading", name=str(b.items.iloc[nb]["title"]), exact=True).wait_for()
     wait_idle(page)
+    frame.wait_for_function(
+        f"() => Math.abs(({gd}.layout.shapes || [{{}}])[0].xanchor - {xy(nb)[0]!r}) < 1e-6", polling=50
+    )
+    assert ringed_at() == pytest.approx(xy(nb), abs=1e-5)
     # those two reruns sent the map's fingerprint, not the figure again; the map is still drawn
     assert len(received) > first_run and not any(b"hovertemplate" in f for f in received[first_run:])
     assert frame.evaluate(f"() => ({POINT_JS})([0, 0, {i}])")[2] == row

@@ -66,6 +66,20 @@ def test_scatter_of_a_filtered_subset_and_verdict_rings(b):
     assert sorted(_rows_in(sub, flagged=False).tolist()) == rows.tolist()
 
 
+def test_the_map_rings_the_open_painting_where_its_point_is(b):
+    proj = b.projections[-1]
+    fig = figures.scatter_figure(b, data.bundle_key(b), proj, "style", None, 1.1)
+    first = fig["data"][0]
+    row = int(arr(first["customdata"]).ravel()[0])
+    x0, y0 = float(arr(first["x"])[0]), float(arr(first["y"])[0])
+    assert data.map_mark(b, proj, row) == (row, x0, y0)  # exactly on the point the figure draws
+    same_style = data.filtered_rows(b, data.bundle_key(b), (("style", (b.items["style"].iloc[row],)),))
+    other = int(np.setdiff1d(np.arange(len(b.items)), same_style)[0])
+    assert data.map_mark(b, proj, row, same_style) is not None
+    assert data.map_mark(b, proj, other, same_style) is None  # filtered off the map: no ring
+    assert data.map_mark(b, proj, None) is None and data.map_mark(b, proj, len(b.items)) is None
+
+
 def test_too_many_classes_fold_into_other(b, monkeypatch):
     monkeypatch.setattr(figures, "MAX_LEGEND", 2)
     fig = figures.scatter_figure.__wrapped__(b, "k", b.projections[0], "artist", None, 1.1)

@@ -37,11 +37,13 @@ def plotly_chart(
     height: int,
     on_change: Callable[[], None] | None = None,
     config: dict[str, Any] | None = None,
+    mark: tuple[int, float, float] | None = None,
 ) -> Any:
     """Draw the figure ``spec`` (plotly JSON, see :func:`figures.scatter_json`) ``height`` px tall.
 
     Returns the last selection (also in ``st.session_state[key]``); ``on_change`` runs when the
     curator clicks a point or cell, draws a lasso or a box, or clears the selection (double-click).
+    ``mark``: ``(row, x, y)`` of the painting to ring on a map (the one open in the inspector), or None.
 
     The figure travels once: while the component stays on the page, a rerun with the same figure sends
     only its fingerprint (at 100,000 paintings the figure is 6 MB, and every click reruns the page). A
@@ -69,6 +71,7 @@ def plotly_chart(
         spec_id=fid,
         height=int(height) + 10,
         config=config or {},
+        mark=None if mark is None else {"row": int(mark[0]), "x": float(mark[1]), "y": float(mark[2])},
         key=key,
         default=None,
         on_change=changed,

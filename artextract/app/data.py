@@ -241,6 +241,23 @@ def filtered_rows(
     return np.flatnonzero(mask)
 
 
+def map_mark(
+    b: Bundle, projection: str, row: int | None, shown: np.ndarray | None = None
+) -> tuple[int, float, float] | None:
+    """``(row, x, y)`` of painting ``row`` on the ``projection`` map, to ring it there; None when there
+    is no painting or the map does not show it (``shown``: the rows drawn, None for all)."""
+    if row is None or not 0 <= int(row) < len(b.items):
+        return None
+    if shown is not None and not bool((np.asarray(shown) == int(row)).any()):
+        return None
+    item = b.items.iloc[int(row)]
+    # float32, as the map's figure holds the coordinates: the ring sits on the point
+    x, y = np.float32(item[f"{projection}_x"]), np.float32(item[f"{projection}_y"])
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return None
+    return int(row), float(x), float(y)
+
+
 def selection_table(b: Bundle, rows: Sequence[int], verdict_of: dict[str, str] | None = None) -> pd.DataFrame:
     """The selected paintings with labels, predictions, outlier score/reasons and verdict (for display/CSV)."""
     rows = np.asarray(list(rows), dtype=np.int64)

@@ -172,6 +172,7 @@ def reviewers(b: Bundle) -> dict[str, str]:
 def focus_row(ns: str, row: int | None, *, push: bool = True) -> None:
     """Show ``row`` in the ``ns`` inspector (remembering the previous one for Back)."""
     prev = st.session_state.get(f"{ns}.focus")
+    st.session_state.pop(f"{ns}.unringed", None)  # opened again: the map rings it again
     if push and prev is not None and prev != row:
         hist = list(st.session_state.get(f"{ns}.history", []))[-20:]
         st.session_state[f"{ns}.history"] = [*hist, prev]
@@ -181,6 +182,7 @@ def focus_row(ns: str, row: int | None, *, push: bool = True) -> None:
 def _go_back(ns: str) -> None:
     hist = list(st.session_state.get(f"{ns}.history", []))
     if hist:
+        st.session_state.pop(f"{ns}.unringed", None)
         st.session_state[f"{ns}.focus"] = hist.pop()
         st.session_state[f"{ns}.history"] = hist
 
@@ -200,6 +202,8 @@ def selection_callback(ns: str, chart_key: str) -> Callable[[], None]:
         st.session_state[f"{ns}.selected"] = rows
         if rows:
             focus_row(ns, rows[0])
+        else:  # a double-click cleared the map: its ring too, while the inspector keeps the painting
+            st.session_state[f"{ns}.unringed"] = st.session_state.get(f"{ns}.focus")
 
     return _cb
 

@@ -12,6 +12,8 @@
   var event = 0;
   var lastDouble = 0; // when the last double-click was (ms)
   var ink = '#111'; // the theme's text colour: the ring shows on a light or a dark background
+  var ringRow = null; // the painting (bundle row) the ring marks on the map, or null
+  var wantMark = null; // the painting Python asks to mark: {row, x, y} (the one open in the inspector)
 
   function post(type, data) {
     var msg = { isStreamlitMessage: true, type: type };
@@ -29,28 +31,45 @@
     });
   }
 
-  // A WebGL map (thousands of points) selects nothing on a click: dimming every other point would cost
-  // about half a second per click there. A ring drawn after the click is sent marks the painting instead.
-  function ring(pt) {
-    if (!pt) { // a lasso, a box or a double-click: the ring goes
-      if (gd.layout.shapes && gd.layout.shapes.length) Plotly.relayout(gd, { shapes: [] });
-      return;
-    }
-    if (!pt.data || pt.data.type !== 'scattergl') return;
-    var r = 9;
-    var layout = {
-      shapes: [{
-        type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel',
-        xanchor: pt.x, yanchor: pt.y, x0: -r, x1: r, y0: -r, y1: r,
-        line: { color: ink, width: 2 }, layer: 'above'
-      }]
+  function ringShape(x, y) {
+    var r = 12; // larger and darker than the rings of flagged paintings
+    return {
+      type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel',
+      xanchor: x, yanchor: y, x0: -r, x1: r, y0: -r, y1: r,
+      line: { color: ink, width: 3 }, layer: 'above'
     };
+  }
+
+  function clearRing() {
+    ringRow = null;
+    if (gd.layout.shapes && gd.layout.shapes.length) Plotly.relayout(gd, { shapes: [] });
+  }
+
+  // The ring marks the painting open in the inspector, wherever it was opened from: a click, a shared
+  // link, a walk to a neighbour, a row of the selection table. A WebGL map (thousands of points) selects
+  // nothing on a click: dimming every other point would cost about half a second per click there, so
+  // the ring, drawn after the click is sent, is all that marks the painting.
+  function ring(pt) {
+    if (!pt) return clearRing(); // a lasso, a box or a double-click: the ring goes
+    ringRow = pt.customdata;
+    var layout = { shapes: [ringShape(pt.x, pt.y)] };
+    if (!pt.data || pt.data.type !== 'scattergl') return Plotly.relayout(gd, layout); // SVG: dimmed too
     // a click replaces a lasso or box selection (as Python does): that selection's dimming and outline go
     var selected = [];
     for (var i = 0; i < gd.data.length; i++) if (gd.data[i].selectedpoints) selected.push(i);
     if (!selected.length) return Plotly.relayout(gd, layout);
     layout.selections = [];
     Plotly.update(gd, { selectedpoints: [null] }, layout, selected);
+  }
+
+  // after a run: ring the painting Python names, unless the ring already marks it
+  function syncMark() {
+    if (!bound) return; // not drawn yet: drawPending calls this once it is
+    var row = wantMark ? wantMark.row : null;
+    if (row === ringRow) return;
+    if (!wantMark) return clearRing();
+    ringRow = row;
+    Plotly.relayout(gd, { shapes: [ringShape(wantMark.x, wantMark.y)] });
   }
 
   function bind() {
@@ -83,7 +102,8 @@
 
   function render(args, theme) {
     post('streamlit:setFrameHeight', { height: args.height });
-    if (args.spec_id === lastSpec) return; // a rerun with the same figure keeps zoom and selection
+    wantMark = args.mark || null;
+    if (args.spec_id === lastSpec) return syncMark(); // a rerun with the same figure keeps zoom and selection
     if (args.spec == null) {
       // a rerun sent only the fingerprint of a figure this frame does not hold (it was reloaded): ask
       event += 1;
@@ -114,6 +134,8 @@
     pending = null;
     Plotly.react(gd, p[0], p[1], p[2]).then(function () {
       if (!bound) bind();
+      ringRow = null; // a new figure comes without the ring
+      syncMark();
       problem.hidden = true;
       gd.hidden = false;
       gd.setAttribute('data-drawn', String(Date.now()));
