@@ -169,6 +169,8 @@ def test_titles_and_dates_read_as_a_curator_writes_them(slug, title, date):
         ("the-gardens-of-the-villa-d-este-tivoli", "The Gardens of the Villa d'Este Tivoli"),
         ("portr-t-der-cousine-des-k-nstlers-1861", "Porträt der Cousine des Künstlers"),
         ("untitled-l-i48-sfe-015", "Untitled L I48 Sfe 015"),
+        # a file named with its accents and apostrophes keeps them
+        ("démolition-de-l'église-1800", "Démolition de l'Église"),
         # English titles keep their words: no "inşa", "onça", "asía", "Aragonès", "Donát", "d'In"
         ("girl-in-a-doorway", "Girl in a Doorway"),
         ("two-dancers-on-a-bench", "Two Dancers on a Bench"),
