@@ -6,9 +6,10 @@ en-Grève" reaches us as ``d-molition-de-l-glise-saint-jean-en-gr-ve`` and "Fray
 (``accents.txt.gz``, built by ``scripts/title_lexicon.py`` from wordfreq's lists of the European
 languages) and joins French and Italian elisions (``l-hermitage`` -> ``l'hermitage``). A piece
 that could be a title's own word is left as it is: the list holds no word whose broken form is
-English (``in-a`` is not "inşa"), and an elision needs a French or Italian word around it (or an
-accented one, or to open the title).
-Without the list the words are left as they are.
+English (``in-a`` is not "inşa"). A ``d`` is elided where a French or Italian (or accented) word is
+around it, where it opens the title, or after a word such as "Villa" ("Villa d'Este"); an ``l`` before a
+vowel always, as "L'" in an English title ("Arcades at L'Estaque"). Without the list the words are
+left as they are.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _ROMANCE = frozenset((
 ))  # fmt: skip
 
 
-#: English words an elision never takes ("Yvonne D in Profile" is Yvonne D.)
+#: words an elision never takes ("Yvonne D in Profile" is Yvonne D., "Sis and L Il Sis" no "l'Il")
 _ENGLISH_SMALL = frozenset(
     ["a", "aka", "an", "and", "as", "at", "i", "if", "in", "is", "it", "of", "on", "up", "us", "il"]
 )

@@ -110,27 +110,10 @@ _SMALL_WORDS = frozenset(
         "y",
     ]
 )
-_NEGATED = frozenset(
-    [
-        "don",
-        "doesn",
-        "didn",
-        "isn",
-        "wasn",
-        "aren",
-        "weren",
-        "can",
-        "couldn",
-        "wouldn",
-        "shouldn",
-        "won",
-        "haven",
-        "hasn",
-        "hadn",
-        "ain",
-        "mustn",
-    ]
-)
+_NEGATED = frozenset((
+    "don", "doesn", "didn", "isn", "wasn", "aren", "weren", "can", "couldn", "wouldn", "shouldn", "won",
+    "haven", "hasn", "hadn", "ain", "mustn",
+))  # fmt: skip
 _PRONOUNS = frozenset(["i", "you", "we", "they", "he", "she", "it", "that", "there", "who"])
 _CONTRACTED = frozenset(["ll", "ve", "re", "d", "m"])
 _ROMAN = re.compile(r"^(?=[ivxlc])(c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})$")
@@ -176,7 +159,8 @@ def title_and_date(title_slug: str) -> tuple[str, str]:
             continue
         # "don-t", "i-m", "you-re": English contractions
         prev = out[-1].lower() if out else ""
-        # ("francesco-i-d-este" is Francesco I d'Este, "portrait-of-i-m-golovin" I. M. Golovin)
+        # an "I" inside a title may be a numeral or an initial, not "I'd", "I'm": "francesco-i-d-este" is
+        # Francesco I d'Este, "portrait-of-i-m-golovin" I. M. Golovin
         pronoun = prev in _PRONOUNS and (prev != "i" or len(out) == 1 or w in ("ll", "ve"))
         if (w == "t" and prev in _NEGATED) or (w in _CONTRACTED and pronoun):
             out[-1] += "'" + w
