@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from artextract.app import chart, data, figures, state, widgets
@@ -44,7 +45,7 @@ for attr, tab in zip(attrs, st.tabs([data.attribute_label(a) for a in attrs]), s
         c[2].metric("Macro-F1", data.fmt(m.get("macro_f1")))
         uniform, majority = data.chance_levels(m)
         c[3].metric("Chance / majority", f"{data.fmt(uniform)} / {data.fmt(majority)}")
-        matrix, table = st.columns([3, 1])
+        matrix, table = st.columns([5, 2])
         with matrix:
             chart.plotly_chart(
                 figures.confusion_json(b, key, attr, normalise),
@@ -55,12 +56,28 @@ for attr, tab in zip(attrs, st.tabs([data.attribute_label(a) for a in attrs]), s
             )
         with table:
             st.markdown(f"**Per class** ({m.get('split', 'val')})")
+            per_class = data.per_class_table(b, attr)
+            for c in ("recall", "precision"):  # nothing to measure reads "—", not "None"
+                per_class[c] = ["—" if pd.isna(v) else f"{v:.2f}" for v in per_class[c]]
             st.dataframe(
-                data.per_class_table(b, attr),
+                per_class,
                 hide_index=True,
-                column_config={
-                    "precision": st.column_config.NumberColumn(format="%.2f"),
-                    "recall": st.column_config.NumberColumn(format="%.2f"),
+                column_order=["class", "recall", "precision", "support"],
+                height=min(35 * (len(per_class) + 1) + 3, 600),  # every class shown, up to 16
+                column_config={  # narrow columns, so the whole table fits beside the matrix
+                    "class": st.column_config.TextColumn(width=145),
+                    "recall": st.column_config.TextColumn(
+                        width=52,
+                        help="of the paintings catalogued as this class, the share predicted so (the row's diagonal)",
+                    ),
+                    "precision": st.column_config.TextColumn(
+                        "prec.",
+                        width=52,
+                        help="of the paintings predicted as this class, the share catalogued so",
+                    ),
+                    "support": st.column_config.NumberColumn(
+                        "n", width=42, help="paintings catalogued as this class"
+                    ),
                 },
             )
         cell = st.session_state[f"{ns}.cell"]

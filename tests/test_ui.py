@@ -80,6 +80,26 @@ def test_the_map_rings_the_open_painting_where_its_point_is(b):
     assert data.map_mark(b, proj, None) is None and data.map_mark(b, proj, len(b.items)) is None
 
 
+def test_per_class_figures_with_nothing_to_measure_are_empty_not_zero():
+    from types import SimpleNamespace
+
+    pc = [
+        {"class": "Pop_Art", "precision": 0.0, "recall": 0.0, "support": 0, "predicted": 3},  # none here
+        {"class": "Minimalism", "precision": 0.0, "recall": 0.0, "support": 4, "predicted": 0},  # never said
+        {"class": "Baroque", "precision": 0.8, "recall": 0.9, "support": 10, "predicted": 11},
+    ]
+    t = data.per_class_table(SimpleNamespace(metrics={"style": {"per_class": pc}}), "style")
+    assert list(t.columns) == ["class", "precision", "recall", "support"]
+    assert t["class"].tolist() == ["Pop Art", "Minimalism", "Baroque"]
+    assert np.isnan(t["recall"][0]) and t["precision"][0] == 0.0  # 3 predicted, all wrong: 0 is right
+    assert np.isnan(t["precision"][1]) and t["recall"][1] == 0.0
+    assert (t["precision"][2], t["recall"][2]) == (0.8, 0.9)
+    old = [{k: v for k, v in row.items() if k != "predicted"} for row in pc]  # a bundle from before
+    assert data.per_class_table(SimpleNamespace(metrics={"style": {"per_class": old}}), "style")[
+        "precision"
+    ].tolist() == [0.0, 0.0, 0.8]
+
+
 def test_too_many_classes_fold_into_other(b, monkeypatch):
     monkeypatch.setattr(figures, "MAX_LEGEND", 2)
     fig = figures.scatter_figure.__wrapped__(b, "k", b.projections[0], "artist", None, 1.1)

@@ -375,10 +375,15 @@ def cell_rows(b: Bundle, attr: str, true_idx: int, pred_idx: int) -> np.ndarray:
 
 
 def per_class_table(b: Bundle, attr: str) -> pd.DataFrame:
+    """Precision, recall and support per class; a figure with nothing to measure is empty, not 0: no
+    recall for a class the collection has no painting of, no precision for one never predicted."""
     pc = b.metrics.get(attr, {}).get("per_class") or []
-    df = pd.DataFrame(pc, columns=["class", "precision", "recall", "support"])
+    df = pd.DataFrame(pc, columns=["class", "precision", "recall", "support", "predicted"])
     df["class"] = df["class"].map(pretty_label)
-    return df
+    df["recall"] = df["recall"].where(df["support"] > 0)
+    if df["predicted"].notna().all():  # bundles from before "predicted" was stored keep their figures
+        df["precision"] = df["precision"].where(df["predicted"] > 0)
+    return df.drop(columns="predicted")
 
 
 @functools.lru_cache(maxsize=4000)
