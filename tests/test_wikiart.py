@@ -193,6 +193,16 @@ def test_titles_put_back_the_accents_and_elisions_the_slug_broke(slug, title):
     assert title_and_date(slug)[0] == title
 
 
+def test_every_word_of_the_accent_list_can_be_found():
+    from artextract.sources import titles
+
+    keys = titles.lexicon()
+    assert len(keys) > 50_000
+    # the repair tries runs of at most _MAX_PIECES pieces: no word of the list may break into more
+    assert max(k.count("-") + 1 for k in keys) <= titles._MAX_PIECES
+    assert all(k == titles.slug_key(w) and not w.isascii() for k, w in keys.items())
+
+
 def test_titles_without_the_accent_list_keep_the_slugs_words(monkeypatch, tmp_path):
     from artextract.sources import titles
     from artextract.sources.wikiart import title_and_date

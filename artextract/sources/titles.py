@@ -20,8 +20,8 @@ import re
 from pathlib import Path
 
 LEXICON_FILE = Path(__file__).with_name("accents.txt.gz")
-#: the most pieces one broken word spans ("ma-tre-d-h-tel" is as long as it gets)
-_MAX_PIECES = 5
+#: the most pieces one broken word in the list spans (Hungarian "bevásárlóközpont" is ``bev-s-rl-k-zpont``)
+_MAX_PIECES = 6
 _NON_ASCII_RUN = re.compile(r"[^a-z]+")
 _VOWEL_START = re.compile(r"^[aeiouyhàâäéèêëîïôöœùûü]")
 #: words around an elided ``l`` or ``d`` that say the title is French or Italian
