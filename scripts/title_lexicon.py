@@ -44,11 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from artextract.sources.titles import LEXICON_FILE, slug_key  # noqa: E402
+from artextract.sources.wikiart import _NEGATED as NEGATED_STEMS  # noqa: E402  ("don" of "don-t")
 
 LANGUAGES = ["fr", "es", "it", "de", "pt", "nl", "ca", "pl", "cs", "hu", "ro", "sv", "da", "nb"]
-#: what comes before the "t" of an English negation ("don-t", "wasn-t")
-NEGATED = {"don", "doesn", "didn", "isn", "wasn", "aren", "weren", "can", "couldn", "wouldn", "shouldn", "won"}
-NEGATED |= {"haven", "hasn", "hadn", "ain", "mustn"}
 #: where two languages break words the same way, the language more of WikiArt's titles are in wins
 #: ("c-te" is French "côte" before Romanian "câte")
 PRIOR = {"fr": 1.0, "es": 0.5, "it": 0.5, "de": 0.5, "pt": 0.3, "nl": 0.3, "ro": 0.3, "ca": 0.0, "pl": 0.0}
@@ -56,91 +54,14 @@ OTHER_PRIOR = -0.5
 #: languages that elide their articles: "l'église", "d'été", "l'ombra"
 ELIDING = ("fr", "it")
 #: pieces of English titles: particles, initials, contractions ("don-t", "i-d", "we-ve"), abbreviations
-LEGIT = set(
-    [
-        "a",
-        "an",
-        "and",
-        "as",
-        "at",
-        "by",
-        "for",
-        "in",
-        "is",
-        "it",
-        "my",
-        "no",
-        "of",
-        "on",
-        "or",
-        "so",
-        "the",
-        "to",
-        "up",
-        "us",
-        "we",
-        "be",
-        "do",
-        "go",
-        "he",
-        "me",
-        "la",
-        "le",
-        "de",
-        "el",
-        "en",
-        "un",
-        "da",
-        "do",
-        "di",
-        "du",
-        "y",
-        "o",
-        "e",
-        "s",
-        "t",
-        "d",
-        "m",
-        "ll",
-        "ve",
-        "re",
-        "st",
-        "mr",
-        "mrs",
-        "dr",
-        "mt",
-    ]
+LEGIT = {
+    "a", "an", "and", "as", "at", "by", "for", "in", "is", "it", "my", "no", "of", "on", "or", "so", "the",
+    "to", "up", "us", "we", "be", "do", "go", "he", "me", "la", "le", "de", "el", "en", "un", "da",
+    "di", "du", "y", "o", "e", "s", "t", "d", "m", "ll", "ve", "re", "st", "mr", "mrs", "dr", "mt",
     # and everyday short words of the other languages ("ou-le" is French "ou le", not Romanian "ouăle")
-    + [
-        "ou",
-        "et",
-        "au",
-        "aux",
-        "sur",
-        "des",
-        "les",
-        "il",
-        "lo",
-        "del",
-        "los",
-        "las",
-        "em",
-        "um",
-        "der",
-        "die",
-        "das",
-        "im",
-        "am",
-        "zu",
-        "und",
-        "von",
-        "mit",
-        "cu",
-        "pe",
-        "din",
-        "si",
-    ]
-) | set("abcdefghijklmnopqrstuvwxyz")
+    "ou", "et", "au", "aux", "sur", "des", "les", "il", "lo", "del", "los", "las", "em", "um", "der", "die",
+    "das", "im", "am", "zu", "und", "von", "mit", "cu", "pe", "din", "si",
+} | set("abcdefghijklmnopqrstuvwxyz")  # fmt: skip
 
 
 def _latin(word: str) -> bool:
@@ -195,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             return len(key) < 4 or zipf_anywhere(key) > 0
         if pieces[0] in ("l", "s") or pieces[-1] == "s":  # "l-ger" is "à Léger"; "aragon-s" "Aragon's"
             return True
-        if pieces[-1] == "t" and pieces[-2] in NEGATED:  # "don-t" is "don't"
+        if pieces[-1] == "t" and pieces[-2] in NEGATED_STEMS:  # "don-t" is "don't"
             return True
         if pieces[-1] == "e" and not word.endswith("ée"):
             return True
