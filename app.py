@@ -11,6 +11,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
+from artextract.app.state import LANDING_KEY
+
 HERE = Path(__file__).resolve().parent
 PAGES = HERE / "pages"
 # served by the app itself: a material-icon favicon would be fetched from fonts.gstatic.com
@@ -35,7 +37,9 @@ def build_navigation() -> StreamlitPage:
 def main() -> None:
     icon = str(FAVICON) if FAVICON.is_file() else None  # a checkout without it still opens
     st.set_page_config(page_title="ArtExtract", page_icon=icon, layout="wide")
-    build_navigation().run()
+    page = build_navigation()
+    st.session_state.setdefault(LANDING_KEY, page.url_path)  # the page this browser session opened on
+    page.run()
 
 
 if __name__ == "__main__":

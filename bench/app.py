@@ -11,8 +11,9 @@ is started on it and Chromium (Playwright) measures:
 
 - ``first render``: from navigation to /explore until the map has drawn all its points, on a cold
   server (figure built and cached) and again warm (second visit, cached figure), each in a fresh browser
-  context; and ``from home``: from a click on Explore's sidebar link, in a browser that has the app open
-  on Home, to the map drawn (how a curator usually arrives: Streamlit switches pages in place);
+  context (``controls drawn``: until the sidebar's controls, which follow the map, are there too);
+  and ``from home``: from a click on Explore's sidebar link, in a browser that has the app open on
+  Home, to the map drawn (how a curator usually arrives: Streamlit switches pages in place);
 - ``click -> inspector``: from a click on a point until the inspector shows that painting's title
   (median of ``--clicks`` different points).
 
@@ -28,7 +29,12 @@ app draws, 1.5 MB, in a component frame), the same build drawn in the page itsel
 components-v2 prototype (no frame), and our Explore page on the bundle, each to its last point drawn;
 then our Confusion page, to its first matrix drawn; and the bare page and Explore once more on a server
 without uvloop and httptools (uvicorn's pure-Python defaults), to see what those two packages give.
-``--only TEXT`` keeps the rows whose name holds TEXT; ``--repeats N`` sets the page loads per row.
+The rows with Explore's sidebar controls are drawn several ways: in the same run as the chart, before
+or after it; in the next run, once the chart reports it has drawn (what Explore does on a page load,
+``state.map_before_controls``); in a collapsed expander or a closed popover; or one kind of widget
+alone. Where the whole sidebar of controls is drawn, the table also gives when it was complete.
+``--only TEXT`` keeps the rows whose name holds TEXT (or any of ``A|B``); ``--repeats N`` sets the page
+loads per row.
 ``--pure-python-server`` runs the size measurements on such a server, for the same comparison.
 
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
@@ -135,6 +141,8 @@ def measure(
             page.goto(f"{url}/explore")
             frame = wait_drawn(page, n, CHART_FRAME, timeout=180_000)
             out[f"first_render_{label}_s"] = time.perf_counter() - t0
+            page.wait_for_function(CONTROLS_JS, polling=20)  # a page load draws them once the map has drawn
+            out[f"controls_drawn_{label}_s"] = time.perf_counter() - t0
             if label == "warm":
                 times = []
                 rng = np.random.default_rng(1)
@@ -220,13 +228,19 @@ CHART_JS = """([n, title]) => {
   const gd = doc?.querySelector('.js-plotly-plot');
   if (!gd || !gd._fullData) return false;
   let k = 0; for (const t of gd._fullData) if (!String(t.name).startsWith('flagged')) k += t.x.length;
-  return k === n && (!!gd.querySelector('canvas') || gd.querySelectorAll('.scatterlayer .point').length >= n);
+  const drawn = k === n && (!!gd.querySelector('canvas') || gd.querySelectorAll('.scatterlayer .point').length >= n);
+  if (drawn && window.__drawnAt === undefined) window.__drawnAt = performance.now();
+  return drawn;
 }"""
 CHART_FRAME = "artextract.app.chart.plotly_chart"  # the chart component's frame title (chart.FRAME_TITLE)
 
 
-DRAWN_JS = """(title) => !!document.querySelector(`iframe[title="${title}"]`)
-  ?.contentDocument?.querySelector('.js-plotly-plot[data-drawn]')"""
+DRAWN_JS = """(title) => {
+  const drawn = !!document.querySelector(`iframe[title="${title}"]`)
+    ?.contentDocument?.querySelector('.js-plotly-plot[data-drawn]');
+  if (drawn && window.__drawnAt === undefined) window.__drawnAt = performance.now();
+  return drawn;
+}"""
 
 
 def wait_drawn(page, n: int, frame_title: str | None = None, timeout: int = 60_000):
@@ -259,8 +273,10 @@ export default function(component) {
 }''')
 st.title("Explore")
 n = int(st.query_params.get("n", "0"))
-CONTROLS = st.query_params.get("controls")
-if CONTROLS:  # Explore's sidebar controls, to see what they cost the first render
+CONTROLS = st.query_params.get("controls", "")
+AFTER = CONTROLS.startswith("after")  # controls=after: the same controls, sent after the chart
+CONTROLS = CONTROLS.removeprefix("after") or ("sidebar" if AFTER else "")
+def controls():
     with st.sidebar:
         box = (
             st.expander("Map and filters")
@@ -283,13 +299,18 @@ if CONTROLS:  # Explore's sidebar controls, to see what they cost the first rend
                 st.subheader("Filter")
                 for a in ("Style", "Genre", "Artist"):
                     st.multiselect(a, ["a", "b", "c"])
+DEFER = CONTROLS == "deferred"  # controls=deferred: sent once the chart reports it has drawn
+if DEFER:
+    CONTROLS = "sidebar"
+if CONTROLS and not AFTER and not DEFER:  # Explore's sidebar controls, to see what they cost the first render
+    controls()
 if n:
     rng = np.random.default_rng(0)
     trace = go.Scatter if n <= figures.SVG_MAX_POINTS else go.Scattergl  # as the Explore map
     fig = go.Figure(trace(x=rng.normal(size=n), y=rng.normal(size=n), mode="markers", customdata=np.arange(n)))
     fig.update_layout(height=620)
     if st.query_params.get("chart") == "map":
-        chart.plotly_chart(pio.to_json(fig, validate=False), key="c", height=620)
+        chart.plotly_chart(pio.to_json(fig, validate=False), key="c", height=620, report_drawn=DEFER)
     elif st.query_params.get("chart") == "inline":
         spec = pio.to_json(fig, validate=False)
         INLINE(data={"spec": spec, "src": f"/component/{chart.FRAME_TITLE}/plotly-lite.min.js"}, key="c", height=630)
@@ -297,6 +318,8 @@ if n:
         st.plotly_chart(fig, key="c", on_select="rerun")
 else:
     st.write("no chart")
+if CONTROLS and (AFTER or DEFER and st.session_state.get("c.drawn")):
+    controls()
 """
 
 
@@ -312,14 +335,22 @@ sys.exit(main())
 """
 
 
+#: Explore's sidebar controls have been drawn (its filters are the last of them).
+CONTROLS_JS = "() => !!document.querySelector('[data-testid=stSidebar] [data-testid=stMultiSelect]')"
+
+#: When the last script file the page had when its chart was drawn arrived (ms from navigation).
 LAST_SCRIPT_JS = """() => Math.max(0, ...performance.getEntriesByType('resource')
-    .filter(e => e.name.split('?')[0].endsWith('.js')).map(e => e.responseEnd))"""
+    .filter(e => e.name.split('?')[0].endsWith('.js') && e.responseEnd <= (window.__drawnAt ?? Infinity))
+    .map(e => e.responseEnd))"""
 
 
-def breakdown(bundle: Path, repeats: int = 3, only: str = "") -> tuple[dict[str, float], dict[str, float]]:
+def breakdown(
+    bundle: Path, repeats: int = 3, only: str = ""
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     """Median first render (s) of a bare page, the same with a chart two ways, and Explore; each page also
     on a server without uvloop and httptools. ``only``: the rows whose name holds this text. Returns the
-    first renders and, per row, the median time its page's last script file arrived (s)."""
+    first renders; for the rows with Explore's controls, when they had all been drawn too; and, per row,
+    the median time its page's last script file arrived (s)."""
     import subprocess
     import urllib.request
 
@@ -329,6 +360,7 @@ def breakdown(bundle: Path, repeats: int = 3, only: str = "") -> tuple[dict[str,
     n = len(open_bundle(bundle).items)
     out: dict[str, list[float]] = {}
     scripts: dict[str, list[float]] = {}
+    controls: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "bare.py"
         app.write_text(BARE_APP)
@@ -382,6 +414,16 @@ def breakdown(bundle: Path, repeats: int = 3, only: str = "") -> tuple[dict[str,
                         )
                         for kind in ("radio", "select", "slider", "multiselect")
                     },
+                    "the same, controls sent after the chart": (
+                        f"{bare}/?n={n}&chart=map&controls=after",
+                        n,
+                        CHART_FRAME,
+                    ),
+                    "the same, controls sent once the chart has drawn (as Explore on a page load)": (
+                        f"{bare}/?n={n}&chart=map&controls=deferred",
+                        n,
+                        CHART_FRAME,
+                    ),
                     "the same, controls in a collapsed expander": (
                         f"{bare}/?n={n}&chart=map&controls=expander",
                         n,
@@ -401,7 +443,11 @@ def breakdown(bundle: Path, repeats: int = 3, only: str = "") -> tuple[dict[str,
                         CHART_FRAME,
                     ),
                 }
-                targets = {k: v for k, v in targets.items() if only in k}
+                targets = {k: v for k, v in targets.items() if any(o in k for o in only.split("|"))}
+                # rows whose page has Explore's whole sidebar of controls: also timed to the controls drawn
+                with_controls = {
+                    k for k in targets if k.startswith(("Explore", "bare page + chart component + Explore's"))
+                } | {k for k in targets if k.startswith("the same, controls sent")}
                 for _ in range(repeats + 1):  # the first round warms the servers up and is not counted
                     for name, (target, pts, frame) in targets.items():
                         out.setdefault(name, [])
@@ -418,14 +464,19 @@ def breakdown(bundle: Path, repeats: int = 3, only: str = "") -> tuple[dict[str,
                         out[name].append(time.perf_counter() - t0)
                         # when the page's last script file arrived, from navigation (s)
                         scripts.setdefault(name, []).append(page.evaluate(LAST_SCRIPT_JS) / 1000)
+                        if name in with_controls:
+                            page.wait_for_function(CONTROLS_JS, polling=20, timeout=60_000)
+                            controls.setdefault(name, []).append(time.perf_counter() - t0)
                         ctx.close()
                 browser.close()
         finally:
             for proc in procs:
                 proc.terminate()
-    return {k: statistics.median(v[1:]) for k, v in out.items()}, {
-        k: statistics.median(v[1:]) for k, v in scripts.items()
-    }
+    return (
+        {k: statistics.median(v[1:]) for k, v in out.items()},
+        {k: statistics.median(v[1:]) for k, v in controls.items()},
+        {k: statistics.median(v[1:]) for k, v in scripts.items()},
+    )
 
 
 def upload_latency(bundle: Path, sizes: list[int], queries: int) -> list[dict[str, float]]:
@@ -479,7 +530,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=0, help="simultaneous Similar uploads (0 = skip)")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--breakdown", action="store_true", help="where Explore's first render goes")
-    ap.add_argument("--only", default="", help="--breakdown: only the rows whose name holds this text")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="--breakdown: only the rows whose name holds this text (or one of several, joined by |)",
+    )
     ap.add_argument(
         "--repeats", type=int, default=3, help="--breakdown: page loads per row (median reported)"
     )
@@ -491,11 +546,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.breakdown:
-        res, last_script = breakdown(args.bundle, repeats=args.repeats, only=args.only)
-        print("| page, fresh browser context | first render (s) | its last script file arrived (s) |")
-        print("|---|---:|---:|")
+        res, with_controls, last_script = breakdown(args.bundle, repeats=args.repeats, only=args.only)
+        print("| page, fresh browser context | first render (s) | controls drawn too (s) | its last script file "
+              "arrived (s) |")  # fmt: skip
+        print("|---|---:|---:|---:|")
         for k, v in res.items():
-            print(f"| {k} | {v:.2f} | {last_script[k]:.2f} |")
+            ctl = f"{with_controls[k]:.2f}" if k in with_controls else ""
+            print(f"| {k} | {v:.2f} | {ctl} | {last_script[k]:.2f} |")
         for page in ("bare page", "Explore"):
             pure = f"{page}, pure-Python server (no uvloop, no httptools)"
             if page in res and pure in res:

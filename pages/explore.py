@@ -12,50 +12,62 @@ MAP_HEIGHT = 620
 
 state.ensure_app_navigation()
 st.title("Explore")
-b = state.current_bundle()
+# a page load that lands here draws the map first, with the controls' first values, and the controls
+# (the collection switcher too) as soon as the map has drawn (state.map_before_controls)
+map_first = state.map_before_controls(NS, CHART)
+b = state.current_bundle(switcher=not map_first)
 key = data.bundle_key(b)
 state.init_state({f"{NS}.selected": [], f"{NS}.focus": None, f"{NS}.history": []})
 verdict_of = state.verdicts(b)
 state.focus_from_url(NS, b)  # a shared link (?painting=<id>) opens its painting
 
+if map_first and (not b.projections or len(b.items) == 0):
+    state.controls_now(CHART)  # no map to wait for
 if not b.projections:
     st.info(
         "This bundle has no map: rebuild it with projections, e.g. `artextract build --projections umap,tsne`."
     )
     st.stop()
 
-with st.sidebar:
-    st.subheader("Map")
-    projection = st.radio(
-        "Projection",
-        b.projections,
-        format_func=lambda p: {"tsne": "t-SNE", "umap": "UMAP"}.get(p, p),
-        horizontal=True,
-        key=f"{NS}.projection",
-    )
-    options = data.colour_options(b)
-    colour_label = st.selectbox("Colour by", list(options), key=f"{NS}.colour")
-    threshold = st.slider(
-        "Outlier threshold",
-        0.0,
-        1.0,
-        float(b.outlier_threshold),
-        0.01,
-        key=f"{NS}.threshold",
-        help="Paintings scoring at least this are flagged (ringed on the map).",
-    )
-    flagged_only = st.checkbox("Flagged only", key=f"{NS}.flagged_only")
-    st.subheader("Filter")
-    filters = tuple(
-        (
-            a,
-            tuple(
-                st.multiselect(data.attribute_label(a), data.filter_values(b, key, a), key=f"{NS}.filter.{a}")
-            ),
+options = data.colour_options(b)
+if map_first:  # the values the controls will start at
+    projection, colour_label = b.projections[0], next(iter(options))
+    threshold, flagged_only = float(b.outlier_threshold), False
+    filters = tuple((a, ()) for a in b.attributes if a in b.items.columns)
+else:
+    with st.sidebar:
+        st.subheader("Map")
+        projection = st.radio(
+            "Projection",
+            b.projections,
+            format_func=lambda p: {"tsne": "t-SNE", "umap": "UMAP"}.get(p, p),
+            horizontal=True,
+            key=f"{NS}.projection",
         )
-        for a in b.attributes
-        if a in b.items.columns
-    )
+        colour_label = st.selectbox("Colour by", list(options), key=f"{NS}.colour")
+        threshold = st.slider(
+            "Outlier threshold",
+            0.0,
+            1.0,
+            float(b.outlier_threshold),
+            0.01,
+            key=f"{NS}.threshold",
+            help="Paintings scoring at least this are flagged (ringed on the map).",
+        )
+        flagged_only = st.checkbox("Flagged only", key=f"{NS}.flagged_only")
+        st.subheader("Filter")
+        filters = tuple(
+            (
+                a,
+                tuple(
+                    st.multiselect(
+                        data.attribute_label(a), data.filter_values(b, key, a), key=f"{NS}.filter.{a}"
+                    )
+                ),
+            )
+            for a in b.attributes
+            if a in b.items.columns
+        )
 
 rows = data.filtered_rows(b, key, filters, flagged_only, threshold)
 is_everything = len(rows) == len(b.items)
@@ -89,6 +101,7 @@ with left:
             on_change=state.selection_callback(NS, CHART),
             config={"scrollZoom": True, "displaylogo": False, "responsive": True},
             mark=data.map_mark(b, projection, ringed, None if is_everything else rows),
+            report_drawn=map_first,
         )
     selected = st.session_state[f"{NS}.selected"]
     if selected:

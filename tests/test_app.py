@@ -108,6 +108,56 @@ def test_explore_filters_narrow_the_map(env):
         assert not at.exception, label
 
 
+def _chart_args(at: AppTest) -> dict:
+    import json
+
+    (chart,) = at.get("component_instance")  # the Explore map (artextract.app.chart)
+    return json.loads(chart.proto.json_args)
+
+
+def test_a_page_load_on_explore_draws_the_map_before_its_controls(env):
+    """A browser that opens the app on Explore gets the map first: no control and no collection switcher in
+    that run (their scripts would hold the map's frame back), and a chart that reports its first drawing.
+    The run after that report draws them, at the values the map was drawn with: the same figure, so only
+    its fingerprint is sent. A session that arrives from another page gets its controls at once."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception and at.session_state["app.landing"] == "explore"
+    assert (
+        not at.sidebar.selectbox and not at.radio and not at.slider and not at.checkbox and not at.multiselect
+    )
+    first = _chart_args(at)
+    assert first["report_drawn"] and first["spec"]
+    assert f"{len(env.items):,} of {len(env.items):,} paintings shown" in texts(at)
+
+    at.session_state["explore.chart.drawn"] = True  # what the chart's callback records on the report
+    at.run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="app.bundle_switcher").value == env.root.name
+    assert at.radio(key="explore.projection").value == env.projections[0]
+    assert at.slider(key="explore.threshold").value == env.outlier_threshold
+    assert [m.value for m in at.multiselect] == [[] for _ in at.multiselect] and len(at.multiselect) >= 3
+    second = _chart_args(at)
+    assert not second["report_drawn"] and second["spec_id"] == first["spec_id"] and not second["spec"]
+
+    at.selectbox(key="explore.colour").set_value(list(data.colour_options(env))[1]).run()
+    assert _chart_args(at)["spec_id"] != first["spec_id"]  # the controls drive the map from here on
+
+    home_first = run_page("explore")  # opened on Home, then Explore: no wait for the map
+    assert home_first.multiselect and home_first.sidebar.selectbox
+    assert not _chart_args(home_first)["report_drawn"]
+
+
+def test_a_page_load_on_an_explore_with_no_map_draws_its_controls(env, monkeypatch):
+    from artextract.bundle import Bundle
+
+    monkeypatch.setattr(Bundle, "projections", property(lambda self: []))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception and "has no map" in at.info[0].value
+    assert at.sidebar.selectbox(key="app.bundle_switcher").value == env.root.name  # not waiting for a map
+
+
 def test_confusion_cell_opens_a_gallery(env):
     attr = env.attributes[0]
     cm = np.asarray(env.metrics[attr]["confusion"])

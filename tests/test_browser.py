@@ -287,6 +287,50 @@ def test_explore_click_a_point_opens_the_inspector(server, page, tiny_bundle):
     assert len(requested) > 20 and off_host(requested, server) == []
 
 
+#: When the map's frame, and then any control of the sidebar, first appeared (performance.now(), ms).
+ORDER_JS = """
+window.__order = {};
+new MutationObserver(() => {
+  const o = window.__order;
+  if (!('frame' in o) && document.querySelector('iframe[title="artextract.app.chart.plotly_chart"]'))
+    o.frame = performance.now();
+  if (!('controls' in o) && document.querySelector(
+      '[data-testid=stSidebar] :is([data-testid=stSelectbox], [data-testid=stRadio], [data-testid=stSlider])'))
+    o.controls = performance.now();
+}).observe(document, {subtree: true, childList: true});
+"""
+
+
+def test_a_page_load_on_explore_draws_the_map_then_its_controls(server, page, tiny_bundle):
+    """Opened on Explore, a fresh browser gets the map's frame before any control or the collection
+    switcher (the scripts of Streamlit's widgets, loaded the first time one is shown, would hold the
+    frame back); they follow once the map has drawn, and the figure crosses the websocket once."""
+    from artextract.app.chart import FRAME_TITLE
+    from artextract.bundle import open_bundle
+
+    assert FRAME_TITLE in ORDER_JS
+    n = len(open_bundle(tiny_bundle).items)
+    received: list[bytes] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived", lambda f: received.append(f if isinstance(f, bytes) else f.encode())
+        ),
+    )
+    page.add_init_script(ORDER_JS)
+    page.goto(f"{server}/explore")
+    frame, _ = chart_frame(page)
+    page.locator("[data-testid=stSidebar] [data-testid=stMultiSelect]").first.wait_for()
+    page.get_by_label("Colour by").wait_for()
+    order = page.evaluate("() => window.__order")
+    assert order["frame"] < order["controls"], order
+    wait_idle(page)
+    assert sum(b"hovertemplate" in f for f in received) == 1  # the rerun with the controls sent no figure
+    drawn = "() => { let k = 0; for (const t of document.querySelector('.js-plotly-plot')._fullData)"
+    drawn += " if (!String(t.name).startsWith('flagged')) k += t.x.length; return k; }"
+    assert frame.evaluate(drawn) == n
+
+
 def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, tiny_bundle, tmp_path):
     """Above SVG_MAX_POINTS the map is WebGL; a click there selects nothing (no dimming of every other
     point) but sends the painting at once and rings it on the map, replacing a lasso's selection; a

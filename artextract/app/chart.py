@@ -38,12 +38,16 @@ def plotly_chart(
     on_change: Callable[[], None] | None = None,
     config: dict[str, Any] | None = None,
     mark: tuple[int, float, float] | None = None,
+    report_drawn: bool = False,
 ) -> Any:
     """Draw the figure ``spec`` (plotly JSON, see :func:`figures.scatter_json`) ``height`` px tall.
 
     Returns the last selection (also in ``st.session_state[key]``); ``on_change`` runs when the
     curator clicks a point or cell, draws a lasso or a box, or clears the selection (double-click).
     ``mark``: ``(row, x, y)`` of the painting to ring on a map (the one open in the inspector), or None.
+    ``report_drawn``: the frame says once when its first figure is on screen (or could not be drawn);
+    that reruns the page with ``st.session_state[f"{key}.drawn"]`` set, without calling ``on_change``
+    (see :func:`state.map_before_controls`).
 
     The figure travels once: while the component stays on the page, a rerun with the same figure sends
     only its fingerprint (at 100,000 paintings the figure is 6 MB, and every click reruns the page). A
@@ -63,6 +67,9 @@ def plotly_chart(
         if isinstance(value, dict) and value.get("need"):
             st.session_state.pop(sent_key, None)  # the frame lost the figure: send it whole next run
             return
+        if isinstance(value, dict) and "drawn" in value:
+            st.session_state[f"{key}.drawn"] = True  # the frame drew its first figure (or failed to)
+            return
         if on_change is not None:
             on_change()
 
@@ -72,6 +79,7 @@ def plotly_chart(
         height=int(height) + 10,
         config=config or {},
         mark=None if mark is None else {"row": int(mark[0]), "x": float(mark[1]), "y": float(mark[2])},
+        report_drawn=bool(report_drawn),
         key=key,
         default=None,
         on_change=changed,

@@ -47,6 +47,7 @@ def reviewer_input() -> None:
 BUNDLE_KEY = "app.bundle"  # the bundle folder name this browser session looks at
 _SWITCHER_KEY = "app.bundle_switcher"
 _URL_PAINTING_KEY = "app.url_painting"  # the ?painting= value already applied (so it is applied once)
+LANDING_KEY = "app.landing"  # the URL path of the page this browser session opened on (app.py sets it)
 
 
 def _switch_bundle() -> None:
@@ -73,10 +74,18 @@ def chosen_bundle(infos: Sequence[BundleInfo]) -> BundleInfo:
     return by_name[name]
 
 
-def bundle_switcher() -> BundleInfo:
-    """The sidebar's collection switcher (every page has it); the URL carries the chosen bundle's name."""
+def bundle_switcher(draw: bool = True) -> BundleInfo:
+    """The sidebar's collection switcher (every page has it); the URL carries the chosen bundle's name.
+    ``draw=False`` chooses the bundle the same way and leaves the switcher for a later run."""
     infos = list_bundles()
     info = chosen_bundle(infos)
+    st.query_params["bundle"] = info.name
+    if draw:
+        _draw_switcher(infos, info)
+    return info
+
+
+def _draw_switcher(infos: Sequence[BundleInfo], info: BundleInfo) -> None:
     st.session_state[_SWITCHER_KEY] = info.name
     labels = {i.name: i.label() for i in infos}
     st.sidebar.selectbox(
@@ -87,18 +96,19 @@ def bundle_switcher() -> BundleInfo:
         on_change=_switch_bundle,
         help="Every bundle built under data/artifacts; the Collections page adds more.",
     )
-    st.query_params["bundle"] = info.name
-    return info
 
 
-def current_bundle() -> Bundle:
-    """The bundle for this page, chosen in the sidebar's switcher.
+def current_bundle(switcher: bool = True) -> Bundle:
+    """The bundle for this page, chosen in the sidebar's switcher (``switcher=False``: chosen the same
+    way, the switcher left for a later run; see :func:`map_before_controls`).
 
-    On a BundleError show the message and stop the page (the app stays up)."""
-    info = bundle_switcher()
+    On a BundleError show the message and stop the page (the app stays up), the switcher drawn."""
+    info = bundle_switcher(draw=switcher)
     try:
         return load_bundle(info.path)
     except BundleError as exc:
+        if not switcher:  # the curator needs it to pick another collection
+            _draw_switcher(list_bundles(), info)
         st.error(str(exc))
         st.caption(f"Bundle folder: `{info.path}` (set {BUNDLE_ENV} to open another by default).")
         st.stop()
@@ -185,6 +195,25 @@ def _go_back(ns: str) -> None:
         st.session_state.pop(f"{ns}.unringed", None)
         st.session_state[f"{ns}.focus"] = hist.pop()
         st.session_state[f"{ns}.history"] = hist
+
+
+def map_before_controls(page: str, chart_key: str) -> bool:
+    """Whether this run draws the page's map and holds its controls back until the map has drawn.
+
+    Only on a page load that lands on ``page`` (a shared link, a bookmark, a reload): a fresh browser
+    loads the script of each kind of Streamlit widget the first time one is shown, and the map's frame
+    is put on the page only after them (the map came 0.1-0.4 s later, ``bench/app.py --breakdown``). The chart
+    reports its first drawing (``chart.plotly_chart(report_drawn=True)``), which reruns the page with its
+    controls at their first values, so the map is not drawn again. Arrived at from another page, the
+    page draws its controls at once.
+    """
+    return st.session_state.get(LANDING_KEY) == page and not st.session_state.get(f"{chart_key}.drawn")
+
+
+def controls_now(chart_key: str) -> None:
+    """A page that held its controls back has no map to draw after all: rerun it with its controls."""
+    st.session_state[f"{chart_key}.drawn"] = True
+    st.rerun()
 
 
 def init_state(defaults: dict[str, Any]) -> None:

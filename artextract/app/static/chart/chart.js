@@ -14,6 +14,8 @@
   var ink = '#111'; // the theme's text colour: the ring shows on a light or a dark background
   var ringRow = null; // the painting (bundle row) the ring marks on the map, or null
   var wantMark = null; // the painting Python asks to mark: {row, x, y} (the one open in the inspector)
+  var reportDrawn = false; // Python asks to hear when the first figure has drawn (or failed to)
+  var reported = false;
 
   function post(type, data) {
     var msg = { isStreamlitMessage: true, type: type };
@@ -103,6 +105,7 @@
   function render(args, theme) {
     post('streamlit:setFrameHeight', { height: args.height });
     wantMark = args.mark || null;
+    reportDrawn = !!args.report_drawn;
     if (args.spec_id === lastSpec) return syncMark(); // a rerun with the same figure keeps zoom and selection
     if (args.spec == null) {
       // a rerun sent only the fingerprint of a figure this frame does not hold (it was reloaded): ask
@@ -139,7 +142,22 @@
       problem.hidden = true;
       gd.hidden = false;
       gd.setAttribute('data-drawn', String(Date.now()));
+      drawnOnce();
     }, fail);
+  }
+
+  // once per frame, if asked: the first figure is on screen (or could not be drawn), so the page can send
+  // what it held back until then. Told after the next frame is painted, so the page's work on that
+  // does not keep the map off the screen.
+  function drawnOnce() {
+    if (!reportDrawn || reported) return;
+    reported = true;
+    requestAnimationFrame(function () {
+      setTimeout(function () {
+        event += 1;
+        post('streamlit:setComponentValue', { value: { drawn: lastSpec, event: event }, dataType: 'json' });
+      }, 0);
+    });
   }
 
   // one line in place of the chart; the page around it keeps working, and the next good figure replaces it
@@ -147,6 +165,7 @@
     problem.textContent = 'The chart could not be drawn: ' + (err && err.message ? err.message : String(err));
     problem.hidden = false;
     gd.hidden = true;
+    drawnOnce();
   }
 
   window.addEventListener('resize', drawPending);
