@@ -36,6 +36,7 @@ if map_first:  # the values the controls will start at
     filters = tuple((a, ()) for a in b.attributes if a in b.items.columns)
 else:
     with st.sidebar:
+        widgets.find_painting(b, NS)
         st.subheader("Map")
         projection = st.radio(
             "Projection",
@@ -71,12 +72,15 @@ else:
 
 rows = data.filtered_rows(b, key, filters, flagged_only, threshold)
 is_everything = len(rows) == len(b.items)
+focus = st.session_state[f"{NS}.focus"]
+# a painting opened by the search box, a link or a walk may be one the filters keep off the map
+hidden = focus is not None and not is_everything and not bool((rows == int(focus)).any())
 st.caption(
-    f"{len(rows):,} of {len(b.items):,} paintings shown. Hover for title and artist; click a point, "
-    "or drag a lasso (double-click to clear), to inspect."
+    f"{len(rows):,} of {len(b.items):,} paintings shown"
+    + (" (not the one open on the right)" if hidden else "")
+    + ". Hover for title and artist; click a point, or drag a lasso (double-click to clear), to inspect."
 )
 
-focus = st.session_state[f"{NS}.focus"]
 # the map rings the painting open in the inspector, unless a double-click on the map took the ring away
 ringed = None if focus == st.session_state.get(f"{NS}.unringed") else focus
 left, right = st.columns([3, 2], gap="medium")

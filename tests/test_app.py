@@ -148,6 +148,43 @@ def test_a_page_load_on_explore_draws_the_map_before_its_controls(env):
     assert not _chart_args(home_first)["report_drawn"]
 
 
+def test_explore_finds_a_painting_and_opens_it_on_the_map(env):
+    from artextract.app.widgets import FIND_LIMIT
+    from artextract.text import md_escape
+
+    at = run_page("explore")
+    row = 17
+    item = env.items.iloc[row]
+    at.text_input(key="explore.find").input(str(item["id"])).run()
+    assert "1 match:" in texts(at)
+    (found,) = [b for b in at.button if b.key.startswith("explore.find.")]
+    assert found.key == f"explore.find.{row}" and md_escape(str(item["title"])) in found.label
+    assert md_escape(data.artist_of(item)) in found.label and str(item["id"]) not in found.label
+    found.click().run()
+    assert not at.exception and at.session_state["explore.focus"] == row
+    assert f"### {md_escape(str(item['title']))}" in texts(at)
+    assert _chart_args(at)["mark"]["row"] == row  # ringed on the map
+
+    # an artist with more paintings than the box lists: the count, and the first ones
+    artist = env.items["artist"].value_counts().index[0]
+    n = int(data.search_items(env, data.bundle_key(env), artist).size)
+    assert n > FIND_LIMIT
+    at.text_input(key="explore.find").input(artist).run()
+    assert f"{n:,} matches, the first {FIND_LIMIT}:" in texts(at)
+    assert len([b for b in at.button if b.key.startswith("explore.find.")]) == FIND_LIMIT
+    for needle in ("no such painting anywhere", "(.*[" * 200, "../../etc/passwd"):
+        at.text_input(key="explore.find").input(needle).run()
+        assert not at.exception and "No painting matches." in texts(at), needle
+        assert not [b for b in at.button if b.key.startswith("explore.find.")]
+
+    # filters that hide the open painting: the caption says so, and there is no ring
+    other = next(s for s in env.items["style"].unique() if s != item["style"])
+    at.multiselect(key="explore.filter.style").set_value([other]).run()
+    assert "(not the one open on the right)" in texts(at) and _chart_args(at)["mark"] is None
+    at.multiselect(key="explore.filter.style").set_value([item["style"]]).run()
+    assert "(not the one open on the right)" not in texts(at) and _chart_args(at)["mark"]["row"] == row
+
+
 def test_a_page_load_on_an_explore_with_no_map_draws_its_controls(env, monkeypatch):
     from artextract.bundle import Bundle
 

@@ -24,6 +24,7 @@ from .data import (
     labels_markdown,
     painting_path,
     pretty_label,
+    search_items,
 )
 from .models import cam_attribute, class_activation_maps, open_set_gate, row_gated
 from .state import _go_back, focus_row, reviewer_input, reviewer_name, reviewers, share_link, verdicts
@@ -247,6 +248,40 @@ def gallery(b: Bundle, rows: Sequence[int], *, ns: str, per_page: int = 12, cols
             it = b.items.iloc[r]
             st.caption(f"{md_escape(it.get('title', ''))} — {md_escape(artist_of(it))}")
             st.button("Inspect", key=f"{ns}.g.{r}", on_click=focus_row, args=(ns, r), width="stretch")
+
+
+#: How many matches the Explore search box lists (the count says how many there are in all).
+FIND_LIMIT = 8
+
+
+def find_painting(b: Bundle, ns: str, limit: int = FIND_LIMIT) -> None:
+    """A search box over the paintings' titles, artists and ids; each of the first ``limit`` matches is a
+    button that opens it in the ``ns`` inspector (and so rings it on the map)."""
+    needle = st.text_input(
+        "Find a painting",
+        key=f"{ns}.find",
+        placeholder="Title, artist or id",
+        help="Opens the painting on the right and rings it on the map.",
+    )
+    if not needle.strip():
+        return
+    matches = search_items(b, bundle_key(b), needle)
+    if len(matches) == 0:
+        st.caption("No painting matches.")
+        return
+    more = f", the first {limit}" if len(matches) > limit else ""
+    st.caption(f"{len(matches):,} match{'es' if len(matches) != 1 else ''}{more}:")
+    for r in matches[:limit].tolist():
+        it = b.items.iloc[r]
+        date = str(it.get("date", "") or "")
+        label = f"{it.get('title', '') or '(untitled)'} — {artist_of(it) or 'unknown artist'}"
+        st.button(
+            md_escape(label + (f", {date}" if date else "")),
+            key=f"{ns}.find.{r}",
+            on_click=focus_row,
+            args=(ns, r),
+            type="tertiary",
+        )
 
 
 def neighbour_grid(ref: Any, hits: pd.DataFrame, *, ns: str, cols: int = 4) -> None:
