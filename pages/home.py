@@ -54,6 +54,16 @@ st.page_link(
     "pages/similar.py", label="Find reference paintings similar to an upload", icon=":material/image_search:"
 )
 st.page_link("pages/review.py", label="Review flagged paintings", icon=":material/fact_check:")
+st.page_link(
+    "pages/duplicates.py",
+    label="Check pairs that show the same picture (copies, versions, re-catalogued works)",
+    icon=":material/content_copy:",
+)
+st.page_link(
+    "pages/collections.py",
+    label="Add a collection of your own: a ZIP or a folder of images, with an optional catalog",
+    icon=":material/library_add:",
+)
 st.page_link("pages/models.py", label="Model cards and training curves", icon=":material/model_training:")
 
 with st.expander("Bundle details"):

@@ -54,6 +54,17 @@ def test_home_shows_what_is_loaded(env):
     assert np.allclose(table["accuracy"].astype(float), [env.metrics[a]["accuracy"] for a in env.attributes])
 
 
+def test_home_links_to_every_other_page(env):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("artextract_app_main", APP)
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    pages = sorted(p.stem for p in app.PAGES.glob("*.py") if p.stem != "home")
+    at = run_page()
+    assert sorted(link.proto.page for link in at.get("page_link")) == pages
+
+
 def test_a_missing_bundle_is_one_clear_error_and_the_app_stays_up(tmp_path, monkeypatch):
     monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(tmp_path / "nowhere"))
     monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
