@@ -541,9 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--breakdown", action="store_true", help="where Explore's first render goes")
     ap.add_argument(
-        "--only",
-        default="",
-        help="--breakdown: only the rows whose name holds this text (or one of several, joined by |)",
+        "--only", default="", help="--breakdown: the rows whose name holds this text (A|B: either)"
     )
     ap.add_argument(
         "--repeats", type=int, default=3, help="--breakdown: page loads per row (median reported)"
