@@ -42,10 +42,17 @@ with left:
             hide_index=True,
             on_select=state.table_callback(NS, f"{NS}.table", queue["row"].tolist()),
             selection_mode="single-row",
+            # title and artist first in the narrow column; no verdict columns in a queue without verdicts
+            column_order=["outlier_score", "title", "artist"]
+            + ([] if show == "To review" else ["verdict", "reviewer"])
+            + ["reasons"],
             column_config={
                 "outlier_score": st.column_config.ProgressColumn(
-                    "score", min_value=0.0, max_value=1.0, format="%.2f"
-                )
+                    "score", min_value=0.0, max_value=1.0, format="%.2f", width=70
+                ),
+                "title": st.column_config.TextColumn("title", width="medium"),
+                "artist": st.column_config.TextColumn("artist", width="small"),
+                "reasons": st.column_config.TextColumn("why flagged", width="large"),
             },
         )
     st.download_button(
