@@ -6,6 +6,7 @@ import streamlit as st
 
 from artextract.app import data, models, state, widgets
 from artextract.errors import ArtExtractError
+from artextract.text import md_escape
 
 NS = "similar"
 
@@ -16,7 +17,10 @@ ref = b.reference
 if ref is None:
     st.warning("This bundle has no reference collection to search; rebuild it with one ('artextract build').")
     st.stop()
-st.caption(f"Searching {len(ref.items):,} reference paintings.")
+origin = data.sources_line(ref.items)
+st.caption(
+    f"Searching {len(ref.items):,} reference paintings" + (f": {md_escape(origin)}." if origin else ".")
+)
 
 source = st.radio(
     "Query", ["Upload a painting", "A painting from the collection"], horizontal=True, key=f"{NS}.source"

@@ -245,6 +245,12 @@ def test_similar_upload_then_corrupt_upload(env):
     assert at.slider(key="similar.k").value == 5  # the page is still there and usable
 
 
+def test_similar_says_what_it_searches(env):
+    at = run_page("similar")
+    origin = data.sources_line(env.reference.items)
+    assert origin and f"Searching {len(env.reference.items):,} reference paintings: {origin}." in texts(at)
+
+
 def test_similar_pick_from_the_collection(env):
     at = run_page("similar")
     at.radio(key="similar.source").set_value("A painting from the collection").run()

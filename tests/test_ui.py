@@ -80,6 +80,24 @@ def test_the_map_rings_the_open_painting_where_its_point_is(b):
     assert data.map_mark(b, proj, None) is None and data.map_mark(b, proj, len(b.items)) is None
 
 
+def test_sources_line_says_where_the_paintings_come_from_most_first():
+    from artextract.app.data import sources_line
+
+    src = ["wikiart"] * 5 + ["The Met"] * 3 + ["nga"] * 2 + ["Cleveland"] + ["", None]
+    items = pd.DataFrame({"source": src})
+    assert (
+        sources_line(items)
+        == "5 from WikiArt, 3 from The Met, 2 from National Gallery of Art and 1 from Cleveland"
+    )
+    assert sources_line(items, most=2) == "5 from WikiArt, 3 from The Met and 3 from 2 more sources"
+    assert sources_line(items, most=3) == (
+        "5 from WikiArt, 3 from The Met, 2 from National Gallery of Art and 1 from Cleveland"
+    )
+    assert sources_line(pd.DataFrame({"source": ["wikiart"] * 1200})) == "1,200 from WikiArt"
+    assert sources_line(pd.DataFrame({"source": ["", None]})) == ""
+    assert sources_line(pd.DataFrame({"title": ["x"]})) == ""
+
+
 def test_per_class_figures_with_nothing_to_measure_are_empty_not_zero():
     from types import SimpleNamespace
 

@@ -587,6 +587,28 @@ def search_items(_b: Bundle, key: str, needle: str) -> np.ndarray:
     return np.flatnonzero(hay.str.contains(needle, regex=False).to_numpy())
 
 
+#: How a catalog's ``source`` value reads to a curator, where it is a short name.
+SOURCE_NAMES = {"wikiart": "WikiArt", "nga": "National Gallery of Art", "demo": "generated demo"}
+
+
+def sources_line(items: pd.DataFrame, most: int = 4) -> str:
+    """Where a collection's paintings come from, most first: "2,000 from WikiArt, 52 from The
+    Metropolitan Museum of Art and 73 from 4 more sources"; empty when the catalog names none."""
+    if "source" not in items.columns:
+        return ""
+    names = items["source"].fillna("").astype(str).str.strip()
+    counts = names[names != ""].map(lambda s: SOURCE_NAMES.get(s.lower(), s)).value_counts()
+    if counts.empty:
+        return ""
+    parts = [f"{n:,} from {name}" for name, n in counts.iloc[:most].items()]
+    rest = counts.iloc[most:]
+    if len(rest) == 1:
+        parts.append(f"{int(rest.iloc[0]):,} from {rest.index[0]}")
+    elif len(rest) > 1:
+        parts.append(f"{int(rest.sum()):,} from {len(rest)} more sources")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def painting_label(b: Bundle, row: int) -> str:
     it = b.items.iloc[int(row)]
     return f"{it.get('title', '') or '(untitled)'} — {artist_of(it) or 'unknown'} ({it['id']})"
