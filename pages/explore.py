@@ -88,8 +88,8 @@ with left:
     if len(rows) == 0:
         st.info("No painting matches these filters.")
     else:
-        chart.plotly_chart(
-            figures.scatter_json(
+        try:
+            spec = figures.scatter_json(
                 b,
                 key,
                 projection,
@@ -99,7 +99,13 @@ with left:
                 data.verdict_signature(verdict_of),
                 MAP_HEIGHT,
                 models.gate_stamp(b),
-            ),
+            )
+        except Exception:
+            if map_first:  # no map will report: show the error with the controls and the switcher
+                state.controls_now(CHART)
+            raise
+        chart.plotly_chart(
+            spec,
             key=CHART,
             height=MAP_HEIGHT,
             on_change=state.selection_callback(NS, CHART),

@@ -196,6 +196,19 @@ def test_explore_finds_a_painting_and_opens_it_on_the_map(env):
     assert "(not the one open on the right)" not in texts(at) and _chart_args(at)["mark"]["row"] == row
 
 
+def test_a_page_load_on_explore_whose_map_fails_shows_the_error_with_its_controls(env, monkeypatch):
+    from artextract.app import figures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no figure today")
+
+    monkeypatch.setattr(figures, "scatter_json", broken)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/explore.py").run()
+    assert at.exception and "no figure today" in at.exception[0].value
+    assert at.sidebar.selectbox(key="app.bundle_switcher").value == env.root.name and at.multiselect
+
+
 def test_a_page_load_on_an_explore_with_no_map_draws_its_controls(env, monkeypatch):
     from artextract.bundle import Bundle
 

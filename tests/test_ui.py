@@ -80,6 +80,22 @@ def test_the_map_rings_the_open_painting_where_its_point_is(b):
     assert data.map_mark(b, proj, None) is None and data.map_mark(b, proj, len(b.items)) is None
 
 
+def test_a_chart_value_other_than_need_says_the_map_is_drawn():
+    """The "drawn" report of a map drawn before its controls may never reach Python: a click that
+    follows it replaces it (Streamlit keeps a widget's latest value between runs). The click must
+    then say the map is there, or the page would wait for the report forever."""
+    from artextract.app.chart import on_value
+
+    state = {"c": {"need": "abc", "event": 1}, "c.sent": "abc"}
+    assert on_value(state, "c") is False and "c.sent" not in state and "c.drawn" not in state
+    state["c"] = {"drawn": "abc", "event": 2}
+    assert on_value(state, "c") is False and state["c.drawn"] is True  # not the curator's: no on_change
+    state = {"c": {"selection": {"points": [{"customdata": 3}]}, "mode": "click", "event": 3}}
+    assert on_value(state, "c") is True and state["c.drawn"] is True
+    state = {"c": {"selection": {"points": []}, "mode": "clear", "event": 4}}
+    assert on_value(state, "c") is True and state["c.drawn"] is True
+
+
 def test_sources_line_says_where_the_paintings_come_from_most_first():
     from artextract.app.data import sources_line
 
@@ -95,6 +111,8 @@ def test_sources_line_says_where_the_paintings_come_from_most_first():
     )
     assert sources_line(pd.DataFrame({"source": ["wikiart"] * 1200})) == "1,200 from WikiArt"
     assert sources_line(pd.DataFrame({"source": ["", None]})) == ""
+    mixed = pd.DataFrame({"source": pd.Categorical(["wikiart", " WikiArt", "b", "a", None])})
+    assert sources_line(mixed) == "2 from WikiArt, 1 from a and 1 from b"  # one name per source, ties by name
     assert sources_line(pd.DataFrame({"title": ["x"]})) == ""
 
 

@@ -11,7 +11,7 @@ component frame. It reports a click, a lasso or a box in ``st.plotly_chart``'s s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,23 @@ def spec_id(spec: str) -> str:
     return hashlib.blake2b(spec.encode("utf-8"), digest_size=12).hexdigest()
 
 
+def on_value(state: MutableMapping[str, Any], key: str) -> bool:
+    """Take in a new value of the chart ``key`` (``state``: the session state); True when it is the
+    curator's (a click, a lasso, a box, a clear), for the page's ``on_change``.
+
+    ``{"need": ...}``: the frame lost its figure, so the next run sends it whole. ``{"drawn": ...}``: the
+    frame's first figure is on screen (or could not be drawn). Any value but ``need`` also says the
+    map is there: a click may reach Python in place of the "drawn" report it followed (Streamlit keeps
+    only a widget's latest value between runs), and the page must not wait for that report forever.
+    """
+    value = state.get(key)
+    if isinstance(value, dict) and value.get("need"):
+        state.pop(f"{key}.sent", None)
+        return False
+    state[f"{key}.drawn"] = True
+    return not (isinstance(value, dict) and "drawn" in value)
+
+
 def plotly_chart(
     spec: str,
     *,
@@ -45,9 +62,9 @@ def plotly_chart(
     Returns the last selection (also in ``st.session_state[key]``); ``on_change`` runs when the
     curator clicks a point or cell, draws a lasso or a box, or clears the selection (double-click).
     ``mark``: ``(row, x, y)`` of the painting to ring on a map (the one open in the inspector), or None.
-    ``report_drawn``: the frame says once when its first figure is on screen (or could not be drawn);
-    that reruns the page with ``st.session_state[f"{key}.drawn"]`` set, without calling ``on_change``
-    (see :func:`state.map_before_controls`).
+    ``report_drawn``: the frame says when its first figure is on screen (or could not be drawn), and
+    again on any later run that still asks; that reruns the page with ``st.session_state[f"{key}.drawn"]``
+    set, without calling ``on_change`` (see :func:`on_value`, :func:`state.map_before_controls`).
 
     The figure travels once: while the component stays on the page, a rerun with the same figure sends
     only its fingerprint (at 100,000 paintings the figure is 6 MB, and every click reruns the page). A
@@ -63,14 +80,7 @@ def plotly_chart(
     st.session_state[sent_key] = fid
 
     def changed() -> None:
-        value = st.session_state.get(key)
-        if isinstance(value, dict) and value.get("need"):
-            st.session_state.pop(sent_key, None)  # the frame lost the figure: send it whole next run
-            return
-        if isinstance(value, dict) and "drawn" in value:
-            st.session_state[f"{key}.drawn"] = True  # the frame drew its first figure (or failed to)
-            return
-        if on_change is not None:
+        if on_value(st.session_state, key) and on_change is not None:
             on_change()
 
     return _component(

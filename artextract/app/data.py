@@ -596,10 +596,13 @@ def sources_line(items: pd.DataFrame, most: int = 4) -> str:
     Metropolitan Museum of Art and 73 from 4 more sources"; empty when the catalog names none."""
     if "source" not in items.columns:
         return ""
-    names = items["source"].fillna("").astype(str).str.strip()
-    counts = names[names != ""].map(lambda s: SOURCE_NAMES.get(s.lower(), s)).value_counts()
+    raw = items["source"].astype(object).value_counts()  # counted first: a name per source, not per row
+    names = [str(s).strip() for s in raw.index]
+    counts = pd.Series(raw.to_numpy(), index=[SOURCE_NAMES.get(n.lower(), n) for n in names])
+    counts = counts[[n != "" for n in names]].groupby(level=0).sum()
     if counts.empty:
         return ""
+    counts = counts.iloc[np.lexsort((counts.index.to_numpy(dtype=str), -counts.to_numpy()))]
     parts = [f"{n:,} from {name}" for name, n in counts.iloc[:most].items()]
     rest = counts.iloc[most:]
     if len(rest) == 1:
