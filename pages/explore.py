@@ -15,11 +15,14 @@ st.title("Explore")
 # a page load that lands here draws the map first, with the controls' first values, and the controls
 # (the collection switcher too) as soon as the map has drawn (state.map_before_controls)
 map_first = state.map_before_controls(NS, CHART)
-b = state.current_bundle(switcher=not map_first)
-key = data.bundle_key(b)
-state.init_state({f"{NS}.selected": [], f"{NS}.focus": None, f"{NS}.history": []})
-verdict_of = state.verdicts(b)
-state.focus_from_url(NS, b)  # a shared link (?painting=<id>) opens its painting
+# what a link's first run may say (an unknown collection or painting) goes in a container that is
+# always there: the map keeps its place, and its frame, when the next run says nothing
+with st.container():
+    b = state.current_bundle(switcher=not map_first)
+    key = data.bundle_key(b)
+    state.init_state({f"{NS}.selected": [], f"{NS}.focus": None, f"{NS}.history": []})
+    verdict_of = state.verdicts(b)
+    state.focus_from_url(NS, b)  # a shared link (?painting=<id>) opens its painting
 
 if map_first and (not b.projections or len(b.items) == 0):
     state.controls_now(CHART)  # no map to wait for

@@ -330,6 +330,16 @@ def test_a_page_load_on_explore_draws_the_map_then_its_controls(server, page, ti
     drawn += " if (!String(t.name).startsWith('flagged')) k += t.x.length; return k; }"
     assert frame.evaluate(drawn) == n
 
+    # a link whose painting is gone: its warning shows on the first run only, and the map keeps its
+    # frame (and its figure) when the run with the controls no longer has it
+    received.clear()
+    page.goto(f"{server}/explore?painting=no-such-painting")
+    page.get_by_text("no-such-painting").first.wait_for()
+    chart_frame(page)
+    page.locator("[data-testid=stSidebar] [data-testid=stMultiSelect]").first.wait_for()
+    wait_idle(page)
+    assert sum(b"hovertemplate" in f for f in received) == 1
+
 
 def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, tiny_bundle, tmp_path):
     """Above SVG_MAX_POINTS the map is WebGL; a click there selects nothing (no dimming of every other
