@@ -114,6 +114,8 @@ def test_sources_line_says_where_the_paintings_come_from_most_first():
     mixed = pd.DataFrame({"source": pd.Categorical(["wikiart", " WikiArt", "b", "a", None])})
     assert sources_line(mixed) == "2 from WikiArt, 1 from a and 1 from b"  # one name per source, ties by name
     assert sources_line(pd.DataFrame({"title": ["x"]})) == ""
+    demo = pd.DataFrame({"source": ["artextract-demo-reference"] * 40})  # what sources/demo.py writes
+    assert sources_line(demo) == "40 from the generated demo"
 
 
 def test_per_class_figures_with_nothing_to_measure_are_empty_not_zero():

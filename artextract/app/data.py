@@ -587,8 +587,14 @@ def search_items(_b: Bundle, key: str, needle: str) -> np.ndarray:
     return np.flatnonzero(hay.str.contains(needle, regex=False).to_numpy())
 
 
-#: How a catalog's ``source`` value reads to a curator, where it is a short name.
-SOURCE_NAMES = {"wikiart": "WikiArt", "nga": "National Gallery of Art", "demo": "generated demo"}
+#: How a catalog's ``source`` value reads to a curator, where it is a code (``sources/wikiart.py``,
+#: ``sources/nga.py``, ``sources/demo.py`` write these; the sample keeps museum names as they are).
+SOURCE_NAMES = {
+    "wikiart": "WikiArt",
+    "nga": "National Gallery of Art",
+    "artextract-demo": "the generated demo",
+    "artextract-demo-reference": "the generated demo",
+}
 
 
 def sources_line(items: pd.DataFrame, most: int = 4) -> str:
