@@ -15,8 +15,7 @@
   var ringRow = null; // the painting (bundle row) the ring marks on the map, or null
   var wantMark = null; // the painting Python asks to mark: {row, x, y} (the one open in the inspector)
   var reportDrawn = false; // Python asks to hear when the first figure has drawn (or failed to)
-  var telling = false; // a "drawn" report is on its way
-  var failed = false; // the last figure could not be drawn
+  var told = false; // this frame has sent its "drawn" report (once: a click that replaces it says the same)
 
   function post(type, data) {
     var msg = { isStreamlitMessage: true, type: type };
@@ -107,9 +106,6 @@
     post('streamlit:setFrameHeight', { height: args.height });
     wantMark = args.mark || null;
     reportDrawn = !!args.report_drawn;
-    // Python still asks, and a figure is already on screen (or failed): its report was lost (a click
-    // reached Python in its place), or this frame outlived a session; say it again
-    if (reportDrawn && (bound || failed)) tellDrawn();
     if (args.spec_id === lastSpec) return syncMark(); // a rerun with the same figure keeps zoom and selection
     if (args.spec == null) {
       // a rerun sent only the fingerprint of a figure this frame does not hold (it was reloaded): ask
@@ -146,7 +142,6 @@
       problem.hidden = true;
       gd.hidden = false;
       gd.setAttribute('data-drawn', String(Date.now()));
-      failed = false;
       if (reportDrawn) tellDrawn();
     }, fail);
   }
@@ -155,11 +150,10 @@
   // back until then. Told after the next frame is painted, so the page's work on that does not keep the
   // map off the screen (a hidden tab paints nothing: told at once there).
   function tellDrawn() {
-    if (telling) return;
-    telling = true;
+    if (told) return;
+    told = true;
     var tell = function () {
       setTimeout(function () {
-        telling = false;
         event += 1;
         post('streamlit:setComponentValue', { value: { drawn: lastSpec, event: event }, dataType: 'json' });
       }, 0);
@@ -173,7 +167,6 @@
     problem.textContent = 'The chart could not be drawn: ' + (err && err.message ? err.message : String(err));
     problem.hidden = false;
     gd.hidden = true;
-    failed = true;
     if (reportDrawn) tellDrawn();
   }
 
