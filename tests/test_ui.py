@@ -53,6 +53,30 @@ def test_scatter_shows_every_painting_once_and_rings_the_flagged(b, colour):
     np.testing.assert_allclose(x, b.items[f"{b.projections[0]}_x"].to_numpy()[rows0], rtol=1e-6)
 
 
+def _lab(hex_colour: str) -> np.ndarray:
+    """CIE L*a*b* (D65) of an sRGB ``#RRGGBB``."""
+    c = np.array([int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    c = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = m @ c / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_class_colours_are_far_apart_and_far_from_the_rings_and_greys():
+    """A flagged painting's ring stands out on a point of any class, and a collection's first classes (the
+    eleven styles of WikiArt here) get colours a curator can tell apart."""
+    delta = lambda a, b: float(np.linalg.norm(_lab(a) - _lab(b)))  # noqa: E731
+    palette = list(figures.PALETTE)
+    assert len(set(palette)) == len(palette) == figures.MAX_LEGEND
+    for colour in palette:
+        assert delta(colour, figures.VERDICT_COLOURS["to review"]) >= 40, colour  # the ring most paintings get
+        for other in [*figures.VERDICT_COLOURS.values(), "#9E9E9E", "#C8C8C8", "#E0E0E0"]:
+            assert delta(colour, other) >= 25, (colour, other)
+    first = palette[:12]
+    assert min(delta(a, b) for i, a in enumerate(first) for b in first[i + 1 :]) >= 30
+
+
 def test_scatter_of_a_filtered_subset_and_verdict_rings(b):
     rows = data.filtered_rows(b, data.bundle_key(b), (("style", (b.items["style"].iloc[0],)),))
     assert len(rows) == int((b.items["style"] == b.items["style"].iloc[0]).sum())
