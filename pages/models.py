@@ -30,7 +30,15 @@ for label, cdir in found.items():
         metrics = cards.card_metrics(card)
         if not metrics.empty:
             st.markdown("**Validation metrics (from the card)**")
-            st.dataframe(metrics, hide_index=True)
+            st.dataframe(
+                metrics,
+                hide_index=True,
+                column_config={
+                    c: st.column_config.NumberColumn(format="%.3f")
+                    for c in metrics.columns
+                    if metrics[c].dtype.kind == "f"
+                },
+            )
             st.caption(cards.metrics_note(card))
         gate_note = cards.open_set_note(cdir)
         if gate_note:

@@ -300,6 +300,8 @@ def test_models_shows_the_bundle_checkpoints(env):
     )
     card = cards.read_card(str(env.checkpoint_dir("classifier")))
     assert card["arch"] in texts(at)
+    heads = [h for df in at.dataframe for h in df.value["head"]]
+    assert "style" in heads and "style · k-NN probe" in heads and "knn" not in heads  # the encoder's probe
 
 
 @pytest.fixture()

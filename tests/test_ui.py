@@ -548,6 +548,37 @@ def test_a_refitted_open_set_gate_is_not_mixed_with_the_old_scores(b, tmp_path, 
     assert models.row_gated(b, 0)["artist"]["p_known"] > 0.5
 
 
+def test_card_metrics_read_per_head_for_a_classifier_and_for_a_byol_probe():
+    head = {"n": 30, "top1": 0.5, "top5": 0.9, "macro_f1": 0.4, "chance": 0.1, "majority": 0.2}
+    table = cards.card_metrics({"metrics": {"epoch": 3, "mean_top1": 0.5, "style": head, "genre": head}})
+    assert list(table.columns) == ["head", "paintings", "accuracy", "top-5", "macro-F1", "chance", "majority"]
+    assert table["head"].tolist() == ["style", "genre"] and table["accuracy"].tolist() == [0.5, 0.5]
+    # a BYOL card keeps its per-head k-NN probe one level down: a row per head, not one empty "knn" row
+    byol = {"epoch": 2, "knn_score": 0.58, "knn": {"style": {"top1": 0.59, "n": 3000, "majority": 0.26}}}
+    table = cards.card_metrics({"metrics": byol})
+    assert table.to_dict("records") == [
+        {"head": "style · k-NN probe", "paintings": 3000, "accuracy": 0.59, "majority": 0.26}
+    ]
+    assert cards.card_metrics({"metrics": {"epoch": 3, "loss": 0.5}}).to_dict("records") == [
+        {"epoch": 3, "loss": 0.5}
+    ]
+    for empty in ({}, {"metrics": None}, {"metrics": {"knn": {}}}, {"metrics": {"style": {"x": [1]}}}):
+        assert cards.card_metrics(empty).empty, empty
+
+
+def test_trained_on_reads_counts_and_shortens_the_catalog_hash():
+    line = cards.trained_on(
+        {"collection": "data/wikiart", "catalog_sha256": "c6149b32f3e8aaa9f99f", "n_train": 17760,
+         "n_selection": 500, "n_val": 5564, "val": "split column"}
+    )  # fmt: skip
+    assert line == (
+        "Trained on `data/wikiart`, catalog sha256 `c6149b32f3e8…`, 17,760 train · 500 for selection · "
+        "5,564 val paintings, val: split column"
+    )
+    line = cards.trained_on({"collection": "c", "n_images": 18260, "split": "train", "extra": {"a": 1}})
+    assert line == "Trained on `c`, 18,260 paintings, split: train"
+
+
 def test_an_ensemble_card_names_its_members_and_who_measured_it():
     from pathlib import Path
 

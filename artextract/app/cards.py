@@ -94,25 +94,74 @@ def card_summary(card: dict[str, Any], cdir: Path) -> str:
         f"Folder `{cdir}`",
     ]
     if isinstance(train, dict) and train:
-        lines.append(
-            "Trained on: " + ", ".join(f"{k} {v}" for k, v in train.items() if not isinstance(v, dict | list))
-        )
+        lines.append(trained_on(train))
     return "  \n".join(lines)
 
 
+#: How the counts of a card's ``train_data`` read ("17,760 train").
+_COUNTS = {"n_train": "train", "n_selection": "for selection", "n_val": "val"}
+
+
+def trained_on(train: dict[str, Any]) -> str:
+    """One line for a card's ``train_data``: collection, catalog hash, paintings per part, other facts."""
+    parts = [f"`{train['collection']}`"] if train.get("collection") else []
+    if train.get("catalog_sha256"):
+        parts.append(f"catalog sha256 `{str(train['catalog_sha256'])[:12]}…`")
+    counts = [
+        f"{int(train[k]):,} {word}" for k, word in _COUNTS.items() if isinstance(train.get(k), int | float)
+    ]
+    if counts:
+        parts.append(" · ".join(counts) + " paintings")
+    if isinstance(train.get("n_images"), int | float):
+        parts.append(f"{int(train['n_images']):,} paintings")
+    known = {"collection", "catalog_sha256", "n_images", *_COUNTS}
+    parts += [f"{k}: {v}" for k, v in train.items() if k not in known and not isinstance(v, dict | list)]
+    return "Trained on " + ", ".join(parts)
+
+
+#: Column names of a card's per-head metrics as the Models page shows them (as on Home and Confusion).
+METRIC_LABELS = {
+    "n": "paintings",
+    "top1": "accuracy",
+    "top5": "top-5",
+    "macro_f1": "macro-F1",
+    "chance": "chance",
+    "majority": "majority",
+}
+
+#: What a group of per-head metrics measured, where it is not the head itself (a BYOL card's k-NN probe).
+_PROBES = {"knn": "k-NN probe"}
+
+
 def card_metrics(card: dict[str, Any]) -> pd.DataFrame:
-    """The card's ``metrics`` as a table: one row per head (nested dicts) or one row of scalars."""
+    """The card's ``metrics`` as a table: one row per head, or one row of scalars.
+
+    Heads are nested dicts (``{"style": {"top1": ...}}``); a group of heads one level further down
+    (a BYOL card's ``{"knn": {"style": {...}}}``) gives a row per head named after the group ("style ·
+    k-NN probe"). Known columns get the names Home uses (``top1`` reads "accuracy"), in that order.
+    """
     m = card.get("metrics") or {}
     if not isinstance(m, dict) or not m:
         return pd.DataFrame()
-    nested = {k: v for k, v in m.items() if isinstance(v, dict)}
-    if nested:
-        recs = [
-            {"head": k, **{mk: mv for mk, mv in v.items() if isinstance(mv, int | float | str)}}
-            for k, v in nested.items()
-        ]
-        return pd.DataFrame(recs)
-    return pd.DataFrame([{k: v for k, v in m.items() if isinstance(v, int | float | str)}])
+
+    def scalars(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
+
+    recs = []
+    for k, v in m.items():
+        if not isinstance(v, dict):
+            continue
+        if v and all(isinstance(x, dict) for x in v.values()):  # a group of heads
+            probe = _PROBES.get(k, k)
+            recs += [{"head": f"{h} · {probe}", **scalars(hv)} for h, hv in v.items()]
+        elif scalars(v):
+            recs.append({"head": k, **scalars(v)})
+    if not recs and not scalars(m):
+        return pd.DataFrame()
+    table = pd.DataFrame(recs or [scalars(m)])
+    order = [c for c in ["head", *METRIC_LABELS] if c in table.columns]
+    table = table[order + [c for c in table.columns if c not in order]]
+    return table.rename(columns=METRIC_LABELS)
 
 
 def metrics_note(card: dict[str, Any]) -> str:
