@@ -70,7 +70,8 @@ def test_class_colours_are_far_apart_and_far_from_the_rings_and_greys():
     palette = list(figures.PALETTE)
     assert len(set(palette)) == len(palette) == figures.MAX_LEGEND
     for colour in palette:
-        assert delta(colour, figures.VERDICT_COLOURS["to review"]) >= 40, colour  # the ring most paintings get
+        # the ring most flagged paintings get
+        assert delta(colour, figures.VERDICT_COLOURS["to review"]) >= 40, colour
         for other in [*figures.VERDICT_COLOURS.values(), "#9E9E9E", "#C8C8C8", "#E0E0E0"]:
             assert delta(colour, other) >= 25, (colour, other)
     first = palette[:12]

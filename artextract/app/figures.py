@@ -28,12 +28,14 @@ OTHER = "(other)"
 #: Class colours, in the order classes are given them: each as far from the ones before it as could be
 #: found (CIE Lab), and none near the rings' red, purple and grey, so a flagged painting stands out in
 #: any class (test_ui checks both).
-PALETTE = (  # fmt: skip
+# fmt: off
+PALETTE = (
     "#4C78A8", "#FFA600", "#2CA02C", "#CF1C90", "#FF9DA6",
     "#BCBD22", "#17BECF", "#FFBE7D", "#8C564B", "#11A579",
     "#9467BD", "#98DF8A", "#E377C2", "#D4A6C8", "#003F5C",
     "#B6992D", "#FF7F0E", "#4B4B8F", "#008695", "#D37295",
 )
+# fmt: on
 #: Greys are kept for points that get no name: "(other)", "(unlabelled)" and "none of the N ... it knows".
 
 
