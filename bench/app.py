@@ -38,6 +38,14 @@ alone. Where the whole sidebar of controls is drawn, the table also gives when i
 loads per row.
 ``--pure-python-server`` runs the size measurements on such a server, for the same comparison.
 
+``--peer PYTHON`` measures the issue's peer in the same run: Renumics Spotlight, run by ``PYTHON`` (an
+interpreter that has ``renumics-spotlight``; it is not one of the app's requirements, e.g. ``python -m
+venv .peer && .peer/bin/pip install renumics-spotlight==1.8.2``), on the same paintings (each size's map
+coordinates and styles), with a layout of one scatterplot coloured by style. Each warm load of Explore is
+followed by one of Spotlight's, each in a fresh browser context, timed the same way: from navigation
+until Spotlight has drawn all ``n`` points on its canvas (``n`` arcs after a clear, then a frame). The
+table gains ``peer_first_render_warm_s`` and the ratio of ours to it.
+
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
 with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
 the long side, JPEG quality 90, the size of a photo of a painting), classify it (top-3 per head), embed it and
@@ -49,13 +57,17 @@ reference vectors tiled with noise to that size, an hnswlib index built on them)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
+import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,8 +131,96 @@ def _jpeg(path: Path, long_side: int | None = None) -> bytes:
     return buf.getvalue()
 
 
+#: Renumics Spotlight on a parquet of map points (``x``, ``y``, ``style``, ``title``): one scatterplot.
+PEER_SERVER = """
+import sys, pandas as pd
+from renumics import spotlight
+from renumics.spotlight import layout
+df = pd.read_parquet(sys.argv[1])
+lay = layout.layout(layout.scatterplot(name="map", x_column="x", y_column="y", color_by_column="style"))
+spotlight.show(df, port=int(sys.argv[2]), no_browser=True, layout=lay, wait="forever", analyze=False, embed=False)
+"""
+
+#: In a Spotlight page: when one canvas frame has drawn all n points (n arcs since the last clear).
+PEER_DRAWN_INIT = """(() => {
+  const n = %d; let k = 0; const C = CanvasRenderingContext2D.prototype;
+  const fillRect = C.fillRect, arc = C.arc;
+  C.fillRect = function (...a) { k = 0; return fillRect.apply(this, a); };
+  C.arc = function (...a) {
+    k += 1;
+    if (k === n && window.__drawnAt === undefined) requestAnimationFrame(() => { window.__drawnAt = performance.now(); });
+    return arc.apply(this, a);
+  };
+})();"""
+
+
+@contextlib.contextmanager
+def peer_server(python: str, bundle: Path, data: Path) -> Iterator[str]:
+    """Spotlight (run by ``python``) on the bundle's first map, coloured by style; yields its URL."""
+    import subprocess
+    import urllib.request
+
+    from test_browser import free_port
+
+    b = open_bundle(bundle)
+    proj = b.projections[0]
+    points = pd.DataFrame({
+        "x": b.items[f"{proj}_x"].astype("float32"), "y": b.items[f"{proj}_y"].astype("float32"),
+        "style": b.items["style"].fillna("").astype(str), "title": b.items["title"].astype(str),
+    })  # fmt: skip
+    points.to_parquet(data / "peer.parquet", index=False)
+    port = free_port()
+    with open(data / "peer.log", "ab") as log:
+        # its own process group: Spotlight serves from a child process, which must stop with it
+        proc = subprocess.Popen(
+            [python, "-c", PEER_SERVER, str(data / "peer.parquet"), str(port)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Spotlight did not start: see {data / 'peer.log'}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def peer_first_render(browser, url: str, n: int) -> float:
+    """One fresh-context load of Spotlight: seconds from navigation until its n points have drawn."""
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+    ctx.add_init_script(PEER_DRAWN_INIT % n)
+    page = ctx.new_page()
+    page.set_default_timeout(180_000)
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_function("() => window.__drawnAt !== undefined", polling=20)
+    elapsed = time.perf_counter() - t0
+    ctx.close()
+    return elapsed
+
+
 def measure(
-    bundle: Path, data: Path, clicks: int, sessions: int, pure_python: bool = False, loads: int = 3
+    bundle: Path,
+    data: Path,
+    clicks: int,
+    sessions: int,
+    pure_python: bool = False,
+    loads: int = 3,
+    peer: str | None = None,
 ) -> dict[str, float | str]:
     from playwright.sync_api import sync_playwright
     from test_browser import CHROMIUM, CHROMIUM_ARGS, POINT_JS, app_server
@@ -133,8 +233,15 @@ def measure(
     if pure_python:
         (data / "pure_python_server.py").write_text(PURE_PYTHON_SERVER)
         launcher = [str(data / "pure_python_server.py")]
-    with app_server(bundle, data, data / "server.log", launcher=launcher) as url, sync_playwright() as p:
+    with (
+        app_server(bundle, data, data / "server.log", launcher=launcher) as url,
+        peer_server(peer, bundle, data) if peer else contextlib.nullcontext() as peer_url,
+        sync_playwright() as p,
+    ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        peer_renders: list[float] = []
+        if peer_url:
+            peer_first_render(browser, peer_url, n)  # its cold load
         renders: dict[str, list[float]] = {}
         controls: dict[str, list[float]] = {}
         for i, label in enumerate(["cold"] + ["warm"] * loads):
@@ -179,6 +286,10 @@ def measure(
                 out["click_to_inspector_median_s"] = statistics.median(times)
                 out["click_to_inspector_max_s"] = max(times)
             ctx.close()
+            if peer_url and label == "warm":  # interleaved: one of Spotlight's loads after each of ours
+                peer_renders.append(peer_first_render(browser, peer_url, n))
+                out["peer_first_render_warm_s"] = statistics.median(peer_renders)
+                out["ours_vs_peer"] = out["first_render_warm_s"] / out["peer_first_render_warm_s"]
         # the way a curator usually gets there: the app opened on Home, then Explore's sidebar link
         # (Streamlit switches pages without loading the page again)
         ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
@@ -549,6 +660,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--pure-python-server", action="store_true", help="serve the app without uvloop and httptools"
     )
+    ap.add_argument(
+        "--peer",
+        metavar="PYTHON",
+        help="also time Renumics Spotlight, run by this interpreter, in the same run",
+    )
     ap.add_argument("--upload", action="store_true", help="server-side upload -> classified + neighbours")
     ap.add_argument("--queries", type=int, default=10, help="uploads timed per size (--upload)")
     args = ap.parse_args(argv)
@@ -604,6 +720,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.sessions if i == len(args.sizes) - 1 else 0,
                 pure_python=args.pure_python_server,
                 loads=args.loads,
+                peer=args.peer,
             )
             results.append(res)
             print(f"[{n:,} paintings] {res}", file=sys.stderr)
@@ -620,6 +737,12 @@ def main(argv: list[str] | None = None) -> int:
             f"(x{r['first_render_warm_s'] / base['first_render_warm_s']:.1f}); click -> inspector "
             f"{r['click_to_inspector_median_s']:.2f}s vs {base['click_to_inspector_median_s']:.2f}s"
         )
+    for r in results:
+        if "peer_first_render_warm_s" in r:
+            print(
+                f"{r['paintings']:,} paintings: Explore's first render (warm) {r['first_render_warm_s']:.2f}s vs "
+                f"Spotlight's {r['peer_first_render_warm_s']:.2f}s, same run (x{r['ours_vs_peer']:.2f})"
+            )
     return 0
 
 
