@@ -36,6 +36,7 @@ or after it; in the next run, once the chart reports it has drawn (what Explore 
 alone. Where the whole sidebar of controls is drawn, the table also gives when it was complete.
 ``--only TEXT`` keeps the rows whose name holds TEXT (or any of ``A|B``); ``--repeats N`` sets the page
 loads per row.
+With ``--peer PYTHON`` (below) the table gains a row for Spotlight on the same points, timed the same way.
 ``--pure-python-server`` runs the size measurements on such a server, for the same comparison.
 
 ``--peer PYTHON`` measures the issue's peer in the same run: Renumics Spotlight, run by ``PYTHON`` (an
@@ -152,6 +153,10 @@ PEER_DRAWN_INIT = """(() => {
     return arc.apply(this, a);
   };
 })();"""
+
+
+#: The breakdown's row for the peer (``--breakdown --peer``).
+PEER_ROW = "Renumics Spotlight (--peer), the same points in one scatterplot"
 
 
 @contextlib.contextmanager
@@ -465,10 +470,11 @@ LAST_SCRIPT_JS = """() => Math.max(0, ...performance.getEntriesByType('resource'
 
 
 def breakdown(
-    bundle: Path, repeats: int = 3, only: str = ""
+    bundle: Path, repeats: int = 3, only: str = "", peer: str | None = None
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     """Median first render (s) of a bare page, the same with a chart two ways, and Explore; each page also
-    on a server without uvloop and httptools. ``only``: the rows whose name holds this text. Returns the
+    on a server without uvloop and httptools; with ``peer`` (an interpreter with renumics-spotlight),
+    Spotlight on the same points too. ``only``: the rows whose name holds this text. Returns the
     first renders; for the rows with Explore's controls, when they had all been drawn too; and, per row,
     the median time its page's last script file arrived (s)."""
     import subprocess
@@ -509,6 +515,7 @@ def breakdown(
             with (
                 app_server(bundle, data, data / "server.log") as url,
                 app_server(bundle, data_pure, data_pure / "server.log", launcher=[str(pure)]) as url_pure,
+                peer_server(peer, bundle, data) if peer else contextlib.nullcontext() as peer_url,
                 sync_playwright() as p,
             ):
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -563,6 +570,8 @@ def breakdown(
                         CHART_FRAME,
                     ),
                 }
+                if peer_url:
+                    targets[PEER_ROW] = (peer_url, n, PEER_ROW)
                 targets = {k: v for k, v in targets.items() if any(o in k for o in only.split("|"))}
                 # rows whose page has Explore's whole sidebar of controls: also timed to the controls drawn
                 with_controls = {
@@ -572,10 +581,14 @@ def breakdown(
                     for name, (target, pts, frame) in targets.items():
                         out.setdefault(name, [])
                         ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+                        if frame == PEER_ROW:
+                            ctx.add_init_script(PEER_DRAWN_INIT % n)
                         page = ctx.new_page()
                         t0 = time.perf_counter()
                         page.goto(target)
-                        if pts is None:
+                        if frame == PEER_ROW:
+                            page.wait_for_function("() => window.__drawnAt !== undefined", polling=20)
+                        elif pts is None:
                             page.get_by_text("no chart").wait_for(timeout=60_000)
                         elif pts == 0:  # any chart: the first component frame has drawn its figure
                             page.wait_for_function(DRAWN_JS, arg=frame, polling=20, timeout=60_000)
@@ -670,7 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.breakdown:
-        res, with_controls, last_script = breakdown(args.bundle, repeats=args.repeats, only=args.only)
+        res, with_controls, last_script = breakdown(
+            args.bundle, repeats=args.repeats, only=args.only, peer=args.peer
+        )
         print("| page, fresh browser context | first render (s) | controls drawn too (s) | its last script file "
               "arrived (s) |")  # fmt: skip
         print("|---|---:|---:|---:|")
