@@ -53,15 +53,18 @@ def app_server(
     log: Path,
     script: Path = ROOT / "app.py",
     launcher: Sequence[str] = ("-m", "streamlit"),
+    options: Sequence[str] = (),
 ) -> Iterator[str]:
-    """`streamlit run app.py` (or ``script``) on a free port; yields its URL, stops it afterwards.
-    ``launcher``: what runs streamlit's command line (a benchmark swaps in one that changes the server)."""
+    """`streamlit run app.py` (or ``script``) on a free port, from the project root so its
+    ``.streamlit/config.toml`` applies as in ``artextract app``; yields its URL, stops it afterwards.
+    ``launcher``: what runs streamlit's command line (a benchmark swaps in one that changes the server);
+    ``options``: more ``--section.option value`` arguments (a benchmark tries another setting)."""
     port = free_port()
     env = dict(os.environ, ARTEXTRACT_BUNDLE=str(bundle), ARTEXTRACT_DATA=str(data))
     cmd = [
         sys.executable, *launcher, "run", str(script),
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+        "--browser.gatherUsageStats", "false", *options,
     ]  # fmt: skip
     with open(log, "ab") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)

@@ -108,3 +108,19 @@ def test_classify_uses_the_open_set_gate_beside_the_checkpoint(tiny_demo, tiny_c
     err = [line for line in captured.err.splitlines() if line.strip()]
     assert len(err) == 1 and "open-set check not used" in err[0]
     assert "none of the" not in captured.out and "artist " in captured.out
+
+
+def test_the_app_is_served_without_watching_its_source_files():
+    """Streamlit's file watcher walks every imported module for each new browser session (about a second
+    before Explore's map on a fresh page load); the project's config turns it off for ``artextract app``
+    and ``streamlit run app.py`` alike (both start from the project root, where the config is read)."""
+    import tomllib
+
+    from artextract import cli
+    from artextract.config import PROJECT_ROOT
+
+    conf = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    assert conf["server"]["fileWatcherType"] == "none"
+    assert conf["server"]["enableXsrfProtection"] is True
+    cmd = cli.app_command(cli.get_parser().parse_args(["app"]))
+    assert "--server.fileWatcherType" not in cmd  # nothing on the command line overrides the config
