@@ -45,7 +45,7 @@ for attr, tab in zip(attrs, st.tabs([data.attribute_label(a) for a in attrs]), s
         c[2].metric("Macro-F1", data.fmt(m.get("macro_f1")))
         uniform, majority = data.chance_levels(m)
         c[3].metric("Chance / majority", f"{data.fmt(uniform)} / {data.fmt(majority)}")
-        matrix, table = st.columns([5, 2])
+        matrix, table = st.columns([2, 1])
         with matrix:
             chart.plotly_chart(
                 figures.confusion_json(b, key, attr, normalise),
@@ -65,7 +65,7 @@ for attr, tab in zip(attrs, st.tabs([data.attribute_label(a) for a in attrs]), s
                 column_order=["class", "recall", "precision", "support"],
                 height=min(35 * (len(per_class) + 1) + 3, 600),  # every class shown, up to 16
                 column_config={  # narrow columns, so the whole table fits beside the matrix
-                    "class": st.column_config.TextColumn(width=145),
+                    "class": st.column_config.TextColumn(width=140),
                     "recall": st.column_config.TextColumn(
                         width=52,
                         help="of the paintings catalogued as this class, the share predicted so (the row's diagonal)",
