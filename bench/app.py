@@ -166,17 +166,21 @@ PEER_ROW = "Renumics Spotlight (--peer), the same points in one scatterplot"
 
 @contextlib.contextmanager
 def peer_server(python: str, bundle: Path, data: Path) -> Iterator[str]:
-    """Spotlight (run by ``python``) on the bundle's first map, coloured by style; yields its URL."""
+    """Spotlight (run by ``python``) on the bundle's first map, coloured as Explore first colours it (by
+    style where the bundle has styles; its column is called ``style`` either way); yields its URL."""
     import subprocess
     import urllib.request
 
     from test_browser import free_port
 
+    from artextract.app.data import colour_options
+
     b = open_bundle(bundle)
     proj = b.projections[0]
+    colour = next(iter(colour_options(b).values()))
     points = pd.DataFrame({
         "x": b.items[f"{proj}_x"].astype("float32"), "y": b.items[f"{proj}_y"].astype("float32"),
-        "style": b.items["style"].fillna("").astype(str), "title": b.items["title"].astype(str),
+        "style": b.items[colour].fillna("").astype(str), "title": b.items["title"].astype(str),
     })  # fmt: skip
     points.to_parquet(data / "peer.parquet", index=False)
     port = free_port()
