@@ -578,6 +578,11 @@ def test_trained_on_reads_counts_and_shortens_the_catalog_hash():
     )
     line = cards.trained_on({"collection": "c", "n_images": 18260, "split": "train", "extra": {"a": 1}})
     assert line == "Trained on `c`, 18,260 paintings, split: train"
+    # a card written by hand or by another tool: what is not a count is not read as one
+    line = cards.trained_on(
+        {"n_train": float("nan"), "n_val": True, "n_selection": float("inf"), "n_images": "9"}
+    )
+    assert line == "Trained on n_train: nan, n_val: True, n_selection: inf, n_images: 9"
 
 
 def test_an_ensemble_card_names_its_members_and_who_measured_it():

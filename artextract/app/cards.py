@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -102,19 +103,25 @@ def card_summary(card: dict[str, Any], cdir: Path) -> str:
 _COUNTS = {"n_train": "train", "n_selection": "for selection", "n_val": "val"}
 
 
+def _count(v: Any) -> int | None:
+    """A count as written on a card, or None for anything that is not a finite number."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return None
+    return int(v)
+
+
 def trained_on(train: dict[str, Any]) -> str:
     """One line for a card's ``train_data``: collection, catalog hash, paintings per part, other facts."""
     parts = [f"`{train['collection']}`"] if train.get("collection") else []
     if train.get("catalog_sha256"):
         parts.append(f"catalog sha256 `{str(train['catalog_sha256'])[:12]}…`")
-    counts = [
-        f"{int(train[k]):,} {word}" for k, word in _COUNTS.items() if isinstance(train.get(k), int | float)
-    ]
-    if counts:
-        parts.append(" · ".join(counts) + " paintings")
-    if isinstance(train.get("n_images"), int | float):
-        parts.append(f"{int(train['n_images']):,} paintings")
-    known = {"collection", "catalog_sha256", "n_images", *_COUNTS}
+    counted = [k for k in _COUNTS if _count(train.get(k)) is not None]
+    if counted:
+        parts.append(" · ".join(f"{_count(train[k]):,} {_COUNTS[k]}" for k in counted) + " paintings")
+    if _count(train.get("n_images")) is not None:
+        counted.append("n_images")
+        parts.append(f"{_count(train['n_images']):,} paintings")
+    known = {"collection", "catalog_sha256", *counted}  # the rest reads as written
     parts += [f"{k}: {v}" for k, v in train.items() if k not in known and not isinstance(v, dict | list)]
     return "Trained on " + ", ".join(parts)
 
