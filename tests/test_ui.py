@@ -629,3 +629,24 @@ def test_a_checkpoint_serving_two_roles_is_listed_once(tmp_path, monkeypatch):
         "evidence_encoder (used by sample)": models / "byol",
         "other": models / "other",
     }
+
+
+def test_a_bundle_finished_within_one_clock_tick_of_its_last_stage_is_listed(tmp_path, monkeypatch):
+    """A build writes its manifest "complete": false after its last stage and "complete": true moments
+    later, often within one tick of the file clock: a listing read in between must not keep the new
+    bundle out until the app restarts."""
+    import os
+
+    from artextract.fileio import write_json_atomic
+
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path))
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(tmp_path / "artifacts" / "default"))
+    man = tmp_path / "artifacts" / "mine" / "manifest.json"
+    man.parent.mkdir(parents=True)
+    write_json_atomic(man, {"name": "mine", "complete": False, "collection": {"n": 25}})
+    tick = man.stat().st_mtime_ns
+    assert "mine" not in [i.name for i in data.list_bundles()]  # a build running: left out
+    write_json_atomic(man, {"name": "mine", "complete": True, "collection": {"n": 25}, "build_seconds": 1.0})
+    os.utime(man, ns=(tick, tick))  # the same modification time as the manifest read above
+    listed = {i.name: i for i in data.list_bundles()}
+    assert "mine" in listed and listed["mine"].paintings == 25

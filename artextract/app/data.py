@@ -151,10 +151,18 @@ def list_bundles() -> list[BundleInfo]:
 
 
 def _stamp(root: Path) -> int:
+    """The version of a bundle's manifest, the key of every per-bundle cache (0: no manifest).
+
+    Not the modification time alone: file times tick at the kernel's coarse clock (a few ms), and a build
+    rewrites its manifest ("complete": true) moments after the last stage wrote it ("complete": false).
+    A page that read the first could have kept the bundle "not built" for good. Every write is atomic (a
+    new file renamed over the old), so the inode and size say which file it is too.
+    """
     try:
-        return (root / "manifest.json").stat().st_mtime_ns
+        st = (root / "manifest.json").stat()
     except OSError:
         return 0
+    return hash((st.st_mtime_ns, st.st_ino, st.st_size)) or 1
 
 
 @functools.lru_cache(maxsize=4)
