@@ -47,7 +47,8 @@ the project turns off) to see what it costs.
 ``--peer PYTHON`` measures the issue's peer in the same run: Renumics Spotlight, run by ``PYTHON`` (an
 interpreter that has ``renumics-spotlight``; it is not one of the app's requirements, e.g. ``python -m
 venv .peer && .peer/bin/pip install renumics-spotlight==1.8.2``), on the same paintings (each size's map
-coordinates and styles), with a layout of one scatterplot coloured by style. Each warm load of Explore is
+coordinates), with a layout of one scatterplot coloured as Explore first colours them (by style where the
+bundle has styles). Each warm load of Explore is
 followed by one of Spotlight's, each in a fresh browser context, timed the same way: from navigation
 until Spotlight has drawn all ``n`` points on its canvas (``n`` arcs after a clear, then a frame). The
 table gains ``peer_first_render_warm_s`` and the ratio of ours to it.
@@ -256,7 +257,7 @@ def measure(
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        peer_renders: list[float] = []
+        peer_renders: list[tuple[float, float]] = []  # (as this script saw it, by the page's clock)
         if peer_url:
             peer_first_render(browser, peer_url, n)  # its cold load
         renders: dict[str, list[float]] = {}
