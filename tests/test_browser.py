@@ -409,6 +409,105 @@ def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, t
         ctx.close()
 
 
+def test_the_map_is_on_screen_before_plotly_runs_where_plotly_draws_it(server, browser, tiny_bundle):
+    """The chart component draws a map's first view on a canvas before plotly.js has run (1.5 MB to
+    compile): every painting, in its class colour, at the place plotly then draws it; plotly's map takes
+    its place. Without plotly.js the map stays on screen as a picture, with one line saying it cannot be
+    clicked. The legend (HTML, under the map) hides a class on a click and shows one alone on a
+    double-click, as plotly's did."""
+    import base64
+
+    import numpy as np
+
+    from artextract.app import data, figures
+    from artextract.app.chart import FRAME_TITLE
+    from artextract.bundle import open_bundle
+
+    b = open_bundle(tiny_bundle)
+    n = len(b.items)
+    proj = b.projections[0]  # what a page load first shows: the first projection and colouring
+    fig = figures.scatter_figure.__wrapped__(
+        b, data.bundle_key(b), proj, next(iter(data.colour_options(b).values())), None, b.outlier_threshold
+    )
+    lay, traces = fig["layout"], fig["data"]
+    (x0, x1), (y0, y1) = lay["xaxis"]["range"], lay["yaxis"]["range"]
+    m = lay["margin"]
+    ph = lay["height"] - m["t"] - m["b"]
+
+    def values(v) -> np.ndarray:
+        """A figure's array: plotly.py writes numpy arrays as base64 ({dtype, bdata})."""
+        if isinstance(v, dict):
+            return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float)
+        return np.asarray(v, dtype=float)
+
+    def place(pw: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Where a map pw px wide draws these points (px, in the chart's frame)."""
+        return np.stack([m["l"] + (x - x0) / (x1 - x0) * pw, m["t"] + ph - (y - y0) / (y1 - y0) * ph], 1)
+
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+    try:
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.route("**/plotly-lite.min.js", lambda route: route.abort())  # plotly.js never runs
+        page.goto(f"{server}/explore")
+        frame = page.frame_locator(f'iframe[title="{FRAME_TITLE}"]')
+        canvas = frame.locator("#preview[data-points]")
+        canvas.wait_for()
+        assert int(canvas.get_attribute("data-points")) == n  # every painting (rings not counted)
+        alert = frame.get_by_role("alert")
+        alert.wait_for()
+        assert "cannot be clicked" in alert.inner_text() and canvas.is_visible()
+        shown = [t for t in traces if t.get("showlegend") is not False]
+        assert frame.get_by_role("group", name="Legend").get_by_role("button").count() == len(shown) > 1
+        # a painting of the first class with no other painting near it is drawn in that class's colour
+        pw = float(canvas.evaluate("c => parseFloat(c.style.width)")) - m["l"] - m["r"]
+        xy = [place(pw, values(t["x"]), values(t["y"])) for t in traces]
+        first, every = xy[0], np.concatenate(xy)  # the first trace's points come first in every
+        gap = np.hypot(*(first[:, None, :] - every[None, :, :]).transpose(2, 0, 1))
+        gap[np.arange(len(first)), np.arange(len(first))] = np.inf  # not itself (a ring on it: 0)
+        gap = gap.min(1)
+        i = int(np.argmax(gap))
+        assert gap[i] > 10, "no painting of the first class stands alone on this map"
+        rgb = canvas.evaluate(
+            "(c, [x, y]) => { const r = devicePixelRatio || 1;"
+            " return Array.from(c.getContext('2d').getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data); }",
+            [float(first[i][0]), float(first[i][1])],
+        )
+        colour = traces[0]["marker"]["color"]
+        want = [0.8 * int(colour[k : k + 2], 16) + 0.2 * 255 for k in (1, 3, 5)]  # opacity 0.8 on white
+        assert np.allclose(rgb[:3], want, atol=12), (rgb, want, colour)
+        page.close()
+
+        # with plotly.js: its map replaces the canvas, on the same plot area and axis ranges
+        page = ctx.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{server}/explore")
+        frame, _ = chart_frame(page)
+        assert frame.locator("#preview").count() == 0
+        area = frame.evaluate(
+            "() => { const fl = document.querySelector('.js-plotly-plot')._fullLayout;"
+            " return [fl.xaxis.range, fl.yaxis.range, fl.xaxis._offset, fl.yaxis._offset, fl.xaxis._length,"
+            " fl.yaxis._length]; }"
+        )
+        assert area[:2] == [pytest.approx([x0, x1]), pytest.approx([y0, y1])]
+        assert area[2:4] == [m["l"], m["t"]] and area[5] == ph and abs(area[4] - pw) <= 1
+        # the legend: a click hides a class, another shows it; a double-click shows one class alone
+        gd = "document.querySelector('.js-plotly-plot')"
+        visible = f"() => {gd}._fullData.filter(t => t.showlegend !== false).map(t => t.visible)"
+        buttons = frame.get_by_role("group", name="Legend").get_by_role("button")
+        buttons.first.click()
+        frame.wait_for_function(f"() => ({visible})()[0] === 'legendonly'")
+        assert frame.evaluate(visible)[1:] == [True] * (len(shown) - 1)
+        assert buttons.first.get_attribute("aria-pressed") == "false"
+        buttons.first.click()
+        frame.wait_for_function(f"() => ({visible})()[0] === true")
+        buttons.nth(1).dblclick()
+        frame.wait_for_function(f"() => ({visible})().filter(v => v === true).length === 1")
+        assert frame.evaluate(visible)[1] is True
+    finally:
+        ctx.close()
+
+
 def test_explore_lasso_selects_and_exports(server, page, tiny_bundle):
     open_page(page, server, "explore", "Explore")
     frame, (dx, dy) = chart_frame(page)

@@ -112,8 +112,10 @@ def test_classify_uses_the_open_set_gate_beside_the_checkpoint(tiny_demo, tiny_c
 
 def test_the_app_is_served_without_watching_its_source_files():
     """Streamlit's file watcher walks every imported module for each new browser session (about a second
-    before Explore's map on a fresh page load); the project's config turns it off for ``artextract app``
-    and ``streamlit run app.py`` alike (both start from the project root, where the config is read)."""
+    before Explore's map on a fresh page load), and its forced garbage collection after every run holds
+    the interpreter for about 0.2 s before a run's last messages go out; the project's config turns both
+    off for ``artextract app`` and ``streamlit run app.py`` alike (both start from the project root, where
+    the config is read)."""
     import tomllib
 
     from artextract import cli
@@ -121,6 +123,8 @@ def test_the_app_is_served_without_watching_its_source_files():
 
     conf = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
     assert conf["server"]["fileWatcherType"] == "none"
+    assert conf["runner"]["postScriptGC"] is False
     assert conf["server"]["enableXsrfProtection"] is True
     cmd = cli.app_command(cli.get_parser().parse_args(["app"]))
-    assert "--server.fileWatcherType" not in cmd  # nothing on the command line overrides the config
+    # nothing on the command line overrides the config
+    assert "--server.fileWatcherType" not in cmd and "--runner.postScriptGC" not in cmd

@@ -176,6 +176,29 @@ def test_flagged_only_and_threshold(b):
     assert len(data.filtered_rows(b, key, (), True, 0.0)) == len(b.items)
 
 
+def test_the_map_has_fixed_axis_ranges_around_its_points_and_an_html_legend(b):
+    """The chart component draws a map's first view before plotly.js runs, where plotly then draws it:
+    that needs the axis ranges in the figure (plotly's autorange depends on marker sizes and is only
+    known to plotly). The legend is the component's HTML, so plotly draws none."""
+    key = data.bundle_key(b)
+    proj = b.projections[0]
+    for rows in (None, tuple(range(0, len(b.items), 3))):
+        fig = figures.scatter_figure.__wrapped__(b, key, proj, "style", rows, b.outlier_threshold)
+        lay = fig["layout"]
+        assert lay["showlegend"] is False and lay["meta"] == {"legend": "html"}
+        sub = b.items if rows is None else b.items.iloc[list(rows)]
+        for axis, col in (("xaxis", f"{proj}_x"), ("yaxis", f"{proj}_y")):
+            lo, hi = lay[axis]["range"]
+            v = sub[col].to_numpy(dtype=np.float32)  # as the figure holds them
+            pad = (v.max() - v.min()) * figures.RANGE_PAD
+            assert [lo, hi] == pytest.approx([v.min() - pad, v.max() + pad], rel=1e-6)
+            assert lay[axis]["autorange"] is False and lay[axis]["showticklabels"] is False
+    # one point, or all in one place: a range of 2 around it, not of 0 (nothing could be drawn)
+    assert figures.axis_range(np.array([3.0, 3.0], dtype=np.float32)) == [2.0, 4.0]
+    assert figures.axis_range(np.array([np.nan, 1.0, 5.0])) == pytest.approx([0.84, 5.16])
+    assert figures.axis_range(np.array([], dtype=np.float32)) == [-1.0, 1.0]
+
+
 def test_the_map_is_svg_up_to_a_size_then_webgl_and_its_json_keeps_every_row(b, monkeypatch):
     key = data.bundle_key(b)
     fig = figures.scatter_figure.__wrapped__(b, key, b.projections[0], "style", None, b.outlier_threshold)
@@ -206,7 +229,10 @@ def test_the_map_component_ships_the_plotly_js_that_plotly_py_targets():
     from artextract.app import chart
 
     html = (chart.FRONTEND / "index.html").read_text()
-    assert '<script src="plotly-lite.min.js">' in html and '<script src="chart.js">' in html
+    # the frame preloads the build at once, and chart.js runs it once a map's first view is drawn
+    assert '<link rel="preload" href="plotly-lite.min.js" as="script">' in html
+    assert '<script src="chart.js">' in html
+    assert "s.src = 'plotly-lite.min.js'" in (chart.FRONTEND / "chart.js").read_text()
     bundle = chart.FRONTEND / "plotly-lite.min.js"
     head = bundle.read_text(encoding="utf-8")[:200]
     assert (

@@ -4,7 +4,9 @@ Streamlit's ``st.plotly_chart`` loads all of plotly.js, a 4.7 MB script that tak
 compile in a fresh browser on 2 cores, before it draws anything. This component draws the same plotly
 figures with a 1.5 MB build of plotly.js that holds only the traces the app uses: ``scatter`` (SVG),
 ``scattergl`` (WebGL) and ``heatmap`` (``static/chart/``, built by ``scripts/plotly-bundle``), in a
-component frame. It reports a click, a lasso or a box in ``st.plotly_chart``'s selection shape
+component frame. A map (a figure with fixed axis ranges, :func:`figures.scatter_figure`) is on screen
+before that script has even run: the frame draws it on a canvas first, at the places plotly then draws
+it, with its legend in HTML under it (``static/chart/chart.js``). It reports a click, a lasso or a box in ``st.plotly_chart``'s selection shape
 (``{"selection": {"points": [{"customdata": ...}, ...]}}``), so the pages' callbacks read it unchanged.
 """
 

@@ -74,6 +74,23 @@ def _open_set_labels(b: Bundle, key: str, colour: str, idx: np.ndarray, labels: 
     return np.where(stopped, stopped_label(gate.attribute, len(gate.classes)), labels)
 
 
+#: The map's axes: no ticks, grid or titles (map coordinates have no units), so the plot area is the
+#: figure less its margins.
+AXIS = {"showticklabels": False, "showgrid": False, "zeroline": False, "title": None, "autorange": False}
+
+#: Room around the outermost points, as a share of the span (a ring around an edge point stays whole).
+RANGE_PAD = 0.04
+
+
+def axis_range(v: np.ndarray) -> list[float]:
+    """A map axis's range: the points' span and ``RANGE_PAD`` of it each side (1 each side when every point
+    has the same value, or there are none)."""
+    v = v[np.isfinite(v)]
+    lo, hi = (float(v.min()), float(v.max())) if len(v) else (0.0, 0.0)
+    pad = (hi - lo) * RANGE_PAD or 1.0
+    return [lo - pad, hi + pad]
+
+
 @bundle_cached(16)
 def scatter_figure(
     _b: Bundle,
@@ -200,17 +217,13 @@ def scatter_figure(
         clickmode="event+select" if trace is go.Scatter else "event",
         hovermode="closest",
         uirevision=f"{projection}",
-        # legend under the map, so the map gets the column's whole width
-        legend={
-            "itemsizing": "constant",
-            "font": {"size": 11},
-            "orientation": "h",
-            "yanchor": "top",
-            "y": -0.01,
-            "x": 0,
-        },
-        xaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "title": None},
-        yaxis={"showticklabels": False, "showgrid": False, "zeroline": False, "title": None},
+        # the chart component draws the legend in HTML under the map (the map gets the column's whole
+        # width), and a first view of the map before plotly.js has run: on these fixed axis ranges,
+        # where plotly draws it next (artextract/app/static/chart/chart.js)
+        showlegend=False,
+        meta={"legend": "html"},
+        xaxis={"range": axis_range(x), **AXIS},
+        yaxis={"range": axis_range(y), **AXIS},
         plot_bgcolor="white",
     )
     return fig.to_dict()

@@ -2,10 +2,19 @@
 // that draws a plotly figure with a plotly.js build holding only the scatter, scattergl and heatmap
 // traces, and reports a click, a lasso or a box selection back to Python in st.plotly_chart's shape:
 // {selection: {points: [{customdata}, ...]}, mode, event}.
+//
+// A map is on screen before plotly.js has run: its points and rings are first drawn on a canvas, at the
+// places plotly will draw them (the figure gives its axis ranges), and plotly.js (1.5 MB to compile and
+// run) is started only after that; its SVG or WebGL map then takes the canvas's place. A map's legend
+// is HTML under the chart (layout.meta.legend == "html"), the same before and after plotly.js.
 (function () {
   'use strict';
   var gd = document.getElementById('chart');
+  var stage = document.getElementById('stage');
+  var legend = document.getElementById('legend');
   var problem = document.getElementById('problem');
+  var plotly = 'idle'; // plotly.js: 'idle' (not asked for yet), 'loading', 'ready' or 'failed'
+  var frameHeight = 0; // the height Python gives the chart (px), without the legend
   var lastSpec = null; // the fingerprint of the figure drawn
   var pending = null; // [data, layout, config] waiting for the frame to have a width
   var bound = false;
@@ -103,7 +112,8 @@
   }
 
   function render(args, theme) {
-    post('streamlit:setFrameHeight', { height: args.height });
+    frameHeight = args.height;
+    fitFrame();
     wantMark = args.mark || null;
     reportDrawn = !!args.report_drawn;
     if (args.spec_id === lastSpec) return syncMark(); // a rerun with the same figure keeps zoom and selection
@@ -123,6 +133,7 @@
         layout.font = Object.assign({ color: theme.textColor, family: 'sans-serif' }, layout.font || {});
       }
       pending = [fig.data || [], layout, args.config || {}];
+      buildLegend(pending[0], layout);
       drawPending();
     } catch (err) {
       fail(err);
@@ -133,13 +144,29 @@
   // out its labels for no room at all). Afterwards plotly follows the frame's size itself (responsive).
   function drawPending() {
     if (!pending || window.innerWidth === 0) return;
+    if (plotly !== 'ready') {
+      // until plotly.js has run, the figure is drawn on a canvas if it can be; plotly.js is run once
+      // the first one is on screen
+      var shown = preview(pending[0], pending[1]);
+      if (!shown) removePreview();
+      else if (reportDrawn) tellDrawn();
+      if (plotly === 'idle') {
+        if (shown) afterPaint(loadPlotly);
+        else loadPlotly();
+      } else if (plotly === 'failed' && !shown) fail(new Error('plotly.js could not be loaded'));
+      return;
+    }
     var p = pending;
     pending = null;
     Plotly.react(gd, p[0], p[1], p[2]).then(function () {
+      removePreview();
       if (!bound) bind();
       ringRow = null; // a new figure comes without the ring
       syncMark();
-      problem.hidden = true;
+      if (!problem.hidden) {
+        problem.hidden = true;
+        fitFrame();
+      }
       gd.hidden = false;
       gd.setAttribute('data-drawn', String(Date.now()));
       if (reportDrawn) tellDrawn();
@@ -152,14 +179,215 @@
   function tellDrawn() {
     if (told) return;
     told = true;
-    var tell = function () {
-      setTimeout(function () {
-        event += 1;
-        post('streamlit:setComponentValue', { value: { drawn: lastSpec, event: event }, dataType: 'json' });
-      }, 0);
+    afterPaint(function () {
+      event += 1;
+      post('streamlit:setComponentValue', { value: { drawn: lastSpec, event: event }, dataType: 'json' });
+    });
+  }
+
+  // after the next frame is painted (at once in a hidden tab, which paints nothing)
+  function afterPaint(fn) {
+    var later = function () {
+      setTimeout(fn, 0);
     };
-    if (document.hidden) tell();
-    else requestAnimationFrame(tell);
+    if (document.hidden) later();
+    else requestAnimationFrame(later);
+  }
+
+  // plotly.js, fetched by the page's preload, run now
+  function loadPlotly() {
+    if (plotly !== 'idle') return;
+    plotly = 'loading';
+    var s = document.createElement('script');
+    s.src = 'plotly-lite.min.js';
+    s.onload = function () {
+      plotly = 'ready';
+      drawPending();
+    };
+    s.onerror = function () {
+      plotly = 'failed';
+      if (!document.getElementById('preview')) return fail(new Error('plotly.js could not be loaded'));
+      // the map stays on screen, as a picture
+      problem.textContent = 'The map cannot be clicked or zoomed: plotly.js could not be loaded.';
+      problem.hidden = false;
+      fitFrame();
+      if (reportDrawn) tellDrawn();
+    };
+    document.head.appendChild(s);
+  }
+
+  // a typed array of a figure's array: plain, or plotly.py's base64 ({dtype, bdata})
+  var TYPED = {
+    f4: Float32Array, f8: Float64Array, i1: Int8Array, u1: Uint8Array, i2: Int16Array,
+    u2: Uint16Array, i4: Int32Array, u4: Uint32Array
+  };
+  function values(a) {
+    if (Array.isArray(a)) return a;
+    if (!a || typeof a.bdata !== 'string' || !TYPED[a.dtype] || a.shape) return null;
+    var bin = atob(a.bdata);
+    var bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new TYPED[a.dtype](bytes.buffer);
+  }
+
+  // A map's first view, on a canvas: each trace's markers (filled circles, or rings for an open
+  // symbol) where plotly will draw them, in trace order. Only for what it draws as plotly does: marker
+  // traces of one colour each, on axes of fixed ranges; anything else waits for plotly.js (false).
+  function preview(data, layout) {
+    var xr = (layout.xaxis || {}).range, yr = (layout.yaxis || {}).range;
+    if (!xr || !yr || xr[1] === xr[0] || yr[1] === yr[0]) return false;
+    var traces = [];
+    for (var i = 0; i < data.length; i++) {
+      var t = data[i], m = t.marker || {};
+      if (t.visible === false || t.visible === 'legendonly') continue;
+      if ((t.type && t.type !== 'scatter' && t.type !== 'scattergl') || t.mode !== 'markers') return false;
+      if (typeof m.color !== 'string' || (m.symbol && m.symbol !== 'circle' && m.symbol !== 'circle-open')) {
+        return false;
+      }
+      var x = values(t.x), y = values(t.y);
+      if (!x || !y) return false;
+      traces.push([x, y, m]);
+    }
+    var mg = layout.margin || {};
+    var l = mg.l == null ? 80 : mg.l, r = mg.r == null ? 80 : mg.r;
+    var top = mg.t == null ? 100 : mg.t, b = mg.b == null ? 80 : mg.b;
+    var w = gd.clientWidth || window.innerWidth, h = layout.height || 450;
+    var pw = w - l - r, ph = h - top - b;
+    if (pw <= 0 || ph <= 0) return false;
+    var dpr = window.devicePixelRatio || 1;
+    var canvas = document.createElement('canvas');
+    canvas.id = 'preview';
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+    canvas.style.width = w + 'px';
+    canvas.style.height = h + 'px';
+    var ctx = canvas.getContext('2d');
+    ctx.scale(dpr, dpr);
+    ctx.fillStyle = layout.paper_bgcolor || '#fff';
+    ctx.fillRect(0, 0, w, h);
+    ctx.fillStyle = layout.plot_bgcolor || '#fff';
+    ctx.fillRect(l, top, pw, ph);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(l, top, pw, ph);
+    ctx.clip();
+    var sx = pw / (xr[1] - xr[0]), sy = ph / (yr[1] - yr[0]);
+    var drawn = 0;
+    for (var k = 0; k < traces.length; k++) {
+      var xs = traces[k][0], ys = traces[k][1], mk = traces[k][2];
+      var open = mk.symbol === 'circle-open';
+      var rad = (mk.size == null ? 6 : mk.size) / 2;
+      ctx.globalAlpha = mk.opacity == null ? 1 : mk.opacity;
+      ctx.beginPath();
+      for (var j = 0; j < xs.length; j++) {
+        var px = l + (xs[j] - xr[0]) * sx, py = top + ph - (ys[j] - yr[0]) * sy;
+        ctx.moveTo(px + rad, py);
+        ctx.arc(px, py, rad, 0, 2 * Math.PI);
+      }
+      if (open) {
+        var line = mk.line || {};
+        ctx.lineWidth = line.width == null ? 1 : line.width;
+        ctx.strokeStyle = typeof line.color === 'string' ? line.color : mk.color;
+        ctx.stroke();
+      } else {
+        ctx.fillStyle = mk.color;
+        ctx.fill();
+        drawn += xs.length;
+      }
+    }
+    if (wantMark) {
+      // the ring of the painting open in the inspector, as ringShape draws it
+      ctx.globalAlpha = 1;
+      ctx.beginPath();
+      ctx.arc(l + (wantMark.x - xr[0]) * sx, top + ph - (wantMark.y - yr[0]) * sy, 12, 0, 2 * Math.PI);
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = ink;
+      ctx.stroke();
+    }
+    ctx.restore();
+    canvas.setAttribute('data-points', String(drawn)); // the paintings on it (rings not counted)
+    removePreview();
+    stage.style.height = h + 'px';
+    stage.appendChild(canvas);
+    if (plotly !== 'failed' && !problem.hidden) {
+      problem.hidden = true; // a figure before this one could not be drawn
+      fitFrame();
+    }
+    return true;
+  }
+
+  function removePreview() {
+    var old = document.getElementById('preview');
+    if (old) old.remove();
+    stage.style.height = '';
+  }
+
+  // The legend of a map (layout.meta.legend == "html"): one button per trace shown in it; a click
+  // hides or shows that trace, a double-click shows it alone (or everything again), as plotly's does.
+  function buildLegend(data, layout) {
+    legend.textContent = '';
+    var html = layout.meta && layout.meta.legend === 'html';
+    legend.hidden = !html;
+    if (!html) return fitFrame();
+    legend.style.color = ink;
+    data.forEach(function (t, i) {
+      if (t.showlegend === false) return;
+      var m = t.marker || {};
+      var item = document.createElement('button');
+      item.type = 'button';
+      item.setAttribute('data-trace', String(i));
+      item.setAttribute('aria-pressed', 'true');
+      var sw = document.createElement('span');
+      sw.className = 'swatch';
+      if (m.symbol === 'circle-open') {
+        sw.className += ' open';
+        sw.style.borderColor = m.color;
+      } else sw.style.backgroundColor = m.color;
+      item.appendChild(sw);
+      item.appendChild(document.createTextNode(t.name == null ? 'trace ' + i : String(t.name)));
+      item.addEventListener('click', function () {
+        setShown([i], item.classList.contains('off'));
+      });
+      item.addEventListener('dblclick', function () {
+        var others = legendItems().filter(function (it) {
+          return it !== item;
+        });
+        var alone = others.every(function (it) {
+          return it.classList.contains('off');
+        });
+        setShown([i], true);
+        setShown(others.map(function (it) {
+          return +it.getAttribute('data-trace');
+        }), alone);
+      });
+      legend.appendChild(item);
+    });
+    fitFrame();
+  }
+
+  function legendItems() {
+    return Array.prototype.slice.call(legend.querySelectorAll('button'));
+  }
+
+  // show or hide the traces at these indices (a hidden trace stays in the legend, greyed)
+  function setShown(indices, shown) {
+    if (!indices.length) return;
+    indices.forEach(function (i) {
+      var item = legend.querySelector('button[data-trace="' + i + '"]');
+      if (item) {
+        item.classList.toggle('off', !shown);
+        item.setAttribute('aria-pressed', String(shown));
+      }
+      if (pending) pending[0][i].visible = shown ? true : 'legendonly';
+    });
+    if (pending) drawPending(); // not drawn by plotly yet: its first view is drawn again
+    else if (bound) Plotly.restyle(gd, { visible: shown ? true : 'legendonly' }, indices);
+  }
+
+  // the frame's height: the chart's, and the legend's and a problem's under it
+  function fitFrame() {
+    var h = frameHeight + (legend.hidden ? 0 : legend.offsetHeight) + (problem.hidden ? 0 : problem.offsetHeight + 16);
+    if (h > 0) post('streamlit:setFrameHeight', { height: h });
   }
 
   // one line in place of the chart; the page around it keeps working, and the next good figure replaces it
@@ -167,10 +395,15 @@
     problem.textContent = 'The chart could not be drawn: ' + (err && err.message ? err.message : String(err));
     problem.hidden = false;
     gd.hidden = true;
+    removePreview();
+    fitFrame();
     if (reportDrawn) tellDrawn();
   }
 
-  window.addEventListener('resize', drawPending);
+  window.addEventListener('resize', function () {
+    drawPending();
+    fitFrame(); // the legend may wrap to more or fewer lines
+  });
   window.addEventListener('message', function (ev) {
     if (ev.source !== window.parent || !ev.data || ev.data.type !== 'streamlit:render') return;
     render(ev.data.args || {}, ev.data.theme);
