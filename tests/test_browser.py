@@ -344,28 +344,74 @@ def test_a_page_load_on_explore_draws_the_map_then_its_controls(server, page, ti
     assert sum(b"hovertemplate" in f for f in received) == 1
 
 
+def map_picture(page):
+    """The Explore map's plot area as the page shows it (RGB array), legend and notes left out."""
+    import numpy as np
+    from PIL import Image
+
+    from artextract.app.chart import FRAME_TITLE
+
+    shot = page.locator(f'iframe[title="{FRAME_TITLE}"]').screenshot()
+    img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=np.float32)
+    return img[:620]  # the map's height (pages/explore.py MAP_HEIGHT)
+
+
+def assert_same_picture(a, b) -> None:
+    """Two pictures of a map show the same points in the same places: where either has a point (a pixel
+    off white), they differ by little on average. A map drawn upside down, or shifted by a few pixels,
+    differs by several times as much."""
+    import numpy as np
+
+    assert a.shape == b.shape
+    inked = (a.min(2) < 235) | (b.min(2) < 235)
+    diff = float(np.abs(a - b).mean(2)[inked].mean())
+    assert inked.mean() > 0.002 and diff < DIFF_MAX, (diff, inked.mean())
+
+
+#: assert_same_picture's bound on the mean difference (0-255) over the inked pixels: the first view and
+#: plotly's map differ by 0.6 (SVG) and 12 (WebGL, small dots); the WebGL one moved by a pixel, by 28
+DIFF_MAX = 20.0
+
+
 def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, tiny_bundle, tmp_path):
     """Above SVG_MAX_POINTS the map is WebGL; a click there selects nothing (no dimming of every other
     point) but sends the painting at once and rings it on the map, replacing a lasso's selection; a
     double-click takes the ring away."""
     import importlib.util
 
+    from artextract.app.chart import FRAME_TITLE
     from artextract.app.figures import SVG_MAX_POINTS
 
     spec = importlib.util.spec_from_file_location("bench_app", ROOT / "bench" / "app.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    big = bench.scale_bundle(tiny_bundle, tmp_path / "big", SVG_MAX_POINTS + 200)
+    # big enough for the small dots of big maps (set in the canvas's pixels in the map's first view)
+    big = bench.scale_bundle(tiny_bundle, tmp_path / "big", max(SVG_MAX_POINTS, 5000) + 200)
+    n = len(bench.open_bundle(big).items)
     (tmp_path / "data").mkdir()
     ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
     page = ctx.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     try:
         with app_server(big, tmp_path / "data", tmp_path / "server.log") as url:
+            # the map's first view, before plotly.js runs (here it never does): every painting
+            first = ctx.new_page()
+            first.set_default_timeout(TIMEOUT_MS)
+            first.route("**/plotly-lite.min.js", lambda route: route.abort())
+            first.goto(f"{url}/explore")
+            canvas = first.frame_locator(f'iframe[title="{FRAME_TITLE}"]').locator("#preview[data-points]")
+            canvas.wait_for()
+            assert int(canvas.get_attribute("data-points")) == n
+            before = map_picture(first)
+            first.close()
             open_page(page, url, "explore", "Explore")
             frame, (dx, dy) = chart_frame(page)
             gd = "document.querySelector('.js-plotly-plot')"
             assert frame.evaluate(f"() => {gd}._fullData[0].type") == "scattergl"
+            # plotly's WebGL map looks like that first view: the same dots in the same places
+            page.mouse.move(1, 1)  # no mode bar
+            page.wait_for_timeout(500)
+            assert_same_picture(before, map_picture(page))
             i = frame.evaluate(ISOLATED_JS, 0)
             x, y, _row = frame.evaluate(POINT_JS, [0, 0, i])
             # first a lasso (a rectangle) over the quarter of the map farthest from that point: a click
@@ -476,6 +522,8 @@ def test_the_map_is_on_screen_before_plotly_runs_where_plotly_draws_it(server, b
         colour = traces[0]["marker"]["color"]
         want = [0.8 * int(colour[k : k + 2], 16) + 0.2 * 255 for k in (1, 3, 5)]  # opacity 0.8 on white
         assert np.allclose(rgb[:3], want, atol=12), (rgb, want, colour)
+        page.mouse.move(1, 1)
+        before = map_picture(page)
         page.close()
 
         # with plotly.js: its map replaces the canvas, on the same plot area and axis ranges
@@ -491,6 +539,9 @@ def test_the_map_is_on_screen_before_plotly_runs_where_plotly_draws_it(server, b
         )
         assert area[:2] == [pytest.approx([x0, x1]), pytest.approx([y0, y1])]
         assert area[2:4] == [m["l"], m["t"]] and area[5] == ph and abs(area[4] - pw) <= 1
+        page.mouse.move(1, 1)  # no mode bar
+        page.wait_for_timeout(500)
+        assert_same_picture(before, map_picture(page))  # and it looks the same
         # the legend: a click hides a class, another shows it; a double-click shows one class alone
         gd = "document.querySelector('.js-plotly-plot')"
         visible = f"() => {gd}._fullData.filter(t => t.showlegend !== false).map(t => t.visible)"

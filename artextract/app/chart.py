@@ -64,7 +64,8 @@ def plotly_chart(
     Returns the last selection (also in ``st.session_state[key]``); ``on_change`` runs when the
     curator clicks a point or cell, draws a lasso or a box, or clears the selection (double-click).
     ``mark``: ``(row, x, y)`` of the painting to ring on a map (the one open in the inspector), or None.
-    ``report_drawn``: the frame says once when its first figure is on screen (or could not be drawn);
+    ``report_drawn``: the frame says once when its first figure is on screen (a map's first view on a
+    canvas, or plotly's drawing) or could not be drawn;
     that reruns the page with ``st.session_state[f"{key}.drawn"]`` set, without calling ``on_change``
     (see :func:`on_value`: a click that replaces the report says the same, :func:`state.map_before_controls`).
 

@@ -173,9 +173,10 @@
     }, fail);
   }
 
-  // if Python asks: the figure is on screen (or could not be drawn), so the page can send what it held
-  // back until then. Told after the next frame is painted, so the page's work on that does not keep the
-  // map off the screen (a hidden tab paints nothing: told at once there).
+  // if Python asks: the figure is on screen, as a map's first view or drawn by plotly (or it could not be
+  // drawn), so the page can send what it held back until then. Told after the next frame is painted, so
+  // the page's work on that does not keep the map off the screen (a hidden tab paints nothing: told at
+  // once there).
   function tellDrawn() {
     if (told) return;
     told = true;
@@ -273,11 +274,29 @@
     ctx.clip();
     var sx = pw / (xr[1] - xr[0]), sy = ph / (yr[1] - yr[0]);
     var drawn = 0;
+    var img = null; // the canvas's pixels while small dots are set in them directly
     for (var k = 0; k < traces.length; k++) {
       var xs = traces[k][0], ys = traces[k][1], mk = traces[k][2];
       var open = mk.symbol === 'circle-open';
       var rad = (mk.size == null ? 6 : mk.size) / 2;
-      ctx.globalAlpha = mk.opacity == null ? 1 : mk.opacity;
+      var alpha = mk.opacity == null ? 1 : mk.opacity;
+      var rgb = /^#[0-9a-f]{6}$/i.test(mk.color) ? parseInt(mk.color.slice(1), 16) : null;
+      if (!open && rad * dpr <= 2.5 && rgb !== null) {
+        // small dots (big maps: 100,000 arcs take 0.3-0.4 s on a canvas): set in the pixels, as discs
+        if (!img) img = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        dots(img, xs, ys, rad * dpr, rgb, alpha, function (x) {
+          return (l + (x - xr[0]) * sx) * dpr;
+        }, function (y) {
+          return (top + ph - (y - yr[0]) * sy) * dpr;
+        }, [l * dpr, top * dpr, (l + pw) * dpr, (top + ph) * dpr]);
+        drawn += xs.length;
+        continue;
+      }
+      if (img) {
+        ctx.putImageData(img, 0, 0);
+        img = null;
+      }
+      ctx.globalAlpha = alpha;
       ctx.beginPath();
       for (var j = 0; j < xs.length; j++) {
         var px = l + (xs[j] - xr[0]) * sx, py = top + ph - (ys[j] - yr[0]) * sy;
@@ -295,6 +314,7 @@
         drawn += xs.length;
       }
     }
+    if (img) ctx.putImageData(img, 0, 0);
     if (wantMark) {
       // the ring of the painting open in the inspector, as ringShape draws it
       ctx.globalAlpha = 1;
@@ -314,6 +334,37 @@
       fitFrame();
     }
     return true;
+  }
+
+  // discs of radius r (device px) in colour rgb (0xRRGGBB) at opacity alpha, blended into the pixels img
+  // at the places px(x), py(y), inside box [x0, y0, x1, y1]; each pixel by the share of it the disc
+  // covers (4 x 4 samples), so a dot weighs what plotly's antialiased one does
+  function dots(img, xs, ys, r, rgb, alpha, px, py, box) {
+    var d = img.data, w = img.width, span = Math.ceil(r), offs = [];
+    for (var dy = -span; dy <= span; dy++) {
+      for (var dx = -span; dx <= span; dx++) {
+        var inside = 0;
+        for (var sy = 0; sy < 4; sy++) {
+          for (var sx = 0; sx < 4; sx++) {
+            var ux = dx + (sx + 0.5) / 4 - 0.5, uy = dy + (sy + 0.5) / 4 - 0.5;
+            if (ux * ux + uy * uy <= r * r) inside += 1;
+          }
+        }
+        if (inside) offs.push(dx, dy, (alpha * inside) / 16);
+      }
+    }
+    var cr = rgb >> 16, cg = (rgb >> 8) & 255, cb = rgb & 255;
+    for (var j = 0; j < xs.length; j++) {
+      var cx = Math.floor(px(xs[j])), cy = Math.floor(py(ys[j]));
+      for (var o = 0; o < offs.length; o += 3) {
+        var x = cx + offs[o], y = cy + offs[o + 1], a = offs[o + 2];
+        if (x < box[0] || y < box[1] || x >= box[2] || y >= box[3]) continue;
+        var i = (y * w + x) * 4;
+        d[i] += (cr - d[i]) * a;
+        d[i + 1] += (cg - d[i + 1]) * a;
+        d[i + 2] += (cb - d[i + 2]) * a;
+      }
+    }
   }
 
   function removePreview() {
