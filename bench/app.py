@@ -18,9 +18,11 @@ is started on it and Chromium (Playwright) measures:
   navigation start to the check that saw the map drawn (this script learns of it 0.2-0.5 s later on a
   busy 2-core machine);
   and ``from home``: from a click on Explore's sidebar link, in a browser that has the app open on
-  Home, to the map drawn (how a curator usually arrives: Streamlit switches pages in place);
+  Home, to the map on screen and to plotly's map (how a curator usually arrives: Streamlit switches
+  pages in place);
 - ``click -> inspector``: from a click on a point until the inspector shows that painting's title
-  (median of ``--clicks`` different points).
+  (median of ``--clicks`` different points, and the slowest; ``--json`` also lists each click's time, in
+  the order clicked, as ``click_to_inspector_each_s``).
 
 With ``--sessions N`` (needs a bundle with checkpoints and a reference collection), N browser sessions
 upload a painting on Similar at once and the bench checks that every one gets its neighbours.
@@ -312,6 +314,7 @@ def measure(
                     page.wait_for_timeout(500)
                 out["click_to_inspector_median_s"] = statistics.median(times)
                 out["click_to_inspector_max_s"] = max(times)
+                out["click_to_inspector_each_s"] = [round(t, 3) for t in times]
             ctx.close()
             if peer_url and label == "warm":  # interleaved: one of Spotlight's loads after each of ours
                 peer_renders.append(peer_first_render(browser, peer_url, n))
@@ -801,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    df = pd.DataFrame(results).set_index("paintings")
+    df = pd.DataFrame(results).drop(columns="click_to_inspector_each_s").set_index("paintings")
     print(df.to_string(float_format=lambda v: f"{v:.2f}"))
     base = results[0]
     for r in results[1:]:
