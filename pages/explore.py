@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from artextract.app import chart, data, figures, models, state, widgets
@@ -117,7 +119,10 @@ with left:
             report_drawn=map_first,
         )
     selected = st.session_state[f"{NS}.selected"]
-    if selected:
+    # a lasso or a box of several paintings gets a table to pick from and export; one clicked painting
+    # is in the inspector already (a table of it fetched the browser's 1.2 MB table script on the first
+    # click, and the next click waited behind it: 1.3-1.7 s instead of 0.3-0.5 s)
+    if len(selected) > 1:
         table = data.selection_table(b, selected, verdict_of)
         st.markdown(f"**{len(selected):,} selected** — pick a row to inspect it")
         st.dataframe(
@@ -130,7 +135,8 @@ with left:
         )
         st.download_button(
             "Export selection (CSV)",
-            data.to_csv_bytes(table),
+            functools.partial(data.to_csv_bytes, table),  # made when clicked, not on every run
+            on_click="ignore",
             file_name=f"{b.name}-selection.csv",
             mime="text/csv",
             key=f"{NS}.export",

@@ -57,7 +57,9 @@ with left:
         )
     st.download_button(
         "Export verdicts (CSV)",
-        review.export_csv(bundle_name=b.name).encode("utf-8"),
+        # made when clicked (the verdicts as they are then), not read from the database on every run
+        lambda: review.export_csv(bundle_name=b.name).encode("utf-8"),
+        on_click="ignore",
         file_name=f"{b.name}-verdicts.csv",
         mime="text/csv",
         key=f"{NS}.export",

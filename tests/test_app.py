@@ -102,6 +102,16 @@ def test_explore_inspector_and_neighbour_walk(env):
     assert at.session_state["explore.focus"] == row
 
 
+def test_one_clicked_painting_opens_in_the_inspector_without_a_selection_table(env):
+    """A click selects one painting: the inspector shows it, and no table of that one row (nor its
+    export) is drawn under the map; two or more get the table (the test above)."""
+    row = 3
+    at = run_page("explore", {"explore.focus": row, "explore.selected": [row]})
+    body = texts(at)
+    assert f"### {env.items.iloc[row]['title']}" in body
+    assert "selected" not in body and not at.get("download_button") and not at.dataframe
+
+
 def test_explore_filters_narrow_the_map(env):
     at = run_page("explore")
     style = env.items["style"].value_counts().index[0]

@@ -434,7 +434,8 @@ def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, t
             page.mouse.click(dx + x, dy + y)
             # the tiled copies lie close together: the painting opened is the one under the cursor, which
             # may be a copy next to the point aimed at
-            page.get_by_text("1 selected").wait_for()  # the click replaced the lasso's selection
+            # the click replaced the lasso's selection: its table is gone, the inspector shows one painting
+            page.get_by_text(re.compile(r"^[0-9,]+ selected$")).wait_for(state="detached")
             heading = inspector(page, "explore").get_by_role("heading").first
             heading.wait_for()
             titles = set(bench.open_bundle(big).items["title"].astype(str))
@@ -446,11 +447,13 @@ def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, t
             assert frame.evaluate(f"() => ({gd}.layout.selections || []).length") == 0
             page.mouse.dblclick(dx + x, dy + y)  # clears it, as it clears a selection
             frame.wait_for_function(f"() => ({gd}.layout.shapes || []).length === 0", polling=50)
-            page.get_by_text("1 selected").wait_for(state="detached")
-            # and it stays cleared (plotly may report the double-click's second click as a click)
+            # and it stays cleared (plotly may report the double-click's second click as a click), while
+            # the inspector keeps the painting
             page.wait_for_timeout(1000)
+            wait_idle(page)
             assert frame.evaluate(f"() => ({gd}.layout.shapes || []).length") == 0
-            assert page.get_by_text("1 selected").count() == 0
+            assert page.get_by_text(re.compile(r"selected$")).count() == 0
+            assert heading.inner_text().strip() in titles
     finally:
         ctx.close()
 
@@ -716,6 +719,10 @@ def test_review_verdict_survives_a_restart(browser, tiny_bundle, tmp_path):
         insp = inspector(page, "review")
         insp.get_by_role("heading", name=str(first["title"]), exact=True).wait_for()
         insp.get_by_text("Verdict: confirmed (by Ana Reviewer)").wait_for()
+        with page.expect_download() as dl:  # the export is made when clicked, from the database
+            page.get_by_role("button", name="Export verdicts (CSV)").click()
+        exported = Path(dl.value.path()).read_text()
+        assert exported.startswith("painting_id,") and "Ana Reviewer" in exported and note in exported
         ctx.close()
     from artextract import review
 
