@@ -57,6 +57,12 @@ followed by one of Spotlight's, each in a fresh browser context, timed the same 
 until Spotlight has drawn all ``n`` points on its canvas (``n`` arcs after a clear, then a frame). The
 table gains ``peer_first_render_warm_s`` and the ratio of ours to it.
 
+``--timeline`` says when each step of a fresh browser's load of /explore happens, on the first size:
+Streamlit's page scripts fetched, its first call to its server (under the page's own path), the call that
+found it, the websocket open, the run's first message, the chart's frame requested and the map on
+screen, in ms from navigation start by the page's clock (median of ``--loads`` fresh browser contexts,
+after one that warms the server), with the main thread's long tasks until then.
+
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
 with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
 the long side, JPEG quality 90, the size of a photo of a painting), classify it (top-3 per head), embed it and
@@ -661,6 +667,82 @@ def breakdown(
     )
 
 
+# In every document of a page load (the app's and the chart's frame): the WebSocket's open and first
+# message, and the main thread's long tasks, by the page's clock.
+TIMELINE_INIT = """
+window.__timeline = {long: 0};
+try {
+  new PerformanceObserver(l => { for (const e of l.getEntries())
+    if (window.__shownAt === undefined) window.__timeline.long += e.duration; })
+    .observe({type: 'longtask', buffered: true});
+} catch (e) {}
+const _WS = window.WebSocket;
+window.WebSocket = class extends _WS {
+  constructor(...a) {
+    super(...a);
+    window.__timeline.ws_new ??= performance.now();
+    this.addEventListener('open', () => { window.__timeline.ws_open ??= performance.now(); });
+    this.addEventListener('message', () => { window.__timeline.ws_message ??= performance.now(); });
+  }
+};
+"""
+TIMELINE_JS = """() => {
+  const t = window.__timeline, res = performance.getEntriesByType('resource');
+  const health = res.filter(e => e.name.endsWith('/_stcore/health'));
+  const frame = res.find(e => e.name.includes('/component/') && e.name.includes('/index.html'));
+  const scripts = res.filter(e => e.name.includes('/static/js/') && (!health.length || e.startTime < health[0].startTime));
+  return {
+    scripts: Math.max(...scripts.map(e => e.responseEnd)),
+    probe: health.length ? health[0].startTime : NaN,
+    found: health.length ? health[health.length - 1].startTime : NaN,
+    probes: health.length,
+    ws_open: t.ws_open, ws_message: t.ws_message,
+    frame: frame ? frame.startTime : NaN,
+    shown: window.__shownAt, long: t.long,
+  };
+}"""
+TIMELINE_ROWS = [
+    ("scripts", "Streamlit's page scripts fetched (those before it first calls its server)"),
+    ("probe", "its first call to its server (/_stcore/health under the page's path)"),
+    ("found", "the call that found it (the app's root; the probe and a retry delay before it)"),
+    ("ws_open", "websocket open"),
+    ("ws_message", "first message from the page's run"),
+    ("frame", "the chart's frame requested"),
+    ("shown", "the map on screen (its first view)"),
+]
+
+
+def timeline_load(browser, url: str, n: int, path: str = "explore") -> dict[str, float]:
+    """One fresh browser context's load of ``url/path`` until its map of ``n`` paintings is on screen:
+    when each step of :data:`TIMELINE_ROWS` happened, in ms from navigation start by the page's clock;
+    ``long``: the main thread's long tasks (over 50 ms) until then, summed; ``probes``: its calls to
+    /_stcore/health."""
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+    try:
+        page = ctx.new_page()
+        page.add_init_script(TIMELINE_INIT)
+        page.set_default_timeout(180_000)
+        page.goto(f"{url}/{path}")
+        wait_shown(page, n, CHART_FRAME, timeout=180_000)
+        return page.evaluate(TIMELINE_JS)
+    finally:
+        ctx.close()
+
+
+def timeline(bundle: Path, data: Path, loads: int) -> dict[str, float]:
+    """:func:`timeline_load` of /explore on ``bundle``: the median of each value over ``loads`` fresh
+    browser contexts, after one that warms the server (the figure built and cached)."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, app_server
+
+    n = len(open_bundle(bundle).items)
+    with app_server(bundle, data, data / "server.log") as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        runs = [timeline_load(browser, url, n) for _ in range(loads + 1)][1:]
+        browser.close()
+    return {k: float(statistics.median(r[k] for r in runs)) for k in runs[0]}
+
+
 def upload_latency(bundle: Path, sizes: list[int], queries: int) -> list[dict[str, float]]:
     """Server-side Similar: upload bytes -> classified + neighbours, per reference size."""
     from artextract.analysis.index import VectorIndex
@@ -735,6 +817,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PYTHON",
         help="also time Renumics Spotlight, run by this interpreter, in the same run",
     )
+    ap.add_argument(
+        "--timeline", action="store_true", help="when each step of /explore's page load happens (first size)"
+    )
     ap.add_argument("--upload", action="store_true", help="server-side upload -> classified + neighbours")
     ap.add_argument("--queries", type=int, default=10, help="uploads timed per size (--upload)")
     args = ap.parse_args(argv)
@@ -763,6 +848,23 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"page chrome {chrome:.2f} s; a chart by st.plotly_chart {plotly_chart:.2f} s, by the chart component "
             f"{component:.2f} s ({plotly_chart / component:.1f}x faster); the rest of Explore {page:.2f} s"
+        )
+        return 0
+    if args.timeline:
+        with tempfile.TemporaryDirectory(prefix="artextract-bench-app-") as tmp:
+            n = args.sizes[0]
+            bundle = scale_bundle(args.bundle, Path(tmp) / f"b{n}", n)
+            (Path(tmp) / "data").mkdir()
+            t = timeline(bundle, Path(tmp) / "data", max(1, args.loads))
+        print(f"{n:,} paintings, /explore in a fresh browser context, median of {max(1, args.loads)} loads "
+              f"(ms from navigation start, by the page's clock):")  # fmt: skip
+        print("| step | at (ms) | since the step before (ms) |\n|---|---:|---:|")
+        prev = 0.0
+        for key, label in TIMELINE_ROWS:
+            print(f"| {label} | {t[key]:.0f} | {t[key] - prev:.0f} |")
+            prev = t[key]
+        print(
+            f"main thread's long tasks until then: {t['long']:.0f} ms; calls to /_stcore/health: {t['probes']:.0f}"
         )
         return 0
     if args.upload:

@@ -373,6 +373,24 @@ def assert_same_picture(a, b) -> None:
 DIFF_MAX = 20.0
 
 
+def test_the_benchmark_timeline_of_a_page_load_is_in_order(server, browser, tiny_bundle):
+    """``bench/app.py --timeline``'s steps of a fresh load of /explore are all seen, in the order they
+    happen, by the page's clock (a Streamlit upgrade that renamed a route would show here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_app", ROOT / "bench" / "app.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    n = len(bench.open_bundle(tiny_bundle).items)
+    t = bench.timeline_load(browser, server, n)
+    steps = [t[key] for key, _ in bench.TIMELINE_ROWS]
+    assert all(isinstance(v, (int, float)) and v == v and v > 0 for v in steps), t  # no NaN, no gaps
+    # each step after the first waits for the one before it (the scripts' last may still be arriving
+    # when the frontend first calls its server)
+    assert steps[1:] == sorted(steps[1:]) and steps[0] < steps[-1], t
+    assert t["probes"] >= 1 and t["long"] >= 0
+
+
 def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, tiny_bundle, tmp_path):
     """Above SVG_MAX_POINTS the map is WebGL; a click there selects nothing (no dimming of every other
     point) but sends the painting at once and rings it on the map, replacing a lasso's selection; a
