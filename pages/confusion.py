@@ -10,9 +10,18 @@ from artextract.text import md_escape
 
 state.ensure_app_navigation()
 st.title("Confusion")
-b = state.current_bundle()
+b = state.current_bundle(switcher=False)
 key = data.bundle_key(b)
 attrs, unscored = data.scored_attributes(b)
+# a page load that lands here draws the open tab's matrix first, and the collection switcher and the
+# per-class table once a matrix has drawn: a fresh browser loads the scripts of Streamlit's widgets and
+# tables (1.2 MB for tables) the first time one is shown, and the matrix's frame waited for them
+# (state.map_before_controls)
+matrix_first = bool(attrs) and state.map_before_controls(
+    "confusion", *(f"confusion.{a}.chart" for a in attrs)
+)
+if not matrix_first:
+    state.bundle_switcher()
 if unscored:
     st.info(data.unscored_message(b, unscored))
 if not attrs:
@@ -30,10 +39,16 @@ mode = st.segmented_control(
 normalise = mode == "Row-normalised"
 verdict_of = state.verdicts(b)
 
-for attr, tab in zip(attrs, st.tabs([data.attribute_label(a) for a in attrs]), strict=True):
+# only the open tab is built (a click on another reruns the page): each matrix is a chart frame that
+# loads plotly.js, and each per-class table Streamlit's table script, so a fresh browser drew three of
+# each before the first matrix showed
+tabs = st.tabs([data.attribute_label(a) for a in attrs], key="confusion.tab", on_change="rerun")
+for attr, tab in zip(attrs, tabs, strict=True):
     ns = f"confusion.{attr}"
     state.init_state({f"{ns}.cell": None, f"{ns}.focus": None, f"{ns}.history": []})
     m = b.metrics[attr]
+    if not tab.open:
+        continue
     with tab:
         c = st.columns(4)
         c[0].metric(
@@ -53,9 +68,12 @@ for attr, tab in zip(attrs, st.tabs([data.attribute_label(a) for a in attrs]), s
                 height=figures.confusion_figure(b, key, attr, normalise)["layout"]["height"],
                 on_change=state.cell_callback(ns, f"{ns}.chart"),
                 config={"displaylogo": False, "responsive": True},
+                report_drawn=matrix_first,
             )
         with table:
             st.markdown(f"**Per class** ({m.get('split', 'val')})")
+            if matrix_first:
+                continue
             per_class = data.per_class_table(b, attr)
             for c in ("recall", "precision"):  # nothing to measure reads "—", not "None"
                 per_class[c] = ["—" if pd.isna(v) else f"{v:.2f}" for v in per_class[c]]

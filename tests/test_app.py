@@ -243,6 +243,49 @@ def test_confusion_cell_opens_a_gallery(env):
     assert not at.exception
 
 
+def test_confusion_builds_only_the_open_tab(env):
+    """Each attribute's tab holds a matrix (a chart frame) and a table; only the open one is built, and
+    picking another tab builds that one."""
+    attrs, _ = data.scored_attributes(env)
+    assert len(attrs) >= 2
+    at = run_page("confusion")
+    assert len(at.get("component_instance")) == 1 and len(at.dataframe) == 1
+    assert f"confusion.{attrs[0]}.chart.sent" in at.session_state
+    assert f"confusion.{attrs[1]}.chart.sent" not in at.session_state
+    at.session_state["confusion.tab"] = data.attribute_label(attrs[1])
+    at.run()
+    assert not at.exception and len(at.get("component_instance")) == 1
+    assert f"confusion.{attrs[1]}.chart.sent" in at.session_state
+
+
+def test_a_page_load_on_confusion_draws_the_matrix_before_its_table_and_switcher(env):
+    """Opened on Confusion, a fresh browser gets the open tab's matrix first, with no per-class table and
+    no collection switcher (their scripts would hold the matrix's frame back) and a chart that reports its
+    first drawing; the run after that report draws them. Arrived at from Home, they come at once."""
+    attrs, _ = data.scored_attributes(env)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/confusion.py").run()
+    assert not at.exception and at.session_state["app.landing"] == "confusion"
+    assert not at.dataframe and not at.sidebar.selectbox
+    first = _chart_args(at)
+    assert first["report_drawn"] and first["spec"]
+
+    at.session_state[f"confusion.{attrs[0]}.chart.drawn"] = True  # what the chart's callback records
+    at.run()
+    assert not at.exception and len(at.dataframe) == 1
+    assert at.sidebar.selectbox(key="app.bundle_switcher").value == env.root.name
+    second = _chart_args(at)
+    assert not second["report_drawn"] and second["spec_id"] == first["spec_id"] and not second["spec"]
+    # another tab, picked after a matrix has drawn, gets its table at once
+    at.session_state["confusion.tab"] = data.attribute_label(attrs[1])
+    at.run()
+    assert not at.exception and len(at.dataframe) == 1 and not _chart_args(at)["report_drawn"]
+
+    home_first = run_page("confusion")
+    assert home_first.dataframe and home_first.sidebar.selectbox
+    assert not _chart_args(home_first)["report_drawn"]
+
+
 def jpeg_bytes(path: Path) -> bytes:
     buf = io.BytesIO()
     Image.open(path).convert("RGB").save(buf, format="JPEG")

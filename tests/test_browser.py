@@ -666,6 +666,22 @@ def test_confusion_click_a_cell_opens_its_gallery(server, page, tiny_bundle):
                 raise
     page.get_by_role("button", name="Inspect").first.click()
     inspector(page, f"confusion-{attr}").get_by_role("heading").first.wait_for()
+    # only the open tab is on the page; another tab, once picked, draws its own matrix in its place
+    from artextract.app import data
+    from artextract.app.chart import FRAME_TITLE
+
+    other = b.attributes[1]
+    assert len(b.classes[other]) != len(b.classes[attr])  # so the matrix shown says which tab it is
+    page.get_by_role("tab", name=data.attribute_label(other)).click()
+    page.wait_for_function(
+        """([title, n]) => {
+          const frames = document.querySelectorAll(`iframe[title="${title}"]`);
+          const gd = frames.length === 1 && frames[0].contentDocument?.querySelector('.js-plotly-plot');
+          return !!gd && !!gd._fullData && gd._fullData[0].z.length === n;
+        }""",
+        arg=[FRAME_TITLE, len(b.classes[other])],
+        polling=50,
+    )
 
 
 def _jpeg(path: Path) -> bytes:

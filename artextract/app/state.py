@@ -197,7 +197,7 @@ def _go_back(ns: str) -> None:
         st.session_state[f"{ns}.history"] = hist
 
 
-def map_before_controls(page: str, chart_key: str) -> bool:
+def map_before_controls(page: str, *chart_keys: str) -> bool:
     """Whether this run draws the page's map and holds its controls back until the map has drawn.
 
     Only on a page load that lands on ``page`` (a shared link, a bookmark, a reload): a fresh browser
@@ -205,9 +205,12 @@ def map_before_controls(page: str, chart_key: str) -> bool:
     is put on the page only after them (the map came 0.1-0.4 s later, ``bench/app.py --breakdown``). The chart
     reports its first drawing (``chart.plotly_chart(report_drawn=True)``), which reruns the page with its
     controls at their first values, so the map is not drawn again. Arrived at from another page, the
-    page draws its controls at once.
+    page draws its controls at once. Given several chart keys (a page with one chart per tab), until
+    any of them has drawn.
     """
-    return st.session_state.get(LANDING_KEY) == page and not st.session_state.get(f"{chart_key}.drawn")
+    return st.session_state.get(LANDING_KEY) == page and not any(
+        st.session_state.get(f"{k}.drawn") for k in chart_keys
+    )
 
 
 def controls_now(chart_key: str) -> None:
