@@ -62,10 +62,17 @@ for attr, tab in zip(attrs, tabs, strict=True):
         c[3].metric("Chance / majority", f"{data.fmt(uniform)} / {data.fmt(majority)}")
         matrix, table = st.columns([2, 1])
         with matrix:
+            try:
+                spec = figures.confusion_json(b, key, attr, normalise)
+                height = figures.confusion_figure(b, key, attr, normalise)["layout"]["height"]
+            except Exception:
+                if matrix_first:  # no matrix will report: show the error with the collection switcher
+                    state.controls_now(f"{ns}.chart")
+                raise
             chart.plotly_chart(
-                figures.confusion_json(b, key, attr, normalise),
+                spec,
                 key=f"{ns}.chart",
-                height=figures.confusion_figure(b, key, attr, normalise)["layout"]["height"],
+                height=height,
                 on_change=state.cell_callback(ns, f"{ns}.chart"),
                 config={"displaylogo": False, "responsive": True},
                 report_drawn=matrix_first,

@@ -286,6 +286,19 @@ def test_a_page_load_on_confusion_draws_the_matrix_before_its_table_and_switcher
     assert not _chart_args(home_first)["report_drawn"]
 
 
+def test_a_page_load_on_confusion_whose_matrix_fails_shows_the_error_with_the_switcher(env, monkeypatch):
+    from artextract.app import figures
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no matrix today")
+
+    monkeypatch.setattr(figures, "confusion_json", broken)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/confusion.py").run()
+    assert at.exception and "no matrix today" in at.exception[0].value
+    assert at.sidebar.selectbox(key="app.bundle_switcher").value == env.root.name
+
+
 def jpeg_bytes(path: Path) -> bytes:
     buf = io.BytesIO()
     Image.open(path).convert("RGB").save(buf, format="JPEG")
