@@ -21,7 +21,7 @@ matrix_first = bool(attrs) and state.map_before_controls(
     "confusion", *(f"confusion.{a}.chart" for a in attrs)
 )
 if not matrix_first:
-    state.bundle_switcher()
+    state.draw_switcher()
 if unscored:
     st.info(data.unscored_message(b, unscored))
 if not attrs:

@@ -463,10 +463,20 @@ def test_a_hostile_or_unknown_bundle_in_the_url_is_ignored(env):
     at.run()
     assert not at.exception and "No collection named '../../etc'" in at.warning[0].value
     assert at.subheader[0].value == f"Collection: {env.name}"
+    at.run()  # the run after: still said (a page with a map reruns at once, to draw its controls)
+    assert "No collection named '../../etc'" in at.warning[0].value
+    at.run()  # then gone
+    assert not any("No collection named" in w.value for w in at.warning)
     at.query_params["bundle"] = env.root.name
     at.query_params["painting"] = "no-such-id"
     at.switch_page("pages/explore.py").run()
     assert not at.exception and any("no-such-id" in w.value for w in at.warning)
+    # the painting's warning stays until the inspector opens a painting
+    at.run()
+    assert any("no-such-id" in w.value for w in at.warning)
+    at.session_state["explore.focus"] = 0
+    at.run()
+    assert not any("no-such-id" in w.value for w in at.warning)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build")

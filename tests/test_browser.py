@@ -333,8 +333,8 @@ def test_a_page_load_on_explore_draws_the_map_then_its_controls(server, page, ti
     drawn += " if (!String(t.name).startsWith('flagged')) k += t.x.length; return k; }"
     assert frame.evaluate(drawn) == n
 
-    # a link whose painting is gone: its warning shows on the first run only, and the map keeps its
-    # frame (and its figure) when the run with the controls no longer has it
+    # a link whose painting is gone: its warning is still there once the run with the controls has
+    # drawn them (a curator can read it), and the map keeps its frame and its figure
     received.clear()
     page.goto(f"{server}/explore?painting=no-such-painting")
     page.get_by_text("no-such-painting").first.wait_for()
@@ -342,6 +342,8 @@ def test_a_page_load_on_explore_draws_the_map_then_its_controls(server, page, ti
     page.locator("[data-testid=stSidebar] [data-testid=stMultiSelect]").first.wait_for()
     wait_idle(page)
     assert sum(b"hovertemplate" in f for f in received) == 1
+    page.wait_for_timeout(500)
+    assert page.get_by_text("no-such-painting").count() == 1
 
 
 def map_picture(page):

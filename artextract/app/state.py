@@ -47,6 +47,11 @@ def reviewer_input() -> None:
 BUNDLE_KEY = "app.bundle"  # the bundle folder name this browser session looks at
 _SWITCHER_KEY = "app.bundle_switcher"
 _URL_PAINTING_KEY = "app.url_painting"  # the ?painting= value already applied (so it is applied once)
+# what a link named that is not there, kept past the run that read the link: a page load that lands on a
+# page with a map reruns it at once (its controls drawn once the map has), and a warning shown in one
+# run only was gone before a curator could read it
+_URL_MISSING_PAINTING_KEY = "app.url_missing_painting"  # (bundle name, painting id)
+_URL_BUNDLE_NOTICE_KEY = "app.url_bundle_notice"  # [message, runs left to show it]
 LANDING_KEY = "app.landing"  # the URL path of the page this browser session opened on (app.py sets it)
 
 
@@ -62,9 +67,19 @@ def chosen_bundle(infos: Sequence[BundleInfo]) -> BundleInfo:
     by_name = {i.name: i for i in infos}
     wanted = st.query_params.get("bundle")
     if wanted is not None and wanted not in by_name:
-        st.warning(f"No collection named {wanted!r}; showing {infos[0].name} instead.")
+        # shown in this run and the next (a page with a map reruns at once to draw its controls)
+        st.session_state[_URL_BUNDLE_NOTICE_KEY] = [
+            f"No collection named {wanted!r}; showing {infos[0].name} instead.",
+            2,
+        ]
         st.query_params.pop("bundle", None)
         wanted = None
+    notice = st.session_state.get(_URL_BUNDLE_NOTICE_KEY)
+    if notice:
+        st.warning(notice[0])
+        notice[1] -= 1
+        if notice[1] <= 0:
+            st.session_state.pop(_URL_BUNDLE_NOTICE_KEY, None)
     if wanted is not None and wanted != st.session_state.get(BUNDLE_KEY):
         st.session_state[BUNDLE_KEY] = wanted
     name = st.session_state.get(BUNDLE_KEY)
@@ -98,6 +113,14 @@ def _draw_switcher(infos: Sequence[BundleInfo], info: BundleInfo) -> None:
     )
 
 
+def draw_switcher() -> None:
+    """The sidebar's collection switcher, for a page that chose its bundle earlier in this run with
+    ``current_bundle(switcher=False)`` (the bundle is not chosen again)."""
+    infos = list_bundles()
+    by_name = {i.name: i for i in infos}
+    _draw_switcher(infos, by_name.get(st.session_state.get(BUNDLE_KEY)) or infos[0])
+
+
 def current_bundle(switcher: bool = True) -> Bundle:
     """The bundle for this page, chosen in the sidebar's switcher (``switcher=False``: chosen the same
     way, the switcher left for a later run; see :func:`map_before_controls`).
@@ -116,17 +139,22 @@ def current_bundle(switcher: bool = True) -> Bundle:
 
 
 def focus_from_url(ns: str, b: Bundle) -> None:
-    """Open the painting a shared link names (``?painting=<id>``) in the ``ns`` inspector, once."""
+    """Open the painting a shared link names (``?painting=<id>``) in the ``ns`` inspector, once. A painting
+    the bundle does not have gets a warning, shown until the inspector opens a painting (or the
+    collection changes)."""
     pid = st.query_params.get("painting")
-    if not pid or st.session_state.get(_URL_PAINTING_KEY) == (b.name, pid):
-        return
-    st.session_state[_URL_PAINTING_KEY] = (b.name, pid)
-    try:
-        row = b.row_of(pid)
-    except BundleError:
-        st.warning(f"The link names painting {pid!r}, which is not in {b.name}.")
-        return
-    focus_row(ns, row)
+    if pid and st.session_state.get(_URL_PAINTING_KEY) != (b.name, pid):
+        st.session_state[_URL_PAINTING_KEY] = (b.name, pid)
+        try:
+            row = b.row_of(pid)
+        except BundleError:
+            st.session_state[_URL_MISSING_PAINTING_KEY] = (b.name, pid)
+        else:
+            st.session_state.pop(_URL_MISSING_PAINTING_KEY, None)
+            focus_row(ns, row)
+    missing = st.session_state.get(_URL_MISSING_PAINTING_KEY)
+    if missing and missing[0] == b.name and st.session_state.get(f"{ns}.focus") is None:
+        st.warning(f"The link names painting {missing[1]!r}, which is not in {b.name}.")
 
 
 def painting_to_url(b: Bundle, row: int | None) -> None:
