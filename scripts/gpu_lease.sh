@@ -11,7 +11,7 @@
 # The three runs share the GPU and each has the same wall-clock budget (BUDGET minutes, --time-budget):
 #   rla_resnet50 from scratch (the recipe of scripts/train_gpu.sh; ResNet ImageNet weights cannot be fetched
 #   there), and RLA-MobileNetV2 vs plain MobileNetV2 from the shared ImageNet weights (the ablation).
-# The recipe sweep that chose the released CPU recipe (crop strength, 160 vs 128 px, RLA vs plain) is
+# The recipe sweep that chose the released CPU recipe (crop strength, RLA vs plain) is
 #   BUDGET=6.5 RUNS="r160s35:rla_mobilenetv2:160:0.35:12 r160s75:rla_mobilenetv2:160:0.75:12 ..." scripts/gpu_lease.sh train
 # with the wikiart preset's batch 64 and lr 1e-3 (LR=, BATCH= override them).
 # EXTRA (e.g. "--max-train 256 --max-val 128 --selection-size 64") is appended to each run, for a dry run.
@@ -53,7 +53,8 @@ if [ "$MODE" = smoke ]; then
 fi
 run() {  # name, args...
   local name=$1; shift
-  "$PY" -m artextract.train classifier "$@" --out "runs/gpu-$name" "${COMMON[@]}" --time-budget "$BUDGET" \
+  # COMMON first: a run's own flags (--img-size of an inline NAME:ARCH:PX:...) come later and win
+  "$PY" -m artextract.train classifier "${COMMON[@]}" "$@" --out "runs/gpu-$name" --time-budget "$BUDGET" \
     ${EXTRA:-} > "$RES/$name.log" 2>&1; echo "$name exit $?" >> "$RES/$name.log"
 }
 # a run is NAME[:ARCH:PX:MIN_SCALE:EPOCHS]; the named recipes below, or any arch/px/crop/epochs given inline
