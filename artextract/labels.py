@@ -14,11 +14,24 @@ def encode_labels(values: Iterable[str], classes: Sequence[str]) -> np.ndarray:
     return np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
 
 
-#: class names whose spelling is not just underscores for spaces
-_PRETTY = {"Ukiyo_e": "Ukiyo-e"}
+#: class names whose spelling is not just underscores for spaces: the ArtGAN style and artist classes as
+#: WikiArt and the museums write them (accents, hyphens, brackets)
+_PRETTY = {
+    "Ukiyo_e": "Ukiyo-e",
+    "Naive_Art_Primitivism": "Naïve Art (Primitivism)",
+    "Mannerism_Late_Renaissance": "Mannerism (Late Renaissance)",
+    "Post_Impressionism": "Post-Impressionism",
+    "Action_painting": "Action Painting",
+    "Albrecht_Durer": "Albrecht Dürer",
+    "Eugene_Boudin": "Eugène Boudin",
+    "Gustave_Dore": "Gustave Doré",
+    "Paul_Cezanne": "Paul Cézanne",
+    "Pierre_Auguste_Renoir": "Pierre-Auguste Renoir",
+    "Salvador_Dali": "Salvador Dalí",
+}
 
 
 def pretty_label(label: str) -> str:
-    """A class name as a curator reads it: ``Naive_Art_Primitivism`` -> ``Naive Art Primitivism``."""
+    """A class name as a curator reads it: ``Pop_Art`` -> ``Pop Art``, ``Paul_Cezanne`` -> ``Paul Cézanne``."""
     label = str(label)
     return _PRETTY.get(label, label.replace("_", " "))

@@ -67,7 +67,10 @@ else:
                 a,
                 tuple(
                     st.multiselect(
-                        data.attribute_label(a), data.filter_values(b, key, a), key=f"{NS}.filter.{a}"
+                        data.attribute_label(a),
+                        data.filter_values(b, key, a),
+                        format_func=data.pretty_label,  # Pop Art, Paul Cézanne; the catalog's values kept
+                        key=f"{NS}.filter.{a}",
                     )
                 ),
             )

@@ -112,6 +112,24 @@ def test_one_clicked_painting_opens_in_the_inspector_without_a_selection_table(e
     assert "selected" not in body and not at.get("download_button") and not at.dataframe
 
 
+def test_explore_filters_show_class_names_as_a_curator_writes_them(env, monkeypatch):
+    """The filter lists a catalog's ArtGAN class names (Naive_Art_Primitivism) as WikiArt writes them,
+    and keeps the catalog's own value as what is chosen."""
+    from artextract.app import data
+
+    values = {"style": ["Naive_Art_Primitivism", "Pop_Art"], "artist": ["Paul_Cezanne"]}
+    monkeypatch.setattr(data, "filter_values", lambda _b, _key, a: values.get(a, ["(unlabelled)"]))
+    at = run_page("explore")
+    assert at.multiselect(key="explore.filter.style").options == ["Naïve Art (Primitivism)", "Pop Art"]
+    if "artist" in env.attributes:
+        assert at.multiselect(key="explore.filter.artist").options == ["Paul Cézanne"]
+    at.multiselect(key="explore.filter.style").set_value(["Pop_Art"]).run()
+    assert at.multiselect(key="explore.filter.style").value == ["Pop_Art"]
+    assert f"0 of {len(env.items):,} paintings shown" in texts(at) or "No painting matches" in "\n".join(
+        i.value for i in at.info
+    )
+
+
 def test_explore_filters_narrow_the_map(env):
     at = run_page("explore")
     style = env.items["style"].value_counts().index[0]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from artextract.analysis.index import cosine_topk, exact_knn
 from artextract.analysis.metrics import confusion_scores
-from artextract.labels import encode_labels
+from artextract.labels import encode_labels, pretty_label
 from artextract.train import common as C
 from artextract.train.loop import Loop, Task
 
@@ -170,3 +170,21 @@ def test_one_label_encoder_for_columns_and_label_matrices():
     assert encode_labels([], ["a"]).dtype == np.int64
     df = pd.DataFrame({"style": ["A", "Z"], "genre": ["g", ""]})
     assert label_matrix(df, {"style": ["A"], "genre": ["g"]}).tolist() == [[0, 0], [-1, -1]]
+
+
+def test_class_names_read_as_a_curator_writes_them():
+    """The ArtGAN class names are ASCII with underscores; the app shows WikiArt's and the museums' spelling."""
+    shown = {
+        "Pop_Art": "Pop Art",
+        "Ukiyo_e": "Ukiyo-e",
+        "Naive_Art_Primitivism": "Naïve Art (Primitivism)",
+        "Post_Impressionism": "Post-Impressionism",
+        "Paul_Cezanne": "Paul Cézanne",
+        "Pierre_Auguste_Renoir": "Pierre-Auguste Renoir",
+        "Salvador_Dali": "Salvador Dalí",
+        "Albrecht_Durer": "Albrecht Dürer",
+        "genre_painting": "genre painting",
+        "Claude Monet": "Claude Monet",  # a catalog that already writes names with spaces
+        "(unlabelled)": "(unlabelled)",
+    }
+    assert {k: pretty_label(k) for k in shown} == shown

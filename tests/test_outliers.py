@@ -169,6 +169,6 @@ def test_one_labelled_neighbour_reads_in_the_singular() -> None:
     artist = (
         "artist: catalogued as Claude Monet; 1 of its 10 nearest neighbours is catalogued as Camille Pissarro"
     )
-    style = "style: catalogued as Naive Art Primitivism; 10 of its 10 nearest neighbours are catalogued as Ukiyo-e"
+    style = "style: catalogued as Naïve Art (Primitivism); 10 of its 10 nearest neighbours are catalogued as Ukiyo-e"
     assert artist in reason and style in reason
-    assert "far from the other paintings catalogued as Naive Art Primitivism" in reason
+    assert "far from the other paintings catalogued as Naïve Art (Primitivism)" in reason

@@ -8,7 +8,13 @@ from pathlib import Path
 import pandas as pd
 
 from artextract.catalog import image_path, read_catalog
-from artextract.sources.sample import PD_DEATH_BEFORE, PD_YEAR_BEFORE, public_domain_rows, slugify
+from artextract.sources.sample import (
+    PD_DEATH_BEFORE,
+    PD_YEAR_BEFORE,
+    museum_rows,
+    public_domain_rows,
+    slugify,
+)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
@@ -21,6 +27,7 @@ def test_committed_sample_is_real_public_domain_and_small():
     museum = ref[ref["source"] != "wikiart"]
     assert len(wiki) >= 1500 and len(museum) == 125
     assert (museum["source"] == "National Gallery of Art").sum() == 32
+    assert "Cleveland Art Museum" not in set(museum["source"])  # the museum's own name (test below)
     for df in (coll, wiki):
         years = df["date"].str[-4:].astype(int)
         assert (years < PD_YEAR_BEFORE).all()
@@ -67,6 +74,38 @@ def test_public_domain_rule_on_a_small_table():
         slugify("Pierre-Auguste Renoir") == "pierre-auguste-renoir"
         and slugify("Albrecht Dürer") == "albrecht-durer"
     )
+
+
+def test_museum_rows_name_each_museum_as_it_names_itself_and_link_its_page(tmp_path):
+    """The thumbnails' credit line says "via Cleveland Art Museum"; the museum is The Cleveland Museum of
+    Art. Other names pass through as the credit line writes them; a row without one keeps its source."""
+    credit = "MIT (repo); artwork public domain / open access via {} ({})"
+    cat = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "image": ["images/a.jpg", "images/b.jpg", "images/c.jpg"],
+            "title": ["June", "The Bedroom", "Untitled"],
+            "artist": ["William Sommer", "Vincent van Gogh", ""],
+            "source": ["repo@1"] * 3,
+            "source_url": ["https://example.org/a", "https://example.org/b", "https://example.org/c"],
+            "license": [
+                credit.format("Cleveland Art Museum", "https://www.clevelandart.org/art/1950.397.a"),
+                credit.format("The Art Institute of Chicago", "https://www.artic.edu/artworks/28560"),
+                "public domain",
+            ],
+        }
+    )
+    for c in ("date", "style", "genre", "split"):
+        cat[c] = ""
+    cat.to_csv(tmp_path / "catalog.csv", index=False)
+    out = museum_rows(tmp_path)
+    assert list(out["source"]) == ["The Cleveland Museum of Art", "The Art Institute of Chicago", "repo@1"]
+    assert list(out["source_url"]) == [
+        "https://www.clevelandart.org/art/1950.397.a",
+        "https://www.artic.edu/artworks/28560",
+        "https://example.org/c",
+    ]
+    assert list(out["artist_name"]) == ["William Sommer", "Vincent van Gogh", ""]
 
 
 def test_sample_rebuilds_from_the_shared_data(shared_data, tmp_path):

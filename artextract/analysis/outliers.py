@@ -29,8 +29,8 @@ Each component is mapped to [0, 1]: centroid and k-NN-distance z-scores linearly
 is in [0, 1]: high when any one attribute's label looks wrong or the painting is unlike its
 neighbourhood; the user's threshold applies to it. ``outlier_driver`` names what contributed most
 (an attribute or "density") and ``outlier_reasons`` says it in words, e.g. "artist: catalogued as
-Claude Monet; 9 of its 10 nearest neighbours are catalogued as Pierre Auguste Renoir; a model that never
-saw this label gives Pierre Auguste Renoir 0.81 (Claude Monet 0.05)".
+Claude Monet; 9 of its 10 nearest neighbours are catalogued as Pierre-Auguste Renoir; a model that never
+saw this label gives Pierre-Auguste Renoir 0.81 (Claude Monet 0.05)".
 Unlabelled paintings get NaN components for that attribute. Nearest neighbours come from exact search
 up to ``EXACT_MAX`` paintings and from the hnswlib index above (or are passed in), so the whole
 computation stays near-linear in N.

@@ -35,6 +35,8 @@ from .wikiart import WIKIART_URL, index_wikiart, title_and_date
 PD_YEAR_BEFORE = 1930
 PD_DEATH_BEFORE = 1956
 _MUSEUM_LINK = re.compile(r"via (?P<museum>[^()]+?) \((?P<url>https?://[^)\s]+)\)")
+#: a museum as it names itself, where the thumbnails' credit line names it otherwise
+MUSEUM_NAMES = {"Cleveland Art Museum": "The Cleveland Museum of Art"}
 
 
 def death_years(constituents_csv: str | Path) -> pd.DataFrame:
@@ -104,6 +106,7 @@ def museum_rows(museum_dir: str | Path) -> pd.DataFrame:
     """The museum thumbnails' catalog with each work's museum page as its link."""
     cat = read_catalog(museum_dir)
     museum = cat["license"].map(lambda s: m.group("museum").strip() if (m := _MUSEUM_LINK.search(s)) else "")
+    museum = museum.map(lambda name: MUSEUM_NAMES.get(name, name))
     url = cat["license"].map(lambda s: m.group("url") if (m := _MUSEUM_LINK.search(s)) else "")
     out = cat.copy()
     out["image_url"] = cat["source_url"]
