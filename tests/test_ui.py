@@ -297,6 +297,46 @@ def test_selection_table_and_csv(b):
     assert back["id"].tolist() == t["id"].tolist()
 
 
+def test_the_selection_reads_as_a_curator_writes_it_and_exports_the_catalog(b):
+    """On screen, ArtGAN class names as WikiArt writes them and the artist's own name; the CSV keeps the
+    catalog's values, row for row."""
+    items = b.items.copy()
+    attr = b.attributes[0]
+    items.loc[items.index[:2], attr] = ["Naive_Art_Primitivism", "Post_Impressionism"]
+    items.loc[items.index[:2], f"pred_{attr}"] = ["Pop_Art", "Naive_Art_Primitivism"]
+    items.loc[items.index[:2], "artist"] = ["Paul_Cezanne", "Pierre_Auguste_Renoir"]
+    if "artist_name" in items.columns:
+        items.loc[items.index[:2], "artist_name"] = ["", "Auguste Renoir"]
+    fake = type("B", (), {"items": items, "attributes": b.attributes})()
+    raw = data.selection_table(fake, [0, 1, 2])
+    shown = data.readable_table(fake, raw)
+    assert shown["id"].tolist() == raw["id"].tolist() and set(shown.columns) == set(raw.columns)
+    assert list(raw.columns)[0] == "id" and list(shown.columns)[-1] == "id"  # title first on screen
+    assert shown[attr].tolist()[:2] == ["Naïve Art (Primitivism)", "Post-Impressionism"]
+    assert shown[f"pred_{attr}"].tolist()[:2] == ["Pop Art", "Naïve Art (Primitivism)"]
+    renoir = "Auguste Renoir" if "artist_name" in items.columns else "Pierre-Auguste Renoir"
+    assert shown["artist"].tolist()[:2] == ["Paul Cézanne", renoir]
+    assert raw[attr].tolist()[:2] == ["Naive_Art_Primitivism", "Post_Impressionism"]  # untouched
+    back = pd.read_csv(__import__("io").BytesIO(data.to_csv_bytes(raw)), keep_default_na=False)
+    assert back["artist"].tolist()[:2] == ["Paul_Cezanne", "Pierre_Auguste_Renoir"]
+
+
+def test_the_inspector_names_the_catalog_artist_as_the_catalog_writes_the_name(b, monkeypatch):
+    """The artist class ``David_Teniers_The_Younger`` reads "David Teniers the Younger" where the catalog
+    has the name, and as WikiArt writes the class where it has not."""
+    if "artist" not in b.attributes:
+        pytest.skip("no artist head in this bundle")
+    items = b.items.copy()
+    items["artist"] = items["artist"].astype(object)
+    items.loc[items.index[0], "artist"] = "David_Teniers_The_Younger"
+    items["artist_name"] = ""
+    items.loc[items.index[0], "artist_name"] = "David Teniers the Younger"
+    items.loc[items.index[1], "artist"] = "Paul_Cezanne"
+    monkeypatch.setattr(b, "items", items)
+    assert "**artist**: catalog *David Teniers the Younger*" in data.labels_markdown(b, 0)
+    assert "**artist**: catalog *Paul Cézanne*" in data.labels_markdown(b, 1)
+
+
 def test_review_queue_orders_and_filters(b):
     q = data.review_queue(b, {}, "To review")
     assert len(q) == int(b.items["flagged"].sum())

@@ -280,6 +280,25 @@ def selection_table(b: Bundle, rows: Sequence[int], verdict_of: dict[str, str] |
     return out
 
 
+def readable_table(b: Bundle, table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`selection_table` as a curator reads it on screen: class names as WikiArt writes them
+    (Naïve Art (Primitivism), genre painting, Paul Cézanne), the artist's name where the catalog has it,
+    and the id last. The same rows in the same order; the CSV export keeps the catalog's own values."""
+    out = table.copy()
+    labelled = [
+        c for c in out.columns if c in b.attributes or (c.startswith("pred_") and c[5:] in b.attributes)
+    ]
+    for c in labelled:
+        out[c] = out[c].fillna("").astype(str).map(pretty_label)
+    if "artist" in out.columns and "id" in out.columns:
+        names = artist_column(b.items).set_axis(b.items["id"].astype(str))
+        names = names[~names.index.duplicated()]
+        out["artist"] = out["id"].astype(str).map(names).fillna(out["artist"])
+    if "id" in out.columns:  # a file path in WikiArt's layout: after what a curator reads first
+        out = out[[c for c in out.columns if c != "id"] + ["id"]]
+    return out
+
+
 def to_csv_bytes(df: pd.DataFrame) -> bytes:
     return csv_text(df).encode("utf-8")
 
@@ -335,7 +354,7 @@ def artist_of(row: Any) -> str:
 
 def artist_column(items: pd.DataFrame) -> pd.Series:
     """:func:`artist_of` for every row."""
-    label = items["artist"].fillna("").astype(str).str.replace("_", " ", regex=False)
+    label = items["artist"].fillna("").astype(str).map(pretty_label)
     if "artist_name" not in items.columns:
         return label
     name = items["artist_name"].fillna("").astype(str)
@@ -459,7 +478,11 @@ def _labels_table(b: Bundle, row: int, gated: dict[str, dict[str, float]] | None
         recs.append(
             {
                 "attribute": a,
-                "catalog": pretty_label(truth) if truth else "(unlabelled)",
+                "catalog": (
+                    artist_column(b.items.iloc[[row]]).iloc[0] if a == "artist" else pretty_label(truth)
+                )
+                if truth
+                else "(unlabelled)",
                 "predicted": predicted,
                 "match": match,
                 "top-3": top3,
