@@ -291,9 +291,11 @@ def readable_table(b: Bundle, table: pd.DataFrame) -> pd.DataFrame:
     for c in labelled:
         out[c] = out[c].fillna("").astype(str).map(pretty_label)
     if "artist" in out.columns and "id" in out.columns:
-        names = artist_column(b.items).set_axis(b.items["id"].astype(str))
+        ids = out["id"].astype(str)
+        items = b.items[b.items["id"].astype(str).isin(set(ids))]  # the selected paintings only
+        names = artist_column(items).set_axis(items["id"].astype(str))
         names = names[~names.index.duplicated()]
-        out["artist"] = out["id"].astype(str).map(names).fillna(out["artist"])
+        out["artist"] = ids.map(names).fillna(out["artist"])
     if "id" in out.columns:  # a file path in WikiArt's layout: after what a curator reads first
         out = out[[c for c in out.columns if c != "id"] + ["id"]]
     return out
