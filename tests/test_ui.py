@@ -337,6 +337,23 @@ def test_the_inspector_names_the_catalog_artist_as_the_catalog_writes_the_name(b
     assert "**artist**: catalog *Paul Cézanne*" in data.labels_markdown(b, 1)
 
 
+def test_the_inspector_says_where_a_painting_comes_from_before_its_file():
+    wiki = {
+        "id": "Baroque/david-teniers-the-younger_the-gallery-1641.jpg",
+        "split": "val",
+        "source": "wikiart",
+        "license": "public domain (dated 1641; artist died 1690); image via WikiArt",
+    }
+    assert data.provenance(wiki) == (
+        "WikiArt · public domain (dated 1641; artist died 1690); image via WikiArt",
+        "val split · Baroque/david-teniers-the-younger_the-gallery-1641.jpg",
+    )
+    # a museum named as it is, no licence, no split: nothing empty is joined
+    museum = {"id": "ra000049", "split": "", "source": "The Cleveland Museum of Art", "license": ""}
+    assert data.provenance(museum) == ("The Cleveland Museum of Art", "ra000049")
+    assert data.provenance({}) == ("", "")
+
+
 def test_review_queue_orders_and_filters(b):
     q = data.review_queue(b, {}, "To review")
     assert len(q) == int(b.items["flagged"].sum())

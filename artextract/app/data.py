@@ -630,6 +630,17 @@ SOURCE_NAMES = {
 }
 
 
+def provenance(meta: dict[str, str]) -> tuple[str, str]:
+    """The inspector's two lines under the artist: where the painting comes from and on what terms
+    ("WikiArt · public domain (dated 1641; artist died 1690)"), then its split and id, the file a
+    curator may need to find ("val split · Baroque/david-teniers-...jpg"). Either may be empty."""
+    source = str(meta.get("source", "") or "").strip()
+    where = " · ".join(x for x in (SOURCE_NAMES.get(source.lower(), source), meta.get("license", "")) if x)
+    split = str(meta.get("split", "") or "").strip()
+    which = " · ".join(x for x in (f"{split} split" if split else "", meta.get("id", "")) if x)
+    return where, which
+
+
 def sources_line(items: pd.DataFrame, most: int = 4) -> str:
     """Where a collection's paintings come from, most first: "2,000 from WikiArt, 52 from The
     Metropolitan Museum of Art and 73 from 4 more sources"; empty when the catalog names none."""

@@ -24,6 +24,7 @@ from .data import (
     labels_markdown,
     painting_path,
     pretty_label,
+    provenance,
     search_items,
 )
 from .models import cam_attribute, class_activation_maps, open_set_gate, row_gated
@@ -139,9 +140,7 @@ def inspector(
         st.markdown(
             f"**{md_escape(artist_of(item)) or 'unknown artist'}**"
             + (f", {md_escape(meta['date'])}" if meta.get("date") else "")
-            + f"  \n{md_escape(meta.get('id', ''))} · {md_escape(meta.get('split')) or 'no split'} · "
-            + md_escape(meta.get("source", ""))
-            + (f" · {md_escape(meta['license'])}" if meta.get("license") else "")
+            + "".join(f"  \n:gray[{md_escape(line)}]" for line in provenance(meta) if line)
         )
         url = safe_url(item.get("source_url", ""))
         if url:
