@@ -354,6 +354,27 @@ def test_the_inspector_says_where_a_painting_comes_from_before_its_file():
     assert data.provenance({}) == ("", "")
 
 
+def test_a_painting_is_named_by_title_artist_and_date_and_its_id_only_when_needed(b, monkeypatch):
+    items = b.items.copy()
+    for c in ("title", "artist", "date", "artist_name"):
+        items[c] = items[c].astype(object) if c in items.columns else ""
+    items.loc[items.index[:4], "title"] = ["Dancing Couple", "Dancing Couple", "Dancing Couple", ""]
+    items.loc[items.index[:4], "artist_name"] = ["Jan Steen", "Jan Steen", "Jan Steen", ""]
+    items.loc[items.index[:4], "artist"] = ["Jan_Steen", "Jan_Steen", "Jan_Steen", "Paul_Cezanne"]
+    items.loc[items.index[:4], "date"] = ["1663", "1663", "1660", ""]
+    monkeypatch.setattr(b, "items", items)
+    key = data.bundle_key(b) + "#test"  # its own cache entry: these items are not the bundle's
+    names = data.painting_labels(b, key)
+    ids = items["id"].astype(str).tolist()
+    assert names[:4] == [
+        f"Dancing Couple — Jan Steen, 1663 ({ids[0]})",  # two alike: the id tells them apart
+        f"Dancing Couple — Jan Steen, 1663 ({ids[1]})",
+        "Dancing Couple — Jan Steen, 1660",
+        f"(untitled) — Paul Cézanne ({ids[3]})",
+    ]
+    assert len(names) == len(items)
+
+
 def test_review_queue_orders_and_filters(b):
     q = data.review_queue(b, {}, "To review")
     assert len(q) == int(b.items["flagged"].sum())
@@ -493,6 +514,43 @@ def test_classify_and_search_is_the_classifier_and_the_encoder_and_one_pass_when
     labels1, _, _ = models.classify_and_search(b, img, 5)
     assert len(calls) == 1 and labels1 == labels
     np.testing.assert_allclose(queries[0], l2_normalize(real([img]).embeddings[0]), atol=1e-6)
+
+
+def test_two_runs_asking_for_a_model_at_once_load_it_once(b, monkeypatch):
+    """Two sessions, or a rerun that starts while the run before is still loading (Streamlit's fast
+    reruns), ask for the classifier at once: one load, and both get it. Two loads at once exported two
+    ONNX graphs at once, and torch failed the second ("GLOBALS.in_onnx_export must be False")."""
+    import threading
+    import time
+
+    from artextract import predict
+    from artextract.app import models
+
+    loads, inside, overlapped = [], [0], []
+
+    def slow_load(checkpoint_dir):
+        inside[0] += 1
+        overlapped.append(inside[0] > 1)
+        time.sleep(0.3)  # an ONNX export takes seconds
+        loads.append(checkpoint_dir)
+        inside[0] -= 1
+        return object()
+
+    monkeypatch.setattr(predict, "load_embedder", slow_load)
+    models._embedder.cache_clear()
+    got = []
+    try:
+        runs = [
+            threading.Thread(target=lambda: got.append(models.embedder(b, "classifier"))) for _ in range(3)
+        ]
+        for t in runs:
+            t.start()
+        for t in runs:
+            t.join()
+    finally:
+        models._embedder.cache_clear()  # the other tests load the real model again
+    assert len(loads) == 1 and not any(overlapped)
+    assert len(got) == 3 and got[0] is got[1] is got[2]
 
 
 def test_the_inspector_names_no_artist_when_the_open_set_gate_stops_the_painting(b):

@@ -346,12 +346,12 @@ def _get(obj: Any, name: str) -> Any:
 
 def artist_of(row: Any) -> str:
     """The artist as a curator reads it: the catalog's display name (``artist_name``) where it has one,
-    else the ``artist`` label with underscores as spaces (``Claude_Monet`` -> ``Claude Monet``)."""
+    else the ``artist`` label as :func:`pretty_label` writes it (``Paul_Cezanne`` -> ``Paul Cézanne``)."""
     name = str(row.get("artist_name", "") or "")
     if name and name != "nan":
         return name
     label = str(row.get("artist", "") or "")
-    return "" if label == "nan" else label.replace("_", " ")
+    return "" if label == "nan" else pretty_label(label)
 
 
 def artist_column(items: pd.DataFrame) -> pd.Series:
@@ -662,9 +662,25 @@ def sources_line(items: pd.DataFrame, most: int = 4) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+@bundle_cached(8)
+def painting_labels(_b: Bundle, key: str) -> list[str]:
+    """Every painting as a curator names it: "Paris Boulevard in the Rain — Gustave Caillebotte, 1877",
+    with its id added only where that name is not enough: no title, or another painting with the same
+    title, artist and date (a detail, a second version)."""
+    items = _b.items
+    empty = pd.Series("", index=items.index)
+    title, date, pid = (
+        items[c].fillna("").astype(str) if c in items.columns else empty for c in ("title", "date", "id")
+    )
+    artist = artist_column(items) if "artist" in items.columns else empty
+    base = title.where(title != "", "(untitled)") + " — " + artist.where(artist != "", "unknown")
+    base = base + np.where(date != "", ", " + date, "")
+    ambiguous = (title == "") | base.duplicated(keep=False)
+    return base.where(~ambiguous, base + " (" + pid + ")").tolist()
+
+
 def painting_label(b: Bundle, row: int) -> str:
-    it = b.items.iloc[int(row)]
-    return f"{it.get('title', '') or '(untitled)'} — {artist_of(it) or 'unknown'} ({it['id']})"
+    return painting_labels(b, bundle_key(b))[int(row)]
 
 
 def painting_image(b: Bundle, row: int) -> Any:

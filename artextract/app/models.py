@@ -17,6 +17,11 @@ from .data import bundle_cached, bundle_key, pretty_label
 
 #: One model call at a time: the embedders are shared by every session (and 2 cores are few).
 _INFERENCE_LOCK = threading.Lock()
+#: One model load at a time. Two runs can ask for a model not yet loaded at once: two sessions, or one
+#: session whose rerun starts while the run before is still loading (Streamlit's fast reruns). Without
+#: it both would load, and two ONNX exports at once fail inside torch ("GLOBALS.in_onnx_export must be
+#: False"); with it the second waits and gets the first's model from the cache.
+_LOAD_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
@@ -31,7 +36,8 @@ def embedder(b: Bundle, role: str) -> Any:
     d = b.checkpoint_dir(role)
     weights = d / "model.safetensors"
     stamp = weights.stat().st_mtime_ns if weights.exists() else 0
-    return _embedder(str(d), stamp)
+    with _LOAD_LOCK:
+        return _embedder(str(d), stamp)
 
 
 @functools.lru_cache(maxsize=4)
@@ -51,7 +57,8 @@ def open_set_gate(b: Bundle) -> tuple[Any, str | None]:
     if not stamp:
         return None, None
     try:
-        return _gate(str(b.checkpoint_dir("classifier")), stamp), None
+        with _LOAD_LOCK:
+            return _gate(str(b.checkpoint_dir("classifier")), stamp), None
     except ArtExtractError as exc:
         return None, str(exc)
 
