@@ -129,7 +129,7 @@ with left:
         table = data.selection_table(b, selected, verdict_of)
         st.markdown(f"**{len(selected):,} selected** — pick a row to inspect it")
         st.dataframe(
-            data.readable_table(b, table),  # the export below keeps the catalog's values
+            data.readable_table(b, selected, table),  # the export below keeps the catalog's values
             key=f"{NS}.table",
             hide_index=True,
             on_select=state.table_callback(NS, f"{NS}.table", selected),

@@ -309,7 +309,7 @@ def test_the_selection_reads_as_a_curator_writes_it_and_exports_the_catalog(b):
         items.loc[items.index[:2], "artist_name"] = ["", "Auguste Renoir"]
     fake = type("B", (), {"items": items, "attributes": b.attributes})()
     raw = data.selection_table(fake, [0, 1, 2])
-    shown = data.readable_table(fake, raw)
+    shown = data.readable_table(fake, [0, 1, 2], raw)
     assert shown["id"].tolist() == raw["id"].tolist() and set(shown.columns) == set(raw.columns)
     assert list(raw.columns)[0] == "id" and list(shown.columns)[-1] == "id"  # title first on screen
     assert shown[attr].tolist()[:2] == ["Naïve Art (Primitivism)", "Post-Impressionism"]

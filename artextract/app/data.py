@@ -280,22 +280,18 @@ def selection_table(b: Bundle, rows: Sequence[int], verdict_of: dict[str, str] |
     return out
 
 
-def readable_table(b: Bundle, table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`selection_table` as a curator reads it on screen: class names as WikiArt writes them
-    (Naïve Art (Primitivism), genre painting, Paul Cézanne), the artist's name where the catalog has it,
-    and the id last. The same rows in the same order; the CSV export keeps the catalog's own values."""
+def readable_table(b: Bundle, rows: Sequence[int], table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`selection_table` of ``rows`` as a curator reads it on screen: class names as WikiArt writes
+    them (Naïve Art (Primitivism), genre painting, Paul Cézanne), the artist's name where the catalog has
+    it, and the id last. The same rows in the same order; the CSV export keeps the catalog's own values."""
     out = table.copy()
     labelled = [
         c for c in out.columns if c in b.attributes or (c.startswith("pred_") and c[5:] in b.attributes)
     ]
     for c in labelled:
         out[c] = out[c].fillna("").astype(str).map(pretty_label)
-    if "artist" in out.columns and "id" in out.columns:
-        ids = out["id"].astype(str)
-        items = b.items[b.items["id"].astype(str).isin(set(ids))]  # the selected paintings only
-        names = artist_column(items).set_axis(items["id"].astype(str))
-        names = names[~names.index.duplicated()]
-        out["artist"] = ids.map(names).fillna(out["artist"])
+    if "artist" in out.columns:
+        out["artist"] = artist_column(b.items.iloc[list(rows)]).to_numpy()
     if "id" in out.columns:  # a file path in WikiArt's layout: after what a curator reads first
         out = out[[c for c in out.columns if c != "id"] + ["id"]]
     return out
@@ -480,9 +476,7 @@ def _labels_table(b: Bundle, row: int, gated: dict[str, dict[str, float]] | None
         recs.append(
             {
                 "attribute": a,
-                "catalog": (
-                    artist_column(b.items.iloc[[row]]).iloc[0] if a == "artist" else pretty_label(truth)
-                )
+                "catalog": (artist_of(item) if a == "artist" else pretty_label(truth))
                 if truth
                 else "(unlabelled)",
                 "predicted": predicted,
