@@ -446,7 +446,11 @@ def get_parser() -> argparse.ArgumentParser:
 
     rl = sub.add_parser("release", help="copy a training run's checkpoint to models/ with its sample figures")
     rl.add_argument("run", help="training output folder (model.safetensors + card.json)")
-    rl.add_argument("dest", help="release folder, e.g. models/rla_mobilenetv2-wikiart")
+    rl.add_argument(
+        "dest",
+        help="release folder, e.g. models/rla_mobilenetv2-wikiart (the run folder itself: measure the "
+        "card's sample figures again, copying nothing)",
+    )
     rl.add_argument(
         "--sample", help="labelled collection whose figures go on the card (data/sample/collection)"
     )

@@ -314,7 +314,9 @@ def load(path: str | Path) -> dict[str, Any]:
 
 def release(run_dir: str | Path, dest: str | Path, *, sample: str | Path | None = None) -> dict[str, Any]:
     """Copy a training run's release (weights, card, log, curves) to ``dest``; a classifier's card gets its
-    figures on the committed sample (``sample_metrics``), which the tests check the checkpoint against."""
+    figures on the committed sample (``sample_metrics``), which the tests check the checkpoint against.
+    With ``run_dir`` the release folder itself, nothing is copied: the card's sample figures are measured
+    again (after the sample changed); the weights and their hash stay as they are."""
     import shutil
 
     from .nets.checkpoint import CARD_NAME, WEIGHTS_NAME, load_checkpoint
@@ -322,9 +324,10 @@ def release(run_dir: str | Path, dest: str | Path, *, sample: str | Path | None 
     run_dir, dest = Path(run_dir), Path(dest)
     load_checkpoint(run_dir)  # refuses a mismatched or altered checkpoint before anything is copied
     dest.mkdir(parents=True, exist_ok=True)
-    for name in (WEIGHTS_NAME, CARD_NAME, "log.jsonl", "curves.png"):
-        if (run_dir / name).is_file():
-            shutil.copyfile(run_dir / name, dest / name)
+    if run_dir.resolve() != dest.resolve():
+        for name in (WEIGHTS_NAME, CARD_NAME, "log.jsonl", "curves.png"):
+            if (run_dir / name).is_file():
+                shutil.copyfile(run_dir / name, dest / name)
     card = json.loads((dest / CARD_NAME).read_text(encoding="utf-8"))
     if sample is not None and card.get("heads"):
         card["sample_metrics"] = {"collection": Path(sample).as_posix(), **sample_metrics(dest, sample)}

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     from artextract.predict import classify_image, load_embedder
 
     e = load_embedder(args.checkpoint)
-    cat = read_catalog(args.collection).iloc[:: max(1, 919 // args.n)][: args.n]
+    cat = read_catalog(args.collection)
+    cat = cat.iloc[:: max(1, len(cat) // args.n)][: args.n]  # spread over the collection
     imgs = [load_image(image_path(args.collection, r)) for r in cat["image"]]
     grad_cam(e, imgs[0], "style", [0, 1])  # warm-up
     classify_image(e, imgs[0])

@@ -7,7 +7,8 @@ Prints the Home figures (held-out accuracy against chance and majority), the fir
 reasons, the largest off-diagonal cells of the style confusion matrix, the near-duplicate counts, and,
 for each uploaded painting, what the Similar page answers (top labels per head, nearest reference
 paintings). Without ``--upload`` it uploads a Monet from the collection and, when ``../shared/data`` is
-beside the project, a Hokusai print and a Rembrandt from the WikiArt val split (neither in the sample).
+beside the project, a Hokusai print and a Rembrandt from the WikiArt val split (the print is not in the
+sample; the Rembrandt is one of its paintings, and Similar searches the reference collection, where it is not).
 """
 
 from __future__ import annotations

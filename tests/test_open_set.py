@@ -178,3 +178,64 @@ def test_an_embedding_it_cannot_judge_is_stopped_everywhere():
     assert gate.known(x).tolist() == [True, False, False]
     assert stops(p, 0.5).tolist() == [False, True, True] and bool(stops(float("nan"), 0.5))
     assert gate_figures(p, np.array([True, True, False]), 0.5)["known_let_through"] == 0.5
+
+
+def test_sample_only_measures_the_stored_gate_again_and_refits_nothing(tiny_demo, tiny_checkpoints, tmp_path):
+    """``open-set --sample-only`` (after the committed sample changed): the gate beside the checkpoint is
+    scored on the new sample; its weights, threshold and other figures stay; the report's sample row
+    follows. Without a gate, or without --sample, one clear error."""
+    import shutil
+
+    from artextract.catalog import read_catalog
+    from artextract.errors import ArtExtractError
+    from artextract.nets.checkpoint import read_card
+    from artextract.predict import load_embedder
+    from artextract.train.open_set import evaluate, main, to_markdown
+
+    ckpt = tmp_path / "clf"
+    shutil.copytree(tiny_checkpoints["classifier"], ckpt)
+    card = read_card(ckpt)
+    sample = tiny_demo["collection"]
+    cat = read_catalog(sample)
+    res = load_embedder(ckpt).embed_paths([sample / p for p in cat["image"]], progress=False)
+    classes = card["heads"]["artist"]
+    with pytest.raises(ArtExtractError, match="no open-set gate"):
+        main(
+            ["--checkpoint", str(ckpt), "--collection", str(sample), "--sample", str(sample), "--sample-only"]
+        )
+
+    half = np.arange(len(cat)) % 2 == 0  # any two groups will do: the figures are what is checked
+    third = [np.arange(n) % 3 == 0 for n in (half.sum(), (~half).sum())]
+    gate = fit_gate(
+        res.embeddings[half], third[0], res.embeddings[~half], third[1], attribute="artist", classes=classes
+    )
+    save_gate(ckpt, gate, card["weights_sha256"], sample={"n_known": -1}, val={"auroc": 0.5})
+    weights = (ckpt / GATE_WEIGHTS).read_bytes()
+    fig = evaluate(gate, res.embeddings, res.probs["artist"], cat)
+    fig.pop("per_style")
+    report = {**json.loads((ckpt / GATE_CARD).read_text()), "checkpoint": str(ckpt), "command": "fit"}
+    report.update(selection=fig, val=fig, sample={"n_known": -1})
+    (tmp_path / "rep.json").write_text(json.dumps(report))
+
+    with pytest.raises(ArtExtractError, match="needs --sample"):
+        main(["--checkpoint", str(ckpt), "--collection", str(sample), "--sample-only"])
+    argv = [
+        "--checkpoint",
+        str(ckpt),
+        "--collection",
+        str(sample),
+        "--sample",
+        str(sample),
+        "--sample-only",
+        "--out",
+        str(tmp_path / "rep"),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    stored = json.loads((ckpt / GATE_CARD).read_text())
+    assert stored["sample"] == pytest.approx(fig) and stored["sample"]["n_known"] > 0
+    assert stored["val"] == {"auroc": 0.5} and stored["threshold"] == gate.threshold
+    assert (ckpt / GATE_WEIGHTS).read_bytes() == weights
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["sample"] == stored["sample"] and rep["command"] == "fit"
+    assert (tmp_path / "rep.md").read_text() == to_markdown(rep)

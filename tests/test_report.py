@@ -106,3 +106,41 @@ def test_report_on_a_small_collection(tiny_demo, tiny_checkpoints, tmp_path):
     md = (tmp_path / "rep.md").read_text()
     assert "| untrained | style |" in md and "random ranking" in md
     assert "## Paired differences against untrained" in md and f"| again | genre | {d['diff']:+.3f} |" in md
+
+
+def test_release_puts_the_sample_figures_on_the_card_and_measures_them_again_in_place(
+    tiny_demo, tiny_checkpoints, tmp_path
+):
+    """``artextract release RUN DEST --sample S`` copies the checkpoint and writes its figures on S; with
+    DEST as RUN (the sample changed) it measures them again and leaves the weights as they are."""
+    import shutil
+
+    from artextract.cli import main
+    from artextract.nets.checkpoint import load_checkpoint
+    from artextract.report import release, sample_metrics
+
+    sample = tiny_demo["collection"]
+    dest = tmp_path / "models" / "clf"
+    card = release(tiny_checkpoints["classifier"], dest, sample=sample)
+    weights = (dest / "model.safetensors").read_bytes()
+    assert weights == (tiny_checkpoints["classifier"] / "model.safetensors").read_bytes()
+    figures = {k: v for k, v in card["sample_metrics"].items() if k != "collection"}
+    assert figures == sample_metrics(dest, sample) and figures["style"]["n"] > 0
+
+    # the sample changes (a quarter of it left): in place, the figures follow it and nothing else moves
+    smaller = tmp_path / "smaller"
+    shutil.copytree(sample, smaller)
+    cat = pd.read_csv(smaller / "catalog.csv", keep_default_na=False, dtype=str)
+    cat.iloc[: len(cat) // 4].to_csv(smaller / "catalog.csv", index=False)
+    assert main(["release", str(dest), str(dest), "--sample", str(smaller)]) == 0
+    again = json.loads((dest / "card.json").read_text())
+    assert again["sample_metrics"]["collection"] == smaller.as_posix()
+    assert again["sample_metrics"]["style"]["n"] < figures["style"]["n"]
+    assert (dest / "model.safetensors").read_bytes() == weights
+    assert {k: v for k, v in again.items() if k != "sample_metrics"} == {
+        k: v for k, v in card.items() if k != "sample_metrics"
+    }
+    load_checkpoint(dest)  # still a valid checkpoint: card and weights agree
+
+    enc = release(tiny_checkpoints["encoder"], tmp_path / "models" / "enc", sample=sample)
+    assert 0 <= enc["sample_retrieval"]["precision_at_10_same_style"] <= 1

@@ -11,6 +11,7 @@ from artextract.catalog import image_path, read_catalog
 from artextract.sources.sample import (
     PD_DEATH_BEFORE,
     PD_YEAR_BEFORE,
+    death_years,
     museum_rows,
     public_domain_rows,
     slugify,
@@ -21,7 +22,10 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 
 def test_committed_sample_is_real_public_domain_and_small():
     coll, ref = read_catalog(SAMPLE / "collection"), read_catalog(SAMPLE / "reference")
-    assert 850 <= len(coll) <= 1000
+    assert 1200 <= len(coll) <= 1300
+    # the artists NGA writes otherwise are there (NGA_NAMES), under NGA's names
+    names = set(coll["artist_name"])
+    assert {"Rembrandt van Rijn", "Auguste Renoir", "Sir Peter Paul Rubens"} <= names
     assert set(coll["split"]) == {"val"} and (coll["style"] != "").all()
     wiki = ref[ref["source"] == "wikiart"]
     museum = ref[ref["source"] != "wikiart"]
@@ -74,6 +78,42 @@ def test_public_domain_rule_on_a_small_table():
         slugify("Pierre-Auguste Renoir") == "pierre-auguste-renoir"
         and slugify("Albrecht Dürer") == "albrecht-durer"
     )
+
+
+def test_nga_names_match_artists_nga_writes_otherwise(tmp_path):
+    """WikiArt's ``rembrandt`` is NGA's "Rembrandt van Rijn": matched through the alias, with NGA's death
+    year; an alias whose NGA name the table lacks adds nothing, and a slug NGA has as is keeps its own row
+    (the alias never overrides the table)."""
+    (tmp_path / "constituents.csv").write_text(
+        "constituentid,forwarddisplayname,endyear\n"
+        "1,Rembrandt van Rijn,1669\n"
+        "2,Rembrandt Peale,1860\n"
+        "3,Auguste Renoir,1919\n"
+        "4,Claude Monet,1926\n"
+        "5,Nobody Dated,\n",
+        encoding="utf-8",
+    )
+    aliases = {
+        "rembrandt": "Rembrandt van Rijn",
+        "pierre-auguste-renoir": "Auguste Renoir",
+        "claude-monet": "Rembrandt Peale",  # the table has claude-monet itself: the alias is not used
+        "someone": "Not In The Table",
+    }
+    d = death_years(tmp_path / "constituents.csv", aliases)
+    assert d.loc["rembrandt"].tolist() == [1669, "Rembrandt van Rijn"]
+    assert d.loc["pierre-auguste-renoir"].tolist() == [1919, "Auguste Renoir"]
+    assert d.loc["claude-monet"].tolist() == [1926, "Claude Monet"]
+    assert "someone" not in d.index and "nobody-dated" not in d.index
+    ids = ["Baroque/rembrandt_portrait-of-titus-1653.jpg", "Baroque/rembrandt-peale_a-man-1800.jpg"]
+    cat = pd.DataFrame({"id": ids, "image": ["images/" + i for i in ids], "artist": ["Rembrandt", ""]})
+    for c in ("title", "date", "style", "genre", "source", "source_url", "license"):
+        cat[c] = ""
+    out = public_domain_rows(cat, d)
+    assert list(out["artist_name"]) == ["Rembrandt van Rijn", "Rembrandt Peale"]
+    assert list(out["artist"]) == ["Rembrandt", "Rembrandt_Peale"]
+    assert "artist died 1669" in out["license"].iloc[0]
+    # without the alias the rule drops him, as before
+    assert public_domain_rows(cat, death_years(tmp_path / "constituents.csv", {}))["id"].tolist() == [ids[1]]
 
 
 def test_museum_rows_name_each_museum_as_it_names_itself_and_link_its_page(tmp_path):

@@ -10,8 +10,9 @@ the NGA open-data constituents table and a folder of open-access museum thumbnai
 
 The rule for "public domain" (from the shared data's README): the year in the WikiArt file name is
 before 1930 and the artist died before 1956, the death year being ``endyear`` in the NGA
-``constituents.csv`` matched on the slug of ``forwarddisplayname``; an artist not found there does not
-count. Titles and dates are written as a curator writes them ("Paris Boulevard in the Rain", 1893),
+``constituents.csv`` matched on the slug of ``forwarddisplayname``, or, where NGA writes the name
+otherwise, on the NGA name that ``NGA_NAMES`` gives the WikiArt slug (``rembrandt`` is NGA's "Rembrandt van
+Rijn"); an artist not found there does not count. Titles and dates are written as a curator writes them ("Paris Boulevard in the Rain", 1893),
 artists by NGA's display name (``artist_name``); ``artist`` keeps the label form of the classifier's
 artist head (``Claude_Monet``), so its figures can be checked on the sample. Images are copied as
 they are (no re-encoding); each row keeps its source and a link to the work's page.
@@ -37,10 +38,29 @@ PD_DEATH_BEFORE = 1956
 _MUSEUM_LINK = re.compile(r"via (?P<museum>[^()]+?) \((?P<url>https?://[^)\s]+)\)")
 #: a museum as it names itself, where the thumbnails' credit line names it otherwise
 MUSEUM_NAMES = {"Cleveland Art Museum": "The Cleveland Museum of Art"}
+#: WikiArt artist slug -> the artist's ``forwarddisplayname`` in NGA's constituents table, where NGA
+#: writes the name otherwise (a title, a first name dropped or added, another transliteration). Each pair
+#: was checked by hand against NGA's dates and nationality; the death year still comes from NGA's table.
+NGA_NAMES = {
+    "rembrandt": "Rembrandt van Rijn",
+    "pierre-auguste-renoir": "Auguste Renoir",
+    "peter-paul-rubens": "Sir Peter Paul Rubens",
+    "anthony-van-dyck": "Sir Anthony van Dyck",
+    "joshua-reynolds": "Sir Joshua Reynolds",
+    "louise-elisabeth-vigee-le-brun": "Élisabeth Louise Vigée Le Brun",
+    "jean-baptiste-simeon-chardin": "Jean Siméon Chardin",
+    "jacob-isaakszoon-van-ruisdael": "Jacob van Ruisdael",
+    "armand-guillaumin": "Jean-Baptiste-Armand Guillaumin",
+    "hiroshige": "Andō Hiroshige",
+    "william-james-glackens": "William Glackens",
+    "louis-marcoussis": "Louis Casimir Ladislas Marcoussis",
+    "esaias-van-de-velde": "Esaias van de Velde I",
+}
 
 
-def death_years(constituents_csv: str | Path) -> pd.DataFrame:
-    """``slug -> (endyear, display name)`` from NGA's constituents table (latest death year on a clash)."""
+def death_years(constituents_csv: str | Path, aliases: dict[str, str] | None = None) -> pd.DataFrame:
+    """``slug -> (endyear, display name)`` from NGA's constituents table (latest death year on a clash),
+    plus a row under each WikiArt slug of ``aliases`` (default ``NGA_NAMES``) whose NGA name the table has."""
     path = Path(constituents_csv)
     if not path.is_file():
         raise CatalogError(f"NGA constituents table not found: {path}")
@@ -51,8 +71,14 @@ def death_years(constituents_csv: str | Path) -> pd.DataFrame:
     df = df[df["endyear"].str.fullmatch(r"\d{3,4}")].copy()
     df["slug"] = df["forwarddisplayname"].map(slugify)
     df["endyear"] = df["endyear"].astype(int)
-    df = df.sort_values("endyear").drop_duplicates("slug", keep="last")
-    return df.set_index("slug")[["endyear", "forwarddisplayname"]]
+    df = df.sort_values("endyear").drop_duplicates("slug", keep="last").set_index("slug")
+    aliases = NGA_NAMES if aliases is None else aliases
+    extra = {
+        w: df.loc[slugify(n)] for w, n in aliases.items() if w not in df.index and slugify(n) in df.index
+    }
+    if extra:
+        df = pd.concat([df, pd.DataFrame.from_dict(extra, orient="index")])
+    return df[["endyear", "forwarddisplayname"]]
 
 
 def artist_label(slug: str) -> str:
