@@ -26,17 +26,26 @@ st.caption(
 )
 
 scopes = ["collection"] + (["reference"] if b.reference is not None else [])
-c1, c2, c3 = st.columns([2, 2, 1])
+c1, c2, c3, c4 = st.columns([2, 2, 1, 1.3])
 scope = c1.radio("Pairs", scopes, format_func=data.DUPLICATE_SCOPES.get, horizontal=True, key=f"{NS}.scope")
 min_sim = c2.slider("Minimum similarity", MIN_SIM, 1.0, 0.90, 0.01, key=f"{NS}.min_sim")
 queue = c3.selectbox("Show", data.PAIR_QUEUES, key=f"{NS}.queue")
+records = c4.selectbox(
+    "Catalogue records",
+    list(data.RECORD_FILTERS),
+    key=f"{NS}.records",
+    help="What the two records of a pair say: different artists (an attribution to settle), dates or "
+    "titles while something else links them; records that agree on every field both fill (the same work "
+    "filed twice?); or records that share no artist, title or date (two works that only look alike?)",
+)
 state.reviewer_input()
 
 verdict_of = state.pair_verdicts(b)
-table = data.duplicate_table(b, key, scope, float(min_sim), queue, tuple(sorted(verdict_of.items())))
-st.markdown(f"**{len(table):,} pair(s)** at similarity ≥ {min_sim:.2f} ({queue.lower()})")
+table = data.duplicate_table(b, key, scope, float(min_sim), queue, tuple(sorted(verdict_of.items())), records)
+shown = queue.lower() + ("" if records == "Any" else f"; catalogue records: {records.lower()}")
+st.markdown(f"**{len(table):,} pair(s)** at similarity ≥ {min_sim:.2f} ({shown})")
 if table.empty:
-    st.info("No pair here. Lower the minimum similarity or show another queue.")
+    st.info("No pair here. Lower the minimum similarity or show another queue or kind of records.")
     st.stop()
 
 pages = max(1, -(-len(table) // PER_PAGE))
@@ -83,6 +92,7 @@ for i, row in table.iloc[(page - 1) * PER_PAGE : page * PER_PAGE].iterrows():
                     + (f", {md_escape(item['date'])}" if item.get("date") else "")
                     + f"  \n:gray[{md_escape(item['id'])} · {md_escape(where)}]"
                 )
+        st.markdown(data.records_sentence(*data.record_disagreements(b.items.iloc[a], other_items.iloc[o])))
         if not isinstance(path_a, Exception) and not isinstance(path_b, Exception):
             diff = data.pair_difference(str(path_a), str(path_b))
             st.caption(f"Difference (right vs left): {diff['summary']}")

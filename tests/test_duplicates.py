@@ -171,6 +171,14 @@ def test_duplicates_page_marks_a_pair(dup_bundle, monkeypatch, tmp_path):
     body = "\n".join(m.value for m in at.markdown)
     assert "pair(s)** at similarity ≥ 0.90" in body and "**Similarity " in body
     assert any("Difference (right vs left)" in c.value for c in at.caption)
+    # the planted copies keep their records ("... (copy)" holds the title): the same work filed twice
+    assert "The catalogue records agree on the artist, the title, the date, the style and the genre." in body
+    at.selectbox(key="duplicates.records").select("Agree (filed twice?)").run()
+    assert not at.exception
+    body = "\n".join(m.value for m in at.markdown)
+    assert "catalogue records: agree (filed twice?)" in body and "**Similarity " in body
+    assert "The catalogue records disagree" not in body
+    at.selectbox(key="duplicates.records").select("Any").run()
     dup = [b for b in at.button if b.label == "Duplicate"]
     assert dup and all(b.disabled for b in dup)  # a verdict needs a name
     at.text_input(key="review.reviewer").input("Ada").run()
@@ -181,3 +189,118 @@ def test_duplicates_page_marks_a_pair(dup_bundle, monkeypatch, tmp_path):
     assert any("Recorded" in s.value for s in at.success)
     at.selectbox(key="duplicates.queue").select("Duplicate").run()
     assert "1 pair(s)" in "\n".join(m.value for m in at.markdown)
+
+
+def test_record_disagreements_read_names_dates_and_labels_as_a_curator_would():
+    """The two catalogue records of a pair, compared field by field: an artist named more or less fully is
+    the same artist, a year in common is the same date, a title differing in case or punctuation is the
+    same title; a field either record leaves empty is not compared."""
+    import pandas as pd
+
+    from artextract.app.data import record_disagreements, records_sentence
+
+    rubens = pd.Series(
+        {
+            "artist": "Peter_Paul_Rubens",
+            "artist_name": "Sir Peter Paul Rubens",
+            "title": "Portrait of Isabella Brandt",
+            "date": "1626",
+            "style": "Baroque",
+            "genre": "portrait",
+        }
+    )
+    van_dyck = pd.Series(
+        {
+            "artist": "Anthony_Van_Dyck",
+            "artist_name": "Sir Anthony van Dyck",
+            "title": "Isabella Brandt",
+            "date": "1621",
+            "style": "Baroque",
+            "genre": "portrait",
+        }
+    )
+    differ, compared = record_disagreements(rubens, van_dyck)
+    assert [f for f, _, _ in differ] == ["artist", "date"]  # one title inside the other: the same title
+    assert differ[0] == ("artist", "Sir Peter Paul Rubens", "Sir Anthony van Dyck")
+    assert compared == ["artist", "title", "date", "style", "genre"]
+    line = records_sentence(differ, compared)
+    assert line.startswith("The catalogue records disagree on the artist (Sir Peter Paul Rubens | Sir ")
+    assert line.endswith("and the date (1626 | 1621).")
+
+    # the same work as a museum catalogues it: fuller name, "ca." date, other case; no style or genre
+    wikiart = pd.Series(
+        {
+            "artist": "Diego_Velazquez",
+            "artist_name": "",
+            "title": "Juan de Pareja",
+            "date": "1650",
+            "style": "Baroque",
+            "genre": "portrait",
+        }
+    )
+    met = pd.Series(
+        {
+            "artist": "",
+            "artist_name": "Velázquez (Diego Rodríguez de Silva y Velázquez)",
+            "title": "Juan De Pareja",
+            "date": "ca. 1650",
+            "style": "",
+            "genre": "",
+        }
+    )
+    differ, compared = record_disagreements(wikiart, met)
+    assert differ == [] and compared == ["artist", "title", "date"]
+    assert (
+        records_sentence(differ, compared)
+        == "The catalogue records agree on the artist, the title and the date."
+    )
+    # one style label against another, written as a curator reads it; a missing value is not compared
+    fauve = wikiart.copy()
+    fauve["style"], fauve["date"] = "Naive_Art_Primitivism", float("nan")
+    differ, compared = record_disagreements(wikiart, fauve)
+    assert differ == [("style", "Baroque", "Naïve Art (Primitivism)")] and "date" not in compared
+    # nothing in common: the sentence says what that most likely means; a one-word title is no anchor
+    dou = pd.Series({"artist_name": "Gerrit Dou", "title": "Heraklith", "date": "1632"})
+    frago = pd.Series(
+        {"artist_name": "Jean Honoré Fragonard", "title": "Self Portrait of Heraklith", "date": "1770"}
+    )
+    differ, compared = record_disagreements(dou, frago)
+    assert [f for f, _, _ in differ] == ["artist", "title", "date"]
+    assert records_sentence(differ, compared).endswith("most likely two works that only look alike.")
+    # another man with a name in common is another artist
+    peale = pd.Series({"artist_name": "Rembrandt Peale"})
+    assert record_disagreements(pd.Series({"artist_name": "Rembrandt van Rijn"}), peale)[0][0][0] == "artist"
+    assert records_sentence([], []) == "The catalogue records share no field to compare."
+
+
+def test_duplicate_table_keeps_pairs_by_what_their_records_say(dup_bundle):
+    """The planted copies keep their records (the title "X (copy)" holds X): their pairs are among those
+    whose records agree, and none of them is listed as having different titles."""
+    from artextract.app.data import RECORD_FILTERS, duplicate_table
+    from artextract.bundle import open_bundle
+
+    out, cat = dup_bundle
+    b = open_bundle(out)
+    every = duplicate_table(b, "k", "collection", 0.0, "All")
+    assert "disagree" in every and len(every) == len(b.duplicate_pairs())
+    ids = b.items["id"].to_numpy()
+
+    def listed(t):
+        return {frozenset((ids[a], ids[o])) for a, o in zip(t["a"], t["b"], strict=True)}
+
+    planted = {frozenset((cat["id"].iloc[i], f"copy-{j}")) for j, i in enumerate((2, 40, 77))}
+    agree = duplicate_table(b, "k", "collection", 0.0, "All", (), "Agree (filed twice?)")
+    assert planted <= listed(agree) and (agree["disagree"].map(len) == 0).all()
+    titles = duplicate_table(b, "k", "collection", 0.0, "All", (), "Different titles")
+    assert len(titles) and all("title" in d for d in titles["disagree"]) and not planted & listed(titles)
+    far = duplicate_table(b, "k", "collection", 0.0, "All", (), "Unrelated (likely distinct)")
+    assert len(far) and far["disagree"].map(lambda d: {"artist", "title", "date"} <= set(d)).all()
+    assert not set(far["pair"]) & set(titles["pair"])  # not listed again as "different titles"
+    # every pair lands in "agree", "unrelated" or at least one "different ..." list
+    covered = set(agree["pair"])
+    for name, fields in RECORD_FILTERS.items():
+        if fields:  # the field lists and the unrelated list
+            covered |= set(duplicate_table(b, "k", "collection", 0.0, "All", (), name)["pair"])
+    assert covered == set(every["pair"])
+    with pytest.raises(ValueError, match="unknown records filter"):
+        duplicate_table(b, "k", "collection", 0.0, "All", (), "Odd ones")

@@ -13,6 +13,7 @@ import functools
 import io
 import json
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ from ..analysis.open_set import class_index, known_truth, stops
 from ..bundle import Bundle, open_bundle
 from ..errors import ArtExtractError, BadImageError, BundleError
 from ..labels import pretty_label
-from ..text import csv_text, md_escape
+from ..text import csv_text, md_escape, slugify
 
 
 def bundle_cached(maxsize: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -738,21 +739,113 @@ def review_queue(
 # --------------------------------------------------------------------------- near duplicates
 DUPLICATE_SCOPES = {"collection": "Within the collection", "reference": "Against the reference collection"}
 PAIR_QUEUES = ("To review", "Duplicate", "Distinct", "All")
+#: the catalogue fields compared between the two records of a pair, in the order they are named
+RECORD_FIELDS = ("artist", "title", "date", "style", "genre")
+#: records that disagree on all of these name two works that only look alike (``UNRELATED``)
+UNRELATED = ("artist", "title", "date")
+#: which pairs to list by what their two catalogue records say: the fields of which one at least must
+#: disagree (records that disagree on all of ``UNRELATED`` are left to their own list), ``()`` for records
+#: that agree on every field both of them fill, ``UNRELATED`` for records that share none of those
+RECORD_FILTERS: dict[str, tuple[str, ...] | None] = {
+    "Any": None,
+    "Different artists": ("artist",),
+    "Different dates": ("date",),
+    "Different titles": ("title",),
+    "Different style or genre": ("style", "genre"),
+    "Agree (filed twice?)": (),
+    "Unrelated (likely distinct)": UNRELATED,
+}
+
+
+def unrelated(disagree: Sequence[str]) -> bool:
+    """Whether records that disagree on ``disagree`` share nothing that links them (artist, title, date)."""
+    return set(UNRELATED) <= set(disagree)
+
+
+_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+
+
+def _field(row: Any, name: str) -> str:
+    if name == "artist":
+        return artist_of(row)
+    v = row.get(name, "")
+    return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip()
+
+
+def _same(name: str, a: str, b: str) -> bool:
+    """Whether two values of one catalogue field name the same thing, as a curator would read them."""
+    if (
+        name == "artist"
+    ):  # "Rubens" / "Sir Peter Paul Rubens"; "Velázquez (Diego ... Velázquez)" / "Diego Velázquez"
+        ta, tb = set(slugify(a).split("-")) - {""}, set(slugify(b).split("-")) - {""}
+        return (ta <= tb or tb <= ta) if ta and tb else a == b
+    if name == "title":  # "Isabella Brandt" / "Portrait of Isabella Brandt": one title inside the other
+        ta, tb = slugify(a).split("-"), slugify(b).split("-")
+        short, long_ = sorted((ta, tb), key=len)
+        inside = len(short) >= 2 and any(long_[i : i + len(short)] == short for i in range(len(long_)))
+        return slugify(a) == slugify(b) or a.casefold() == b.casefold() or inside
+    if name == "date":  # "ca. 1704–9" / "1704": a year in common
+        ya, yb = set(_YEAR.findall(a)), set(_YEAR.findall(b))
+        return bool(ya & yb) if ya and yb else slugify(a) == slugify(b)
+    return a == b
+
+
+def record_disagreements(a: Any, b: Any) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Where the catalogue records of a pair of pictures disagree: ``(field, a's value, b's value)`` for
+    each of :data:`RECORD_FIELDS` that both fill and that name different things (artists as a curator
+    reads them, class labels as :func:`pretty_label` writes them), and the fields both fill (compared)."""
+    differ, compared = [], []
+    for name in RECORD_FIELDS:
+        va, vb = _field(a, name), _field(b, name)
+        if not va or not vb or va == "nan" or vb == "nan":
+            continue
+        compared.append(name)
+        if not _same(name, va, vb):
+            pretty = name in ("style", "genre")
+            differ.append((name, pretty_label(va) if pretty else va, pretty_label(vb) if pretty else vb))
+    return differ, compared
+
+
+def records_sentence(differ: list[tuple[str, str, str]], compared: list[str]) -> str:
+    """One line for a pair: "The catalogue records disagree on the artist (Rubens | Van Dyck) and ..."."""
+    if differ:
+        parts = [f"the {f} ({md_escape(x)} | {md_escape(y)})" for f, x, y in differ]
+        line = "The catalogue records disagree on " + _and(parts) + "."
+        if unrelated([f for f, _, _ in differ]):
+            line += " Nothing in them links the two: most likely two works that only look alike."
+        return line
+    if compared:
+        return "The catalogue records agree on " + _and([f"the {f}" for f in compared]) + "."
+    return "The catalogue records share no field to compare."
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 @bundle_cached(16)
 def duplicate_table(
-    _b: Bundle, key: str, scope: str, min_sim: float, queue: str, verdict_of: tuple[tuple[str, str], ...] = ()
+    _b: Bundle,
+    key: str,
+    scope: str,
+    min_sim: float,
+    queue: str,
+    verdict_of: tuple[tuple[str, str], ...] = (),
+    records: str = "Any",
 ) -> pd.DataFrame:
     """Pairs at or above ``min_sim``, most similar first: ``a``/``b`` rows (``b`` a reference row for
-    ``scope="reference"``), ``sim``, ``pair`` (the verdict key) and ``verdict``; empty if none were built."""
+    ``scope="reference"``), ``sim``, ``pair`` (the verdict key), ``verdict`` and ``disagree`` (the
+    catalogue fields the two records disagree on, :func:`record_disagreements`), kept by ``queue`` and
+    by ``records`` (one of :data:`RECORD_FILTERS`); empty if none were built."""
     from ..analysis.duplicates import pair_key
 
     if queue not in PAIR_QUEUES:
         raise ValueError(f"unknown queue {queue!r}; use one of {', '.join(PAIR_QUEUES)}")
+    if records not in RECORD_FILTERS:
+        raise ValueError(f"unknown records filter {records!r}; use one of {', '.join(RECORD_FILTERS)}")
     pairs = _b.duplicate_pairs(scope)
     if pairs is None:
-        return pd.DataFrame(columns=["a", "b", "sim", "pair", "verdict"])
+        return pd.DataFrame(columns=["a", "b", "sim", "pair", "verdict", "disagree"])
     pairs = pairs[pairs["sim"] >= min_sim].rename(columns={"ref": "b"})
     ids = _b.items["id"].astype(str).to_numpy()
     if scope == "reference":
@@ -766,6 +859,18 @@ def duplicate_table(
         out = out[out["verdict"] == ""]
     elif queue != "All":
         out = out[out["verdict"] == queue.lower()]
+    others = _b.reference.items if scope == "reference" else _b.items
+    out["disagree"] = [
+        tuple(f for f, _, _ in record_disagreements(_b.items.iloc[a], others.iloc[o])[0])
+        for a, o in zip(out["a"], out["b"], strict=True)
+    ]
+    want = RECORD_FILTERS[records]
+    if want == ():
+        out = out[out["disagree"].map(len) == 0]
+    elif want == UNRELATED:
+        out = out[out["disagree"].map(unrelated)]
+    elif want:
+        out = out[out["disagree"].map(lambda d: any(f in d for f in want) and not unrelated(d))]
     return out.reset_index(drop=True)
 
 
