@@ -304,3 +304,48 @@ def test_duplicate_table_keeps_pairs_by_what_their_records_say(dup_bundle):
     assert covered == set(every["pair"])
     with pytest.raises(ValueError, match="unknown records filter"):
         duplicate_table(b, "k", "collection", 0.0, "All", (), "Odd ones")
+
+
+def test_the_inspector_lists_the_same_picture_elsewhere_and_opens_it(dup_bundle, monkeypatch, tmp_path):
+    """A planted copy and its original name each other in the inspector ("The same picture elsewhere?"),
+    with what their records say; a pair whose records share no artist, title or date is left out."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from artextract.app.data import same_picture
+    from artextract.bundle import open_bundle
+
+    out, cat = dup_bundle
+    b = open_bundle(out)
+    ids = b.items["id"].astype(str).tolist()
+    orig, copy = ids.index(str(cat["id"].iloc[2])), ids.index("copy-0")
+    same = same_picture(b, orig)
+    hit = next(s for s in same if s.scope == "collection" and s.row == copy)
+    assert hit.sim >= 0.9 and hit.where == "this collection" and hit.url == ""
+    assert hit.sentence.startswith("The catalogue records agree on the artist, the title")
+    assert hit.label.startswith(str(b.items.iloc[copy]["title"]))
+    assert [s.sim for s in same] == sorted((s.sim for s in same), reverse=True)
+    assert any(s.row == orig for s in same_picture(b, copy) if s.scope == "collection")  # both ways
+    assert not same_picture(b, orig, min_sim=1.01)
+
+    # the same pair, its records made to share nothing: looks alike, and nothing more
+    items = b.items.copy()
+    for c in ("title", "artist_name", "date"):
+        items[c] = items[c].astype(object) if c in items.columns else ""
+    items.loc[items.index[copy], ["title", "artist_name", "date"]] = ["Another Work", "Someone Else", "1999"]
+    monkeypatch.setattr(b, "items", items)
+    assert copy not in [s.row for s in same_picture(b, orig) if s.scope == "collection"]
+
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(out))
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
+    at = AppTest.from_file(Path(__file__).resolve().parents[1] / "app.py", default_timeout=60).run()
+    at.switch_page("pages/explore.py")
+    at.session_state["explore.focus"] = orig
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    body = "\n".join(m.value for m in at.markdown)
+    assert "**The same picture elsewhere?**" in body and "layout match" in body
+    k = next(i for i, s in enumerate(same_picture(open_bundle(out), orig)) if s.row == copy)
+    at.button(key=f"explore.same.{k}").click().run()
+    assert not at.exception and at.session_state["explore.focus"] == copy

@@ -25,6 +25,7 @@ from .data import (
     painting_path,
     pretty_label,
     provenance,
+    same_picture,
     search_items,
 )
 from .models import cam_attribute, class_activation_maps, open_set_gate, row_gated
@@ -148,6 +149,7 @@ def inspector(
         with st.popover("Share a link to this painting"):
             st.caption("Opens this painting in the Explore inspector, in this collection.")
             st.code(share_link(b, row), language=None)
+        same_picture_list(b, row, ns)
         gated = row_gated(b, row)
         st.markdown(labels_markdown(b, row, gated))
         open_set_note(b, gated)
@@ -183,6 +185,24 @@ def inspector(
                         args=(ns, j),
                         width="stretch",
                     )
+
+
+def same_picture_list(b: Bundle, row: int, ns: str) -> None:
+    """The paintings that show the same picture (near duplicates whose records share an artist, title or
+    date), each with what its record says otherwise; one in the collection opens in the inspector."""
+    same = same_picture(b, row)
+    if not same:
+        return
+    st.markdown("**The same picture elsewhere?**")
+    for k, sp in enumerate(same):
+        st.markdown(
+            f"*{md_escape(sp.label)}*, in {md_escape(sp.where)} · layout match {sp.sim:.2f}  \n"
+            f":gray[{sp.sentence}]"
+        )
+        if sp.scope == "collection":
+            st.button("Open it", key=f"{ns}.same.{k}", on_click=focus_row, args=(ns, sp.row))
+        elif sp.url:
+            st.link_button("Its page ↗", sp.url, help="The reference painting's page")
 
 
 def open_set_note(b: Bundle, gated: dict[str, dict[str, float]]) -> None:
