@@ -42,8 +42,9 @@ with left:
             hide_index=True,
             on_select=state.table_callback(NS, f"{NS}.table", queue["row"].tolist()),
             selection_mode="single-row",
-            # title and artist first in the narrow column; no verdict columns in a queue without verdicts
-            column_order=["outlier_score", "title", "artist"]
+            # what shows in the narrow column: score, title, what it is flagged on, artist; no verdict
+            # columns in a queue without verdicts; the reasons in full last (and in the inspector)
+            column_order=["outlier_score", "title", "on", "artist"]
             + ([] if show == "To review" else ["verdict", "reviewer"])
             + ["reasons"],
             column_config={
@@ -51,6 +52,11 @@ with left:
                     "score", min_value=0.0, max_value=1.0, format="%.2f", width=70
                 ),
                 "title": st.column_config.TextColumn("title", width="medium"),
+                "on": st.column_config.TextColumn(
+                    "flagged on",
+                    width="small",
+                    help="the attributes whose labels look wrong, strongest first",
+                ),
                 "artist": st.column_config.TextColumn("artist", width="small"),
                 "reasons": st.column_config.TextColumn("why flagged", width="large"),
             },

@@ -385,6 +385,20 @@ def test_review_queue_orders_and_filters(b):
     assert data.review_queue(b, {pid: "confirmed"}, "Confirmed")["row"].tolist() == [q["row"].iloc[0]]
     with pytest.raises(ValueError, match="To review"):
         data.review_queue(b, {}, "pending")
+    # the short "flagged on" column says which findings the reasons hold, strongest first
+    assert (q["on"] == q["reasons"].map(lambda r: data.flagged_on(r, b.attributes))).all()
+
+
+def test_flagged_on_names_the_attributes_then_the_map():
+    attrs = ["style", "artist", "genre"]
+    reasons = (
+        "genre: catalogued as portrait; 7 of its 10 nearest neighbours are catalogued as landscape; "
+        "style: catalogued as Cubism; unlike the rest of the collection: its 10 nearest paintings are 2.1x "
+        "farther than is typical here"
+    )
+    assert data.flagged_on(reasons, attrs) == "genre, style, unlike the rest"
+    assert data.flagged_on("artist: catalogued as Claude Monet", attrs) == "artist"
+    assert data.flagged_on("", attrs) == ""
 
 
 def test_image_bytes_reports_an_unreadable_image(tmp_path):

@@ -515,6 +515,18 @@ def group_reasons(reasons: str, attributes: Sequence[str]) -> list[str]:
     return out
 
 
+def flagged_on(reasons: str, attributes: Sequence[str]) -> str:
+    """What a painting is flagged on, strongest first, short enough for a table column: "genre, style",
+    or "unlike the rest" where its place on the map is the finding (from its reasons)."""
+    on = []
+    for part in (p.strip() for p in reasons.split("; ")):
+        head = part.split(":", 1)[0].strip().lower() if ":" in part else ""
+        name = head if head in attributes else "unlike the rest" if part.startswith("unlike the rest") else ""
+        if name and name not in on:
+            on.append(name)
+    return ", ".join(on)
+
+
 def fmt(v: float | None, digits: int = 3) -> str:
     """A metric for display; "—" when it is undefined (e.g. no labelled validation paintings)."""
     return "—" if v is None else f"{float(v):.{digits}f}"
@@ -729,6 +741,7 @@ def review_queue(
             "reasons": items["outlier_reasons"].astype(str).to_numpy() if "outlier_reasons" in items else "",
         }
     )
+    q.insert(3, "on", q["reasons"].map(lambda r: flagged_on(r, b.attributes)))
     if show == "To review":
         q = q[q["verdict"] == ""]
     elif show != "All flagged":
