@@ -450,6 +450,8 @@ def _duplicates(b: _Build, progress) -> None:
         _save_parquet(
             b.out / "reference/duplicates.parquet", reference_pairs(desc, ref_desc, seed=b.cfg.seed)
         )
+        # kept for the Similar page: is an upload the same picture as a reference painting?
+        _save_npy(b.out / "reference/layout.npy", ref_desc.astype(np.float16))
     b.manifest["duplicates"] = {
         "pairs": int(len(pairs)),
         "method": "layout thumbnails (artextract/analysis/duplicates.py), k-NN self-join",
@@ -577,10 +579,10 @@ STAGES: list[Stage] = [
     ),
     Stage(
         "duplicates",  # after the reference stage: pairs with the reference read its kept items
-        inputs=lambda b: (b.keys["classify"], b.keys.get("reference", ""), 1),
+        inputs=lambda b: (b.keys["classify"], b.keys.get("reference", ""), 2),  # 2: + reference/layout.npy
         outputs=lambda b: [
             "duplicates.parquet",
-            *(["reference/duplicates.parquet"] if b.cfg.encoder else []),
+            *(["reference/duplicates.parquet", "reference/layout.npy"] if b.cfg.encoder else []),
         ],
         run=_duplicates,
         carries=("duplicates",),

@@ -114,6 +114,19 @@ class Reference:
 
         return image_path(self.collection_dir, str(self.items.iloc[i]["image"]))
 
+    @cached_property
+    def layout(self) -> np.ndarray | None:
+        """The reference paintings' layout thumbnails (:mod:`artextract.analysis.duplicates`), row for row
+        with ``items``; None in a bundle built before they were kept, or when they do not match."""
+        f = self.root / "layout.npy"
+        if not f.is_file():
+            return None
+        try:
+            arr = np.load(f, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{f}: unreadable ({exc}); rebuild with 'artextract build'") from exc
+        return arr if arr.ndim == 3 and len(arr) == len(self.items) else None
+
 
 @dataclass
 class Bundle:

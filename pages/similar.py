@@ -72,5 +72,13 @@ if query is not None:
         st.markdown("**The classifier sees**")
         st.dataframe(data.label_table(labels, gated), hide_index=True)
         widgets.open_set_note(b, gated)
+    for sp in data.upload_same_picture(b, query):
+        text, link = st.columns([5, 1], vertical_alignment="center")
+        text.success(
+            f"**The same picture as** *{md_escape(sp.label)}*, in {md_escape(sp.where)} "
+            f"(layout match {sp.sim:.2f}): its record is what the catalogue knows of this painting."
+        )
+        if sp.url:
+            link.link_button("Its page ↗", sp.url, key=f"{NS}.same.{sp.row}")
     st.subheader(f"{len(hits)} nearest reference paintings")
     widgets.neighbour_grid(ref, hits, ns=NS)

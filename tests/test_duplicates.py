@@ -349,3 +349,64 @@ def test_the_inspector_lists_the_same_picture_elsewhere_and_opens_it(dup_bundle,
     k = next(i for i, s in enumerate(same_picture(open_bundle(out), orig)) if s.row == copy)
     at.button(key=f"explore.same.{k}").click().run()
     assert not at.exception and at.session_state["explore.focus"] == copy
+
+
+def test_an_upload_is_named_the_same_picture_as_a_reference_painting_even_on_a_wall(dup_bundle, monkeypatch):
+    """The Similar page's check: a reference painting uploaded again (re-encoded, or photographed on a wall
+    with some of it around the picture) is named, with its layout match; a picture the reference does not
+    hold is not; a bundle built before the reference layouts were kept names nothing."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from artextract.analysis.duplicates import layout_descriptor, match_one
+    from artextract.app.data import upload_same_picture
+    from artextract.bundle import Reference, open_bundle
+
+    out, _ = dup_bundle
+    b = open_bundle(out)
+    ref = b.reference
+    assert ref.layout is not None and ref.layout.shape[0] == len(ref.items)
+    row = len(ref.items) // 2
+    img = Image.open(ref.image_path(row)).convert("RGB")
+    # exact: the painting itself first, at 1.0
+    assert match_one(layout_descriptor(img), ref.layout, k=3)[0] == (row, pytest.approx(1.0, abs=2e-3))
+
+    buf = io.BytesIO()
+    img.resize((img.width * 3, img.height * 3)).save(buf, "JPEG", quality=70)
+    again = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    w, h = again.size
+    wall = Image.new("RGB", (int(w * 1.25), int(h * 1.25)), (196, 188, 170))
+    wall.paste(again, (int(w * 0.125), int(h * 0.125)))
+    for up in (again, wall):
+        hits = upload_same_picture(b, up)
+        assert hits and hits[0].row == row and hits[0].sim >= 0.95 and hits[0].scope == "reference"
+        assert hits[0].where.startswith("the reference collection")
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 60, 3), dtype=np.uint8))
+    assert upload_same_picture(b, noise) == []
+    monkeypatch.setattr(Reference, "layout", property(lambda self: None))
+    assert upload_same_picture(open_bundle(out), again) == []
+
+
+def test_similar_page_says_when_the_upload_is_a_reference_painting(dup_bundle, monkeypatch, tmp_path):
+    import io
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from artextract.bundle import open_bundle
+
+    out, _ = dup_bundle
+    ref = open_bundle(out).reference
+    buf = io.BytesIO(ref.image_path(3).read_bytes())
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(out))
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
+    at = AppTest.from_file(Path(__file__).resolve().parents[1] / "app.py", default_timeout=60).run()
+    at.switch_page("pages/similar.py").run()
+    at.file_uploader(key="similar.upload").upload("photo.jpg", buf.getvalue(), "image/jpeg").run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [s.value for s in at.success]
+    assert any(s.startswith("**The same picture as** *") and "layout match 1.00" in s for s in said), said
+    title = str(ref.items.iloc[3]["title"])
+    assert any(title in s for s in said)

@@ -156,6 +156,22 @@ def reference_pairs(
     )
 
 
+def match_one(desc: np.ndarray, ref_desc: np.ndarray, *, k: int = 3) -> list[tuple[int, float]]:
+    """The ``k`` reference rows whose layout is nearest one picture's (``desc`` from
+    :func:`layout_descriptor`), re-scored over the crops like every pair: ``[(row, sim)]``, best first.
+    Exact (one matrix-vector product over the reference's 90% thumbnails)."""
+    n = len(ref_desc)
+    if not n:
+        return []
+    ref = np.asarray(ref_desc, dtype=np.float32)
+    coarse = ref[:, 1] @ np.asarray(desc[1], dtype=np.float32)
+    k = min(k, n)
+    cand = np.argpartition(-coarse, k - 1)[:k]
+    sim = _rescore(np.repeat(np.asarray(desc, np.float32)[None], len(cand), 0), ref[cand])
+    order = np.argsort(-sim, kind="stable")
+    return [(int(cand[i]), float(sim[i])) for i in order]
+
+
 def pair_key(id_a: str, id_b: str) -> str:
     """One key for a pair whatever its order (how the verdict on it is stored)."""
     x, y = sorted((str(id_a), str(id_b)))

@@ -930,23 +930,58 @@ def same_picture(b: Bundle, row: int, min_sim: float = SAME_PICTURE_MIN) -> list
         for o, sim in zip(mine["o"].astype(int), mine["sim"].astype(float), strict=True):
             if not 0 <= o < len(others):
                 continue
-            oi = others.iloc[o]
-            differ, compared = record_disagreements(b.items.iloc[row], oi)
+            differ, compared = record_disagreements(b.items.iloc[row], others.iloc[o])
             if unrelated([f for f, _, _ in differ]):
                 continue
-            title = str(oi.get("title", "") or "(untitled)")
-            who = artist_of(oi)
-            date = str(oi.get("date", "") or "")
-            label = title + (f" — {who}" if who else "") + (f", {date}" if date and date != "nan" else "")
-            if scope == "collection":
-                where, url = "this collection", ""
-            else:
-                src = str(oi.get("source", "") or "").strip()
-                src = SOURCE_NAMES.get(src.lower(), src)
-                where = "the reference collection" + (f" ({src})" if src else "")
-                url = safe_url(oi.get("source_url", ""))
-            out.append(SamePicture(scope, o, sim, label, where, records_sentence(differ, compared), url))
+            out.append(_same_picture(scope, others, o, sim, records_sentence(differ, compared)))
     return sorted(out, key=lambda s: -s.sim)
+
+
+def _same_picture(scope: str, others: pd.DataFrame, o: int, sim: float, sentence: str) -> SamePicture:
+    oi = others.iloc[o]
+    title = str(oi.get("title", "") or "(untitled)")
+    who = artist_of(oi)
+    date = str(oi.get("date", "") or "")
+    label = title + (f" — {who}" if who else "") + (f", {date}" if date and date != "nan" else "")
+    if scope == "collection":
+        return SamePicture(scope, o, sim, label, "this collection", sentence, "")
+    src = str(oi.get("source", "") or "").strip()
+    src = SOURCE_NAMES.get(src.lower(), src)
+    where = "the reference collection" + (f" ({src})" if src else "")
+    return SamePicture(scope, o, sim, label, where, sentence, safe_url(oi.get("source_url", "")))
+
+
+#: an upload is named the same picture as a reference painting from this layout match on (stricter than
+#: the pairs' 0.90: an upload has no catalogue record to confirm it)
+UPLOAD_SAME_MIN = 0.95
+#: an upload is matched as it is and with this share cut from each side, for a photograph of a painting
+#: that shows some of its frame or wall
+UPLOAD_MARGINS = (0.0, 0.05, 0.10, 0.15)
+
+
+def upload_same_picture(b: Bundle, img: Any, min_sim: float = UPLOAD_SAME_MIN) -> list[SamePicture]:
+    """The reference paintings an uploaded picture is the same picture as (layout match at ``min_sim`` or
+    above, best first, the best of :data:`UPLOAD_MARGINS`); empty when none is, or when the bundle keeps no
+    reference layouts (built before they were kept)."""
+    from ..analysis.duplicates import layout_descriptor, match_one
+
+    ref = b.reference
+    layout = ref.layout if ref is not None else None
+    if layout is None:
+        return []
+    best: dict[int, float] = {}
+    w, h = img.size
+    for m in UPLOAD_MARGINS:
+        box = (
+            int(m * w),
+            int(m * h),
+            max(int(m * w) + 1, int((1 - m) * w)),
+            max(int(m * h) + 1, int((1 - m) * h)),
+        )
+        for o, sim in match_one(layout_descriptor(img.crop(box)), layout, k=3):
+            best[o] = max(sim, best.get(o, -1.0))
+    hits = sorted(best.items(), key=lambda kv: -kv[1])
+    return [_same_picture("reference", ref.items, o, sim, "") for o, sim in hits if sim >= min_sim]
 
 
 @functools.lru_cache(maxsize=256)

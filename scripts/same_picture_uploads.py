@@ -1,0 +1,75 @@
+"""Uploads that are the same picture as a reference painting: does the Similar page say so, and only then?
+
+    python scripts/same_picture_uploads.py                      # the sample bundle (make demo builds it)
+    python scripts/same_picture_uploads.py --bundle data/artifacts/NAME --margin 0.125
+
+Uploads every painting of the bundle's collection to the Similar page's check
+(:func:`artextract.app.data.upload_same_picture`) twice: as it is, and as a photograph of it hanging on a
+wall would frame it (the picture pasted on a plain wall colour with ``--margin`` of its size added on
+every side). Prints, for each upload the check names the same picture as a reference painting, the pair
+with its layout match, and the counts. Whether a named pair is the same picture is for a person to judge
+(the listed pairs are few); the script prints them so that one can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from artextract.app.data import UPLOAD_SAME_MIN, artist_of, upload_same_picture  # noqa: E402
+from artextract.bundle import open_bundle  # noqa: E402
+from artextract.images import load_image  # noqa: E402
+
+
+def on_wall(img, margin: float):
+    """``img`` pasted on a plain wall, ``margin`` of its width and height added on every side."""
+    from PIL import Image
+
+    w, h = img.size
+    wall = Image.new("RGB", (round(w * (1 + 2 * margin)), round(h * (1 + 2 * margin))), (196, 188, 170))
+    wall.paste(img.convert("RGB"), (round(w * margin), round(h * margin)))
+    return wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bundle", default=str(ROOT / "data/artifacts/sample"))
+    ap.add_argument(
+        "--margin", type=float, default=0.125, help="wall added on each side, share of the picture"
+    )
+    ap.add_argument("--min-sim", type=float, default=UPLOAD_SAME_MIN)
+    args = ap.parse_args(argv)
+    from tqdm import tqdm
+
+    b = open_bundle(args.bundle)
+    if b.reference is None or b.reference.layout is None:
+        print(f"{args.bundle}: no reference layouts; rebuild it with `artextract build` (and a reference)")
+        return 1
+    named = {"as it is": [], "on a wall": []}
+    for i in tqdm(range(len(b.items)), desc="uploads", unit="painting"):
+        img = load_image(b.image_path(i))
+        for how, up in (("as it is", img), ("on a wall", on_wall(img, args.margin))):
+            hits = upload_same_picture(b, up, args.min_sim)
+            if hits:
+                named[how].append((i, hits[0]))
+    n = len(b.items)
+    print(f"\n{n:,} paintings of {b.name} uploaded; reference: {len(b.reference.items):,} paintings")
+    for how, rows in named.items():
+        print(
+            f"\n## {how}: {len(rows)} named the same picture as a reference painting (match >= {args.min_sim})"
+        )
+        for i, sp in rows:
+            it = b.items.iloc[i]
+            print(
+                f"- {sp.sim:.3f} {it.get('title', '')} — {artist_of(it)}, {it.get('date', '')}  ==  "
+                f"{sp.label} [{sp.where}]"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
