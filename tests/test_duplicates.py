@@ -360,7 +360,7 @@ def test_an_upload_is_named_the_same_picture_as_a_reference_painting_even_on_a_w
     import numpy as np
     from PIL import Image
 
-    from artextract.analysis.duplicates import layout_descriptor, match_one
+    from artextract.analysis.duplicates import layout_descriptor, match_layouts
     from artextract.app.data import upload_same_picture
     from artextract.bundle import Reference, open_bundle
 
@@ -371,7 +371,10 @@ def test_an_upload_is_named_the_same_picture_as_a_reference_painting_even_on_a_w
     row = len(ref.items) // 2
     img = Image.open(ref.image_path(row)).convert("RGB")
     # exact: the painting itself first, at 1.0
-    assert match_one(layout_descriptor(img), ref.layout, k=3)[0] == (row, pytest.approx(1.0, abs=2e-3))
+    assert match_layouts(layout_descriptor(img)[None], ref.layout, k=3)[0] == (
+        row,
+        pytest.approx(1.0, abs=2e-3),
+    )
 
     buf = io.BytesIO()
     img.resize((img.width * 3, img.height * 3)).save(buf, "JPEG", quality=70)

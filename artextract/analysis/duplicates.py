@@ -37,21 +37,22 @@ MIN_SIM = 0.80
 K = 5
 
 
+def central_crop(img, c: float):
+    """``img`` with the share ``c`` of its width and height cut from every side (at least one pixel left)."""
+    w, h = img.size
+    return img.crop(
+        (int(c * w), int(c * h), max(int(c * w) + 1, int((1 - c) * w)), max(int(c * h) + 1, int((1 - c) * h)))
+    )
+
+
 def layout_descriptor(img) -> np.ndarray:
     """``[len(CROPS), SIDE*SIDE]`` float32: one mean-removed, unit-norm grey thumbnail per central crop."""
     from PIL import Image
 
     g = img.convert("L")
-    w, h = g.size
     out = np.zeros((len(CROPS), SIDE * SIDE), np.float32)
     for i, c in enumerate(CROPS):
-        box = (
-            int(c * w),
-            int(c * h),
-            max(int(c * w) + 1, int((1 - c) * w)),
-            max(int(c * h) + 1, int((1 - c) * h)),
-        )
-        t = np.asarray(g.crop(box).resize((SIDE, SIDE), Image.Resampling.BOX), np.float32).ravel()
+        t = np.asarray(central_crop(g, c).resize((SIDE, SIDE), Image.Resampling.BOX), np.float32).ravel()
         t -= t.mean()
         n = float(np.linalg.norm(t))
         out[i] = t / n if n > 1e-6 else 0.0  # a flat image matches nothing
@@ -156,20 +157,26 @@ def reference_pairs(
     )
 
 
-def match_one(desc: np.ndarray, ref_desc: np.ndarray, *, k: int = 3) -> list[tuple[int, float]]:
-    """The ``k`` reference rows whose layout is nearest one picture's (``desc`` from
-    :func:`layout_descriptor`), re-scored over the crops like every pair: ``[(row, sim)]``, best first.
-    Exact (one matrix-vector product over the reference's 90% thumbnails)."""
+def match_layouts(descs: np.ndarray, ref_desc: np.ndarray, *, k: int = 3) -> list[tuple[int, float]]:
+    """The reference rows whose layout is nearest one picture's, tried as several framings (``descs``:
+    ``[M, len(CROPS), D]``, each from :func:`layout_descriptor`): each framing proposes its ``k`` nearest
+    by the 90% thumbnails (exact: one product over the reference), every candidate is re-scored over the
+    crops like a pair, and each row keeps its best score. ``[(row, sim)]``, best first."""
+    descs = np.asarray(descs, dtype=np.float32)
     n = len(ref_desc)
-    if not n:
+    if not n or not len(descs):
         return []
-    ref = np.asarray(ref_desc, dtype=np.float32)
-    coarse = ref[:, 1] @ np.asarray(desc[1], dtype=np.float32)
+    coarse = (
+        np.asarray(ref_desc[:, 1], dtype=np.float32) @ descs[:, 1].T
+    )  # [N, M]; one pass over the reference
     k = min(k, n)
-    cand = np.argpartition(-coarse, k - 1)[:k]
-    sim = _rescore(np.repeat(np.asarray(desc, np.float32)[None], len(cand), 0), ref[cand])
-    order = np.argsort(-sim, kind="stable")
-    return [(int(cand[i]), float(sim[i])) for i in order]
+    best: dict[int, float] = {}
+    for m in range(len(descs)):
+        cand = np.argpartition(-coarse[:, m], k - 1)[:k]
+        sim = _rescore(np.repeat(descs[m][None], len(cand), 0), np.asarray(ref_desc[cand], dtype=np.float32))
+        for o, v in zip(cand.tolist(), sim.tolist(), strict=True):
+            best[o] = max(v, best.get(o, -1.0))
+    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def pair_key(id_a: str, id_b: str) -> str:

@@ -787,9 +787,8 @@ def _field(row: Any, name: str) -> str:
 
 def _same(name: str, a: str, b: str) -> bool:
     """Whether two values of one catalogue field name the same thing, as a curator would read them."""
-    if (
-        name == "artist"
-    ):  # "Rubens" / "Sir Peter Paul Rubens"; "Velázquez (Diego ... Velázquez)" / "Diego Velázquez"
+    # artist: "Rubens" / "Sir Peter Paul Rubens"; "Velázquez (Diego ... Velázquez)" / "Diego Velázquez"
+    if name == "artist":
         ta, tb = set(slugify(a).split("-")) - {""}, set(slugify(b).split("-")) - {""}
         return (ta <= tb or tb <= ta) if ta and tb else a == b
     if name == "title":  # "Isabella Brandt" / "Portrait of Isabella Brandt": one title inside the other
@@ -933,11 +932,11 @@ def same_picture(b: Bundle, row: int, min_sim: float = SAME_PICTURE_MIN) -> list
             differ, compared = record_disagreements(b.items.iloc[row], others.iloc[o])
             if unrelated([f for f, _, _ in differ]):
                 continue
-            out.append(_same_picture(scope, others, o, sim, records_sentence(differ, compared)))
+            out.append(_same_picture_entry(scope, others, o, sim, records_sentence(differ, compared)))
     return sorted(out, key=lambda s: -s.sim)
 
 
-def _same_picture(scope: str, others: pd.DataFrame, o: int, sim: float, sentence: str) -> SamePicture:
+def _same_picture_entry(scope: str, others: pd.DataFrame, o: int, sim: float, sentence: str) -> SamePicture:
     oi = others.iloc[o]
     title = str(oi.get("title", "") or "(untitled)")
     who = artist_of(oi)
@@ -963,25 +962,15 @@ def upload_same_picture(b: Bundle, img: Any, min_sim: float = UPLOAD_SAME_MIN) -
     """The reference paintings an uploaded picture is the same picture as (layout match at ``min_sim`` or
     above, best first, the best of :data:`UPLOAD_MARGINS`); empty when none is, or when the bundle keeps no
     reference layouts (built before they were kept)."""
-    from ..analysis.duplicates import layout_descriptor, match_one
+    from ..analysis.duplicates import central_crop, layout_descriptor, match_layouts
 
     ref = b.reference
     layout = ref.layout if ref is not None else None
     if layout is None:
         return []
-    best: dict[int, float] = {}
-    w, h = img.size
-    for m in UPLOAD_MARGINS:
-        box = (
-            int(m * w),
-            int(m * h),
-            max(int(m * w) + 1, int((1 - m) * w)),
-            max(int(m * h) + 1, int((1 - m) * h)),
-        )
-        for o, sim in match_one(layout_descriptor(img.crop(box)), layout, k=3):
-            best[o] = max(sim, best.get(o, -1.0))
-    hits = sorted(best.items(), key=lambda kv: -kv[1])
-    return [_same_picture("reference", ref.items, o, sim, "") for o, sim in hits if sim >= min_sim]
+    framings = [central_crop(img, m) for m in UPLOAD_MARGINS]
+    hits = match_layouts(np.stack([layout_descriptor(f) for f in framings]), layout, k=3)
+    return [_same_picture_entry("reference", ref.items, o, sim, "") for o, sim in hits if sim >= min_sim]
 
 
 @functools.lru_cache(maxsize=256)
