@@ -125,7 +125,9 @@ class Reference:
             arr = np.load(f, mmap_mode="r")
         except (OSError, ValueError) as exc:
             raise BundleError(f"{f}: unreadable ({exc}); rebuild with 'artextract build'") from exc
-        return arr if arr.ndim == 3 and len(arr) == len(self.items) else None
+        from .analysis.duplicates import CROPS, SIDE
+
+        return arr if arr.shape == (len(self.items), len(CROPS), SIDE * SIDE) else None
 
 
 @dataclass

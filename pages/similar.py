@@ -72,7 +72,12 @@ if query is not None:
         st.markdown("**The classifier sees**")
         st.dataframe(data.label_table(labels, gated), hide_index=True)
         widgets.open_set_note(b, gated)
-    for sp in data.upload_same_picture(b, query):
+    try:
+        same = data.upload_same_picture(b, query)
+    except ArtExtractError as exc:  # an unreadable layout file: the search above still stands
+        st.warning(f"Cannot check whether this is a reference painting: {exc}")
+        same = []
+    for sp in same:
         text, link = st.columns([5, 1], vertical_alignment="center")
         text.success(
             f"**The same picture as** *{md_escape(sp.label)}*, in {md_escape(sp.where)} "

@@ -390,6 +390,18 @@ def test_an_upload_is_named_the_same_picture_as_a_reference_painting_even_on_a_w
     assert upload_same_picture(b, noise) == []
     monkeypatch.setattr(Reference, "layout", property(lambda self: None))
     assert upload_same_picture(open_bundle(out), again) == []
+    monkeypatch.undo()
+    # a layout file of another shape (another descriptor) is not used; a broken one is one clear error
+    f = out / "reference" / "layout.npy"
+    good = f.read_bytes()
+    try:
+        np.save(f, np.zeros((len(ref.items), 2, 64), np.float16))
+        assert open_bundle(out, verify=False).reference.layout is None
+        f.write_bytes(b"not an array")
+        with pytest.raises(BundleError, match="layout.npy: unreadable"):
+            open_bundle(out, verify=False).reference.layout  # noqa: B018
+    finally:
+        f.write_bytes(good)
 
 
 def test_similar_page_says_when_the_upload_is_a_reference_painting(dup_bundle, monkeypatch, tmp_path):
