@@ -48,6 +48,17 @@ if table.empty:
     st.info("No pair here. Lower the minimum similarity or show another queue or kind of records.")
     st.stop()
 
+st.download_button(
+    "Export these pairs (CSV)",
+    lambda: data.to_csv_bytes(data.pairs_export(b, table, scope)),  # made when clicked
+    on_click="ignore",
+    file_name=f"{b.name}-{scope}-pairs.csv",
+    mime="text/csv",
+    key=f"{NS}.export",
+    help="The pairs listed here (every page), each with its similarity, verdict, the fields its two "
+    "catalogue records disagree on, and both records",
+)
+
 pages = max(1, -(-len(table) // PER_PAGE))
 page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{NS}.page")) if pages > 1 else 1
 

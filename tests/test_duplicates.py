@@ -179,6 +179,7 @@ def test_duplicates_page_marks_a_pair(dup_bundle, monkeypatch, tmp_path):
     assert "catalogue records: agree (filed twice?)" in body and "**Similarity " in body
     assert "The catalogue records disagree" not in body
     at.selectbox(key="duplicates.records").select("Any").run()
+    assert at.get("download_button")  # the listed pairs, as CSV
     dup = [b for b in at.button if b.label == "Duplicate"]
     assert dup and all(b.disabled for b in dup)  # a verdict needs a name
     at.text_input(key="review.reviewer").input("Ada").run()
@@ -425,3 +426,34 @@ def test_similar_page_says_when_the_upload_is_a_reference_painting(dup_bundle, m
     assert any(s.startswith("**The same picture as** *") and "layout match 1.00" in s for s in said), said
     title = str(ref.items.iloc[3]["title"])
     assert any(title in s for s in said)
+
+
+def test_pairs_export_holds_both_records_and_what_they_disagree_on(dup_bundle):
+    import io
+
+    import pandas as pd
+
+    from artextract.app.data import duplicate_table, pairs_export, to_csv_bytes
+    from artextract.bundle import open_bundle
+
+    out, cat = dup_bundle
+    b = open_bundle(out)
+    table = duplicate_table(b, "k", "collection", 0.0, "All")
+    df = pairs_export(b, table, "collection")
+    assert len(df) == len(table) and (df["b_in"] == "collection").all()
+    assert df["similarity"].tolist() == table["sim"].astype(float).round(4).tolist()
+    assert {"a_id", "a_title", "a_artist", "a_date", "b_id", "b_title", "b_source_url"} <= set(df.columns)
+    ids = b.items["id"].astype(str)
+    i = next(
+        k for k, (a, o) in enumerate(zip(table["a"], table["b"], strict=True)) if "copy-0" in (ids[a], ids[o])
+    )
+    row = df.iloc[i]
+    assert {row["a_id"], row["b_id"]} == {str(cat["id"].iloc[2]), "copy-0"}
+    assert row["records_disagree_on"] == "" and "(copy)" in row["a_title"] + row["b_title"]
+    unrelated = df[df["records_disagree_on"].str.contains("artist")]
+    assert len(unrelated) and (unrelated["a_artist"] != unrelated["b_artist"]).all()
+    # a spreadsheet reads it back as written
+    back = pd.read_csv(io.BytesIO(to_csv_bytes(df)), dtype=str, keep_default_na=False)
+    assert back["a_id"].tolist() == df["a_id"].tolist()
+    ref = pairs_export(b, duplicate_table(b, "k", "reference", 0.0, "All"), "reference")
+    assert len(ref) and (ref["b_in"] == "reference").all() and ref["b_id"].ne("").all()

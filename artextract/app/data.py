@@ -886,6 +886,36 @@ def duplicate_table(
     return out.reset_index(drop=True)
 
 
+#: each side of an exported pair: these catalogue columns, where the collection has them
+PAIR_EXPORT_COLUMNS = ("id", "title", "artist", "date", "style", "genre", "source", "source_url")
+
+
+def pairs_export(b: Bundle, table: pd.DataFrame, scope: str) -> pd.DataFrame:
+    """The listed pairs (``duplicate_table``'s rows) for a spreadsheet: similarity, verdict, the fields
+    the two records disagree on, then each side's catalogue values (``a_``: the collection's painting;
+    ``b_``: the other one, in the collection or the reference). Artists as the catalog names them."""
+    others = b.reference.items if scope == "reference" else b.items
+    out = pd.DataFrame(
+        {
+            "similarity": table["sim"].astype(float).round(4).to_numpy(),
+            "verdict": table["verdict"].to_numpy() if "verdict" in table else "",
+            "records_disagree_on": [", ".join(d) for d in table.get("disagree", [()] * len(table))],
+            "b_in": "reference" if scope == "reference" else "collection",
+        }
+    )
+    for side, rows, items in (("a", table["a"], b.items), ("b", table["b"], others)):
+        picked = items.iloc[rows.astype(int).to_numpy()]
+        for c in PAIR_EXPORT_COLUMNS:
+            if c == "artist":
+                vals = artist_column(picked).to_numpy()
+            elif c in picked.columns:
+                vals = picked[c].fillna("").astype(str).to_numpy()
+            else:
+                continue
+            out[f"{side}_{c}"] = vals
+    return out
+
+
 #: the inspector lists a painting's near duplicates from this similarity on (the Duplicates page's default)
 SAME_PICTURE_MIN = 0.90
 
