@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from artextract.analysis.open_set import stops  # noqa: E402
-from artextract.app.data import stopped_label  # noqa: E402
+from artextract.app.data import RECORD_FILTERS, duplicate_table, stopped_label, unrelated  # noqa: E402
 from artextract.app.models import classify_and_search  # noqa: E402
 from artextract.bundle import open_bundle  # noqa: E402
 from artextract.images import load_image  # noqa: E402
@@ -83,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\n## Duplicates: {(pairs['sim'] >= 0.90).sum()} pairs at >= 0.90, {(pairs['sim'] >= 0.95).sum()} at >= 0.95"
         )
+        # what the Duplicates page's "Catalogue records" filter lists at its default similarity
+        for scope in ("collection", "reference") if b.reference is not None else ("collection",):
+            t = duplicate_table(b, "tour", scope, 0.90, "All")
+            counts = [
+                f"{name.lower()} {len(duplicate_table(b, 'tour', scope, 0.90, 'All', (), name))}"
+                for name in RECORD_FILTERS
+                if name != "Any"
+            ]
+            sims = t["sim"][t["disagree"].map(unrelated)]
+            span = f" (similarity {sims.min():.2f}-{sims.max():.2f})" if len(sims) else ""
+            print(f"- {scope}, {len(t)} pairs at >= 0.90; catalogue records: " + ", ".join(counts) + span)
 
     uploads = [Path(u) for u in args.upload] if args.upload else []
     if not args.upload:
