@@ -27,7 +27,9 @@ source = st.radio(
 )
 k = st.slider("How many neighbours", 1, 48, 12, key=f"{NS}.k")
 
-query, query_label = None, ""
+# a query is worked out once (decoded, classified, searched for the same picture): a rerun with another
+# neighbour count, or a click in the grid, finds its answer remembered (models.remembered_answer)
+answer, query, query_label, query_id = None, None, "", None
 if source == "Upload a painting":
     upload = st.file_uploader(
         f"JPEG, PNG, WebP, TIFF, BMP or GIF (first frame), up to {data.UPLOAD_MAX_MB} MB",
@@ -36,11 +38,14 @@ if source == "Upload a painting":
         max_upload_size=data.UPLOAD_MAX_MB,
     )
     if upload is not None:
-        try:
-            query = data.read_upload(upload)
-            query_label = upload.name
-        except ArtExtractError as exc:
-            st.error(f"Cannot use this upload: {exc}")
+        query_id, query_label = data.upload_id(upload), upload.name
+        answer = models.remembered_answer(b, query_id)
+        if answer is None:
+            try:
+                query = data.read_upload(upload)
+            except ArtExtractError as exc:
+                st.error(f"Cannot use this upload: {exc}")
+                query_id = None
 else:
     needle = st.text_input("Search title, artist or id", key=f"{NS}.search")
     matches = data.search_items(b, data.bundle_key(b), needle)
@@ -53,31 +58,34 @@ else:
             format_func=lambda r: data.painting_label(b, r),
             key=f"{NS}.pick",
         )
-        try:
-            query, query_label = data.painting_image(b, row), data.painting_label(b, row)
-        except ArtExtractError as exc:
-            st.error(f"Cannot read this painting: {exc}")
+        query_id, query_label = f"painting:{int(row)}", data.painting_label(b, row)
+        answer = models.remembered_answer(b, query_id)
+        if answer is None:
+            try:
+                query = data.painting_image(b, row)
+            except ArtExtractError as exc:
+                st.error(f"Cannot read this painting: {exc}")
+                query_id = None
 
-if query is not None:
+if query_id is not None:
     try:
-        with st.spinner("Searching…"):
-            labels, hits, gated = models.classify_and_search(b, query, k)
+        if answer is None:
+            with st.spinner("Searching…"):
+                answer = models.answer_query(b, query_id, query, same_picture=source == "Upload a painting")
+        hits = b.reference.search(answer.embedding, k)
     except ArtExtractError as exc:
         st.error(str(exc))
         st.stop()
     qcol, pcol = st.columns([1, 2])
     with qcol:
-        st.image(query, caption=query_label, width="stretch")
+        st.image(answer.shown, caption=query_label, width="stretch")
     with pcol:
         st.markdown("**The classifier sees**")
-        st.dataframe(data.label_table(labels, gated), hide_index=True)
-        widgets.open_set_note(b, gated)
-    try:
-        same = data.upload_same_picture(b, query)
-    except ArtExtractError as exc:  # an unreadable layout file: the search above still stands
-        st.warning(f"Cannot check whether this is a reference painting: {exc}")
-        same = []
-    for sp in same:
+        st.dataframe(data.label_table(answer.labels, answer.gated), hide_index=True)
+        widgets.open_set_note(b, answer.gated)
+    if answer.same_problem:
+        st.warning(f"Cannot check whether this is a reference painting: {answer.same_problem}")
+    for sp in answer.same:
         text, link = st.columns([5, 1], vertical_alignment="center")
         text.success(
             f"**The same picture as** *{md_escape(sp.label)}*, in {md_escape(sp.where)} "

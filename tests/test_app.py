@@ -334,6 +334,55 @@ def test_similar_upload_then_corrupt_upload(env):
     assert at.slider(key="similar.k").value == 5  # the page is still there and usable
 
 
+def test_similar_works_a_query_out_once_and_reruns_from_what_it_remembers(env, monkeypatch):
+    from artextract.app import models
+
+    calls = []
+    real = models.classify_and_embed
+    monkeypatch.setattr(models, "classify_and_embed", lambda b, img: calls.append(img.size) or real(b, img))
+    big = Image.open(env.image_path(1)).convert("RGB").resize((2400, 1800))
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG")
+    at = run_page("similar")
+    at.slider(key="similar.k").set_value(3).run()
+    at.file_uploader(key="similar.upload").upload("photo.jpg", buf.getvalue(), "image/jpeg").run()
+    assert not at.exception and not at.error and calls == [(2400, 1800)]
+    labels = at.dataframe[0].value
+    assert "3 nearest reference paintings" in texts(at)
+    # another neighbour count: searched again, not classified again, with the same labels
+    at.slider(key="similar.k").set_value(6).run()
+    assert "6 nearest reference paintings" in texts(at) and calls == [(2400, 1800)]
+    assert at.dataframe[0].value.equals(labels)
+    # the same bytes under another name are the same query; other bytes are a new one
+    at.file_uploader(key="similar.upload").upload("again.jpg", buf.getvalue(), "image/jpeg").run()
+    assert len(calls) == 1
+    at.file_uploader(key="similar.upload").upload(
+        "other.jpg", jpeg_bytes(env.image_path(2)), "image/jpeg"
+    ).run()
+    assert len(calls) == 2 and not at.error
+    # what the page shows is a small copy, not the 4-megapixel upload
+    shown = models.remembered_answer(env, data.upload_id(buf))
+    assert shown is not None and max(Image.open(io.BytesIO(shown.shown)).size) == models.QUERY_SHOWN_PX
+
+
+def test_remembered_answers_are_few_and_keyed_on_the_bundle(env, monkeypatch):
+    from artextract.app import models
+
+    monkeypatch.setattr(models, "ANSWERS_KEPT", 2)
+    monkeypatch.setattr(models, "_ANSWERS", models.OrderedDict())
+    img = Image.open(env.image_path(0)).convert("RGB")
+    first = models.answer_query(env, "upload:a", img, same_picture=True)
+    assert models.remembered_answer(env, "upload:a") is first
+    models.answer_query(env, "upload:b", img, same_picture=False)
+    models.answer_query(env, "upload:c", img, same_picture=False)
+    assert models.remembered_answer(env, "upload:a") is None  # the oldest is dropped
+    assert models.remembered_answer(env, "upload:c") is not None
+    # the same name on another bundle version is another query
+    monkeypatch.setattr(models, "bundle_key", lambda b: "another version")
+    assert models.remembered_answer(env, "upload:c") is None
+    np.testing.assert_allclose(np.linalg.norm(first.embedding), 1.0, rtol=1e-5)
+
+
 def test_similar_says_what_it_searches(env):
     at = run_page("similar")
     origin = data.sources_line(env.reference.items)

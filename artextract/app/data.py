@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import json
 import os
@@ -435,6 +436,12 @@ def painting_path(b: Any, row: int) -> Path | ArtExtractError:
         return b.image_path(int(row))
     except ArtExtractError as exc:
         return exc
+
+
+def upload_id(uploaded: Any) -> str:
+    """``upload:<digest>``: names an st.file_uploader file by its bytes, so the same picture uploaded
+    again (or kept across reruns) is recognised whatever its file name."""
+    return "upload:" + hashlib.blake2b(uploaded.getvalue(), digest_size=16).hexdigest()
 
 
 def read_upload(uploaded: Any, max_mb: int = UPLOAD_MAX_MB) -> Any:

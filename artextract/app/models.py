@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -145,10 +147,18 @@ def classify_and_search(
     ``k`` nearest reference paintings (its encoder), and, for a head with an open-set gate,
     ``{attribute: {"p_known": P(by one of its classes), "threshold", "n_classes"}}``. One forward pass when both are the same
     checkpoint."""
+    labels, emb, gated = classify_and_embed(b, img)
+    return labels, b.reference.search(emb, k), gated
+
+
+def classify_and_embed(
+    b: Bundle, img: Any
+) -> tuple[dict[str, list[tuple[str, float]]], np.ndarray, dict[str, dict[str, float]]]:
+    """One image's top-3 labels per head, its L2-normalised encoder embedding (what the reference is
+    searched with) and the open-set gate's answer (see :func:`classify_and_search`)."""
     from ..predict import l2_normalize, top_k_labels
 
-    ref = b.reference
-    if ref is None:
+    if b.reference is None:
         raise BundleError("this bundle has no reference collection; rebuild it with one to search")
     clf, enc = embedder(b, "classifier"), embedder(b, "encoder")
     gate, _ = open_set_gate(b)
@@ -163,7 +173,84 @@ def classify_and_search(
                 "n_classes": len(gate.classes),
             }
         emb = res.embeddings[0] if enc is clf else enc.embed_images([img]).embeddings[0]
-        return labels, ref.search(l2_normalize(emb), k), gated
+    return labels, l2_normalize(np.asarray(emb, dtype=np.float32)), gated
+
+
+#: The longest side of the copy of a query the Similar page shows (Streamlit would shrink a larger one on
+#: every run: re-encoding a 12-megapixel photograph takes longer than classifying it).
+QUERY_SHOWN_PX = 1200
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    """What the Similar page shows for one query picture, worked out once (see :func:`answer_query`)."""
+
+    shown: bytes  # a JPEG of the picture, at most QUERY_SHOWN_PX on its longer side
+    labels: dict[str, list[tuple[str, float]]]
+    embedding: np.ndarray  # the encoder's, L2-normalised: what the reference is searched with
+    gated: dict[str, dict[str, float]]
+    same: tuple[Any, ...]  # data.SamePicture: the reference paintings it is the same picture as
+    same_problem: str | None  # why that check could not run (the search still stands)
+
+
+_ANSWERS: OrderedDict[tuple[Any, ...], QueryAnswer] = OrderedDict()
+_ANSWERS_LOCK = threading.Lock()
+#: Queries remembered per process: each answer holds a small JPEG and one embedding, not the picture.
+ANSWERS_KEPT = 16
+
+
+def _answer_key(b: Bundle, query_id: str) -> tuple[Any, ...]:
+    def stamp(role: str) -> int:
+        w = b.checkpoint_dir(role) / "model.safetensors"
+        return w.stat().st_mtime_ns if w.exists() else 0
+
+    return (bundle_key(b), gate_stamp(b), stamp("classifier"), stamp("encoder"), query_id)
+
+
+def remembered_answer(b: Bundle, query_id: str) -> QueryAnswer | None:
+    """The answer :func:`answer_query` gave for ``query_id`` on this bundle and these checkpoints, if it
+    is still remembered: a rerun of the Similar page (another neighbour count, a click in the grid)
+    neither decodes nor classifies the picture again."""
+    try:
+        k = _answer_key(b, query_id)
+    except BundleError:
+        return None
+    with _ANSWERS_LOCK:
+        ans = _ANSWERS.get(k)
+        if ans is not None:
+            _ANSWERS.move_to_end(k)
+        return ans
+
+
+def answer_query(b: Bundle, query_id: str, img: Any, same_picture: bool) -> QueryAnswer:
+    """Classify and embed ``img`` (a decoded RGB picture), check whether it is the same picture as a
+    reference painting (``same_picture``: an upload; a painting of the collection has its pairs
+    already), and remember the answer under ``query_id`` (``upload:<digest of its bytes>`` or
+    ``painting:<id>``). Raises what :func:`classify_and_embed` raises; nothing is remembered then."""
+    import io
+
+    from .data import upload_same_picture
+
+    labels, emb, gated = classify_and_embed(b, img)
+    same: tuple[Any, ...] = ()
+    problem = None
+    if same_picture:
+        try:
+            same = tuple(upload_same_picture(b, img))
+        except ArtExtractError as exc:  # an unreadable layout file: the search still stands
+            problem = str(exc)
+    shown = img.copy()
+    shown.thumbnail((QUERY_SHOWN_PX, QUERY_SHOWN_PX))
+    buf = io.BytesIO()
+    shown.save(buf, "JPEG", quality=90)
+    ans = QueryAnswer(buf.getvalue(), labels, emb, gated, same, problem)
+    k = _answer_key(b, query_id)
+    with _ANSWERS_LOCK:
+        _ANSWERS[k] = ans
+        _ANSWERS.move_to_end(k)
+        while len(_ANSWERS) > ANSWERS_KEPT:
+            _ANSWERS.popitem(last=False)
+    return ans
 
 
 def cam_attribute(b: Bundle) -> str:
