@@ -70,6 +70,10 @@ search the reference index, against a reference of each ``--sizes`` paintings (t
 reference vectors tiled with noise to that size, an hnswlib index built on them). Median over
 ``--queries`` real JPEGs; the first size is the baseline. Goal: under 0.5 s at 100,000.
 
+``--home`` times Home, the page the app opens on, in a fresh browser context until its numbers, its
+table and its links are drawn: the first load after the server starts, then the median of ``--loads``
+more, each followed by a load of a bare Streamlit page (a title, a server of its own), the baseline.
+
 ``--similar-reruns N`` times the Similar page itself (Streamlit's AppTest, server side) after a
 12-megapixel upload: N reruns after the neighbour count changes with the query's answer remembered (what
 the page does), against N with it forgotten first (decoded, classified and checked for the same picture
@@ -789,6 +793,58 @@ def upload_latency(bundle: Path, sizes: list[int], queries: int) -> list[dict[st
     return out
 
 
+# Home is drawn: its headline table (Markdown's, or the data grid's canvas as Home drew it before), the
+# "Where to go" heading after it and a page link
+HOME_DRAWN_JS = """() => !!document.querySelector('[data-testid=stMarkdownContainer] table, [data-testid=stDataFrame] canvas')
+  && document.body.innerText.includes('Where to go') && !!document.querySelector('[data-testid=stPageLink]')"""
+
+
+def home_render(bundle: Path, data: Path, loads: int) -> dict[str, float]:
+    """Home, the page the app opens on, in a fresh browser context until its numbers, its table and its
+    links are drawn: the first load after the server starts (it loads the bundle and the open-set
+    check), then the median of ``loads`` more, each followed by one of a bare Streamlit page (a title)
+    on a server of its own, the baseline of the same run."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, app_server
+
+    out: dict[str, float] = {}
+    bare = data / "bare.py"
+    bare.write_text(BARE_APP)
+    with (
+        app_server(bundle, data, data / "server.log") as url,
+        app_server(bundle, data, data / "bare.log", script=bare) as bare_url,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+        def load(target: str, drawn) -> float:
+            ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+            page = ctx.new_page()
+            t0 = time.perf_counter()
+            page.goto(target)
+            drawn(page)
+            dt = time.perf_counter() - t0
+            ctx.close()
+            return dt
+
+        def home(page) -> None:
+            page.wait_for_function(HOME_DRAWN_JS, polling=20, timeout=180_000)
+
+        def bare_page(page) -> None:
+            page.get_by_text("no chart").wait_for(timeout=60_000)
+
+        out["home_first_load_s"] = load(f"{url}/", home)
+        load(f"{bare_url}/", bare_page)  # its server's first load, not counted
+        times: dict[str, list[float]] = {"home": [], "bare": []}
+        for _ in range(loads):
+            times["home"].append(load(f"{url}/", home))
+            times["bare"].append(load(f"{bare_url}/", bare_page))
+        browser.close()
+    out["home_s"] = statistics.median(times["home"])
+    out["bare_page_s"] = statistics.median(times["bare"])
+    return out
+
+
 def similar_reruns(bundle: Path, reruns: int, megapixels: float = 12.0) -> dict[str, float]:
     """The Similar page (Streamlit's AppTest, server side) with a photograph-sized upload: the median time
     of a rerun after the neighbour count changes, with the query's answer remembered (the app) and with it
@@ -869,6 +925,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--upload", action="store_true", help="server-side upload -> classified + neighbours")
     ap.add_argument("--queries", type=int, default=10, help="uploads timed per size (--upload)")
     ap.add_argument(
+        "--home", action="store_true", help="Home drawn in a fresh browser, against a bare Streamlit page"
+    )
+    ap.add_argument(
         "--similar-reruns",
         type=int,
         default=0,
@@ -918,6 +977,16 @@ def main(argv: list[str] | None = None) -> int:
             prev = t[key]
         print(
             f"main thread's long tasks until then: {t['long']:.0f} ms; calls to /_stcore/health: {t['probes']:.0f}"
+        )
+        return 0
+    if args.home:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = home_render(args.bundle, Path(tmp), max(1, args.loads))
+        print(
+            f"Home drawn in a fresh browser context (numbers, table and links), median of {args.loads} loads: "
+            f"{r['home_s']:.2f}s vs a bare Streamlit page {r['bare_page_s']:.2f}s in the same run "
+            f"(x{r['home_s'] / r['bare_page_s']:.2f}); the first load after the server started "
+            f"{r['home_first_load_s']:.2f}s"
         )
         return 0
     if args.similar_reruns:

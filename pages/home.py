@@ -15,25 +15,26 @@ summary = data.bundle_summary(b, state.verdicts(b))
 if summary["warning"]:
     st.warning(summary["warning"])
 
+# Home is the page a fresh browser opens first: its numbers and table are Markdown, which every page has
+# loaded, not st.metric and st.dataframe, each a script (the data grid's 1.2 MB) for that browser to
+# fetch and compile before it draws them (bench/app.py --home)
 st.subheader(f"Collection: {b.name}")
-c = st.columns(5)
-c[0].metric("Paintings", f"{summary['paintings']:,}")
-c[1].metric("Train / val", f"{summary['train']:,} / {summary['val']:,}")
-c[2].metric("Flagged outliers", f"{summary['flagged']:,}", help=f"outlier score ≥ {b.outlier_threshold:.2f}")
-c[3].metric("Reviewed", f"{summary['reviewed']:,}")
-c[4].metric("Reference paintings", f"{summary['reference']:,}" if summary["reference"] else "none")
+stats = [
+    ("Paintings", f"{summary['paintings']:,}", None),
+    ("Train / val", f"{summary['train']:,} / {summary['val']:,}", None),
+    ("Flagged outliers", f"{summary['flagged']:,}", f"outlier score ≥ {b.outlier_threshold:.2f}"),
+    ("Reviewed", f"{summary['reviewed']:,}", None),
+    ("Reference paintings", f"{summary['reference']:,}" if summary["reference"] else "none", None),
+]
+for col, (label, value, tip) in zip(st.columns(len(stats)), stats, strict=True):
+    col.markdown(data.stat_html(label, value), unsafe_allow_html=True, help=tip)
 
 scored, unscored = data.scored_attributes(b)
 st.subheader(f"Classifier on {data.metrics_split_label(b)}")
 if scored:
     table = data.headline_metrics(b)
-    st.dataframe(
-        table[table["attribute"].isin(scored)],
-        hide_index=True,
-        column_config={
-            k: st.column_config.NumberColumn(k, format="%.3f")
-            for k in ("accuracy", "top-5", "macro-F1", "chance", "majority")
-        },
+    st.markdown(
+        data.markdown_table(table[table["attribute"].isin(scored)], whole=("classes", "paintings scored"))
     )
     gate_line = models.open_set_summary(b)
     if gate_line:
@@ -68,4 +69,4 @@ st.page_link("pages/models.py", label="Model cards and training curves", icon=":
 
 with st.expander("Bundle details"):
     st.write(f"Folder: `{b.root}`")
-    st.json(summary["manifest"], expanded=False)
+    st.markdown(data.manifest_markdown(summary["manifest"]))

@@ -44,14 +44,24 @@ def texts(at: AppTest) -> str:
 
 
 def test_home_shows_what_is_loaded(env):
+    import re
+
     at = run_page()
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Paintings"] == f"{len(env.items):,}"
-    assert metrics["Flagged outliers"] == f"{int(env.items['flagged'].sum()):,}"
-    assert metrics["Reference paintings"] == f"{len(env.reference.items):,}"
-    table = at.dataframe[0].value
-    assert list(table["attribute"]) == env.attributes
-    assert np.allclose(table["accuracy"].astype(float), [env.metrics[a]["accuracy"] for a in env.attributes])
+    shown = [m.value for m in at.markdown]
+    stats = dict(
+        re.findall(r'<div style="font-size:0.875rem">(.+?)</div><div[^>]*>(.+?)</div>', "".join(shown))
+    )
+    assert stats["Paintings"] == f"{len(env.items):,}"
+    assert stats["Flagged outliers"] == f"{int(env.items['flagged'].sum()):,}"
+    assert stats["Reference paintings"] == f"{len(env.reference.items):,}"
+    # the headline table, as Markdown: one row per attribute, accuracy to three places
+    table = next(m for m in shown if m.startswith("| attribute |"))
+    rows = [r.strip("|").split("|") for r in table.splitlines()[2:]]
+    header = [c.strip() for c in table.splitlines()[0].strip("|").split("|")]
+    acc = header.index("accuracy")
+    assert [r[0].strip() for r in rows] == env.attributes
+    assert [r[acc].strip() for r in rows] == [f"{env.metrics[a]['accuracy']:.3f}" for a in env.attributes]
+    assert not at.dataframe and not at.json  # no data grid or JSON viewer to fetch
 
 
 def test_home_links_to_every_other_page(env):

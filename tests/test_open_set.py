@@ -239,3 +239,39 @@ def test_sample_only_measures_the_stored_gate_again_and_refits_nothing(tiny_demo
     rep = json.loads((tmp_path / "rep.json").read_text())
     assert rep["sample"] == stored["sample"] and rep["command"] == "fit"
     assert (tmp_path / "rep.md").read_text() == to_markdown(rep)
+
+
+def test_auroc_is_the_rank_statistic_with_ties_counted_half():
+    from sklearn.metrics import roc_auc_score
+
+    from artextract.analysis.open_set import auroc
+
+    rng = np.random.default_rng(3)
+    for t in range(60):
+        n = int(rng.integers(3, 200))
+        scores = rng.integers(0, 6, n).astype(float) if t % 2 else rng.normal(size=n)  # many ties, or none
+        scores[rng.integers(0, n, 2)] = np.nan  # no score: ranked lowest
+        positive = rng.random(n) < 0.4
+        if positive.all() or not positive.any():
+            continue
+        want = roc_auc_score(positive, np.where(np.isfinite(scores), scores, -1.0))
+        assert auroc(scores, positive) == pytest.approx(want, abs=1e-12)
+    assert auroc(np.array([0.1, 0.9]), np.array([False, True])) == 1.0
+    assert auroc(np.array([0.5, 0.5]), np.array([False, True])) == 0.5
+    assert auroc(np.array([0.5, 0.7]), np.array([True, True])) is None
+
+
+def test_the_app_reads_a_card_and_its_open_set_gate_without_importing_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from artextract.nets.card import read_card\n"
+        "from artextract.analysis.open_set import auroc, gate_figures, load_gate\n"
+        "import numpy as np\n"
+        "gate_figures(np.array([0.2, 0.9]), np.array([False, True]), 0.5)\n"
+        "print('torch' in sys.modules, 'sklearn' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

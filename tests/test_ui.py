@@ -805,3 +805,32 @@ def test_a_bundle_finished_within_one_clock_tick_of_its_last_stage_is_listed(tmp
     os.utime(man, ns=(tick, tick))  # the same modification time as the manifest read above
     listed = {i.name: i for i in data.list_bundles()}
     assert "mine" in listed and listed["mine"].paintings == 25
+
+
+def test_markdown_table_right_aligns_numbers_formats_them_and_escapes_text():
+    import pandas as pd
+
+    from artextract.app.data import markdown_table
+
+    df = pd.DataFrame(
+        {"attribute": ["style", "a|b *c*"], "paintings scored": [1246.0, None], "accuracy": [0.8604, np.nan]}
+    )
+    md = markdown_table(df, whole=("paintings scored",)).splitlines()
+    assert md[0] == "| attribute | paintings scored | accuracy |"
+    assert md[1] == "|---|---:|---:|"
+    assert md[2] == "| style | 1,246 | 0.860 |"
+    assert md[3].startswith("| a\\|b \\*c\\* |") and md[3].endswith("| — | — |")
+    assert len(md) == 4
+
+
+def test_manifest_markdown_nests_escapes_and_shortens_long_lists():
+    from artextract.app.data import manifest_markdown
+
+    md = manifest_markdown(
+        {"name": "my_set", "stages": {"embed": {"version": 2}}, "ids": list(range(20)), "x": {}}
+    )
+    lines = md.splitlines()
+    assert lines[0] == "- **name**: my\\_set"
+    assert lines[1:3] == ["- **stages**:", "  - **embed**:"] and lines[3] == "    - **version**: 2"
+    assert "  - 11" in lines and "  - 12" not in lines and "  - … 8 more" in lines
+    assert lines[-1] == "- **x**: —"

@@ -594,6 +594,69 @@ def headline_metrics(b: Bundle) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
+def markdown_table(df: pd.DataFrame, digits: int = 3, whole: Sequence[str] = ()) -> str:
+    """A small table as Markdown, for a page that should not load the browser's data grid (Streamlit
+    fetches a 1.2 MB script, and a dozen more, the first time a page shows an ``st.dataframe``; a
+    Markdown table draws with what every page has loaded). Numbers right-aligned: floats to ``digits``
+    places, whole numbers (and the columns named in ``whole``) with thousands separators, missing ones
+    as a dash; text escaped."""
+
+    def cell(v: Any, count: bool) -> str:
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            return "—"
+        if isinstance(v, (bool, np.bool_)):
+            return md_escape(str(v))
+        if isinstance(v, (int, np.integer)) or (count and isinstance(v, (float, np.floating))):
+            return f"{int(v):,}"
+        if isinstance(v, (float, np.floating)):
+            return f"{float(v):.{digits}f}"
+        return md_escape(v)
+
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df]
+    lines = [
+        "| " + " | ".join(md_escape(c) for c in df.columns) + " |",
+        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+    ]
+    counts = [c in whole for c in df.columns]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v, c) for v, c in zip(row, counts, strict=True)) + " |")
+    return "\n".join(lines)
+
+
+def stat_html(label: str, value: str) -> str:
+    """One headline number, drawn like ``st.metric`` (a small label over a large value) in Markdown's
+    HTML: ``st.metric`` is another script for a fresh browser to fetch before Home can show its numbers."""
+    from html import escape
+
+    return (
+        f'<div style="font-size:0.875rem">{escape(label)}</div>'
+        f'<div style="font-size:2.25rem;line-height:1.3">{escape(value)}</div>'
+    )
+
+
+def manifest_markdown(manifest: dict[str, Any], max_items: int = 12) -> str:
+    """A bundle's manifest as nested Markdown bullets (a list shows its first ``max_items``), keys and
+    values escaped: readable in the expander, and no JSON viewer for the browser to fetch."""
+
+    def lines(v: Any, depth: int) -> list[str]:
+        pad = "  " * depth
+        out: list[str] = []
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        for i, (k, x) in enumerate(items):
+            if i == max_items:
+                out.append(f"{pad}- … {len(v) - max_items:,} more")
+                break
+            head = f"{pad}- **{md_escape(k)}**" if isinstance(v, dict) else f"{pad}-"
+            if isinstance(x, (dict, list, tuple)) and len(x):
+                out += [head + ":" if isinstance(v, dict) else f"{pad}- ({i + 1})", *lines(x, depth + 1)]
+            else:
+                shown = "—" if isinstance(x, (dict, list, tuple)) else md_escape(x)
+                out.append(f"{head}: {shown}" if isinstance(v, dict) else f"{head} {shown}")
+        return out
+
+    return "\n".join(lines(manifest, 0))
+
+
 def bundle_summary(b: Bundle, verdict_of: dict[str, str]) -> dict[str, Any]:
     """Counts for the Home page (paintings, splits, flagged, reviewed, reference size) and the manifest;
     ``warning`` says why the reference collection could not be read, if it could not."""

@@ -45,7 +45,7 @@ def embedder(b: Bundle, role: str) -> Any:
 @functools.lru_cache(maxsize=4)
 def _gate(checkpoint_dir: str, stamp: int) -> Any:
     from ..analysis.open_set import load_gate
-    from ..nets.checkpoint import read_card
+    from ..nets.card import read_card
 
     return load_gate(checkpoint_dir, read_card(checkpoint_dir))
 

@@ -12,7 +12,6 @@ local state-dict file (``torch.load(weights_only=True)``), loading what matches 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -23,35 +22,22 @@ from torch import nn
 
 from ..errors import CheckpointError, OfflineError, UnknownNameError
 from ..fileio import atomic_path, sha256_file, write_json_atomic
+from .card import (  # noqa: F401  (re-exported: the card and its files, without torch)
+    _PICKLE_MAGIC,
+    CARD_NAME,
+    FORMAT,
+    PICKLE_SUFFIXES,
+    WEIGHTS_NAME,
+    _looks_like_pickle,
+    _refuse_pickle,
+    _resolve,
+    read_card,
+)
 
-FORMAT = "artextract.checkpoint/1"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "card.json"
 KINDS = ("classifier", "encoder")
-PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".tar")
-_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; torch.save's zip container
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def _looks_like_pickle(path: Path) -> bool:
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        return True
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
-    return any(head.startswith(m) for m in _PICKLE_MAGIC)
-
-
-def _refuse_pickle(path: Path) -> None:
-    raise CheckpointError(
-        f"{path} looks like a pickle (torch.save) file; it was NOT opened, because unpickling can run "
-        f"arbitrary code. Released checkpoints are a folder with {WEIGHTS_NAME} + {CARD_NAME}; "
-        "re-export trusted weights with artextract.nets.checkpoint.save_checkpoint"
-    )
-
-
 def _check_safetensors_header(path: Path) -> None:
     """A safetensors file starts with an 8-byte little-endian header length and a JSON object."""
     try:
@@ -67,27 +53,6 @@ def _check_safetensors_header(path: Path) -> None:
         if _looks_like_pickle(path):
             _refuse_pickle(path)
         raise CheckpointError(f"{path} is not a valid safetensors file (bad header)")
-
-
-def _resolve(path: str | Path) -> tuple[Path, Path]:
-    """(weights file, card file) for a checkpoint folder or its ``.safetensors`` file."""
-    path = Path(path)
-    if path.is_dir():
-        weights = path / WEIGHTS_NAME
-        if not weights.exists():
-            pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
-            hint = f" (found {', '.join(pickles)}: pickle files are never loaded)" if pickles else ""
-            raise CheckpointError(f"no {WEIGHTS_NAME} in checkpoint folder {path}{hint}")
-        return weights, path / CARD_NAME
-    if not path.exists():
-        raise CheckpointError(
-            f"checkpoint not found: {path} (give a folder with {WEIGHTS_NAME} + {CARD_NAME})"
-        )
-    if _looks_like_pickle(path):
-        _refuse_pickle(path)
-    if path.suffix != ".safetensors":
-        raise CheckpointError(f"{path}: expected a checkpoint folder or a .safetensors file")
-    return path, path.with_name(CARD_NAME)
 
 
 #: keyword arguments a card may pass to an architecture's factory (never private ones such as ``_layers``)
@@ -309,26 +274,6 @@ def save_checkpoint(out_dir: str | Path, model: nn.Module, card: dict[str, Any])
 def checkpoint_files(path: str | Path) -> tuple[Path, Path]:
     """(weights file, card file) of a checkpoint given as its folder or its ``.safetensors`` file."""
     return _resolve(path)
-
-
-def read_card(path: str | Path) -> dict[str, Any]:
-    """The card of a checkpoint folder (or of the folder holding a ``.safetensors`` file)."""
-    _, card_path = _resolve(path)
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint has no {CARD_NAME}: {card_path}") from None
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"unreadable {CARD_NAME} at {card_path}: {exc}") from exc
-    if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{card_path} is not an ArtExtract card (format {card.get('format') if isinstance(card, dict) else None!r}, "
-            f"expected {FORMAT!r})"
-        )
-    for key in ("arch", "heads", "input_size", "mean", "std"):
-        if key not in card:
-            raise CheckpointError(f"{card_path} lacks {key!r}")
-    return card
 
 
 def checkpoint_hash(path: str | Path) -> str:
