@@ -17,6 +17,8 @@ ref = b.reference
 if ref is None:
     st.warning("This bundle has no reference collection to search; rebuild it with one ('artextract build').")
     st.stop()
+# the classifier and encoder load (seconds, the first time) while the curator picks a painting
+models.warm_up(b)
 origin = data.sources_line(ref.items)
 st.caption(
     f"Searching {len(ref.items):,} reference paintings" + (f": {md_escape(origin)}." if origin else ".")

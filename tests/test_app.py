@@ -559,3 +559,21 @@ def test_the_server_runs_on_uvloop_and_httptools():
 
     assert AutoHTTPProtocol is HttpToolsProtocol
     assert auto_loop_factory() is uvloop.new_event_loop
+
+
+def test_similar_loads_the_models_while_the_curator_picks_a_painting(env, monkeypatch):
+    from artextract.app import models
+
+    models._embedder.cache_clear()
+    monkeypatch.setattr(models, "_loaded", set())
+    monkeypatch.setattr(models, "_WARMING", {})
+    run_page("similar")
+    threads = list(models._WARMING.values())
+    assert threads, "the page started no warm-up"
+    for t in threads:
+        t.join(timeout=120)
+    assert models._embedder.cache_info().currsize >= 1
+    assert models.warm_up(env) is None  # loaded: nothing more to start
+    hits = models._embedder.cache_info().hits
+    models.embedder(env, "classifier")  # the page's own call finds it loaded
+    assert models._embedder.cache_info().hits == hits + 1

@@ -4,6 +4,7 @@ at a time: the embedders are shared by every session, and 2 cores are few."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections import OrderedDict
@@ -33,13 +34,62 @@ def _embedder(checkpoint_dir: str, stamp: int) -> Any:
     return load_embedder(checkpoint_dir)
 
 
+#: the checkpoints (folder, stamp) whose embedder has been loaded in this process
+_loaded: set[tuple[str, int]] = set()
+
+
+def _stamp(d: Any) -> int:
+    weights = d / "model.safetensors"
+    return weights.stat().st_mtime_ns if weights.exists() else 0
+
+
 def embedder(b: Bundle, role: str) -> Any:
     """The cached inference wrapper of the bundle's ``classifier`` or ``encoder`` checkpoint."""
     d = b.checkpoint_dir(role)
-    weights = d / "model.safetensors"
-    stamp = weights.stat().st_mtime_ns if weights.exists() else 0
+    k = (str(d), _stamp(d))
     with _LOAD_LOCK:
-        return _embedder(str(d), stamp)
+        e = _embedder(*k)
+    _loaded.add(k)
+    return e
+
+
+_WARMING: dict[tuple[str, int], threading.Thread] = {}
+
+
+def warm_up(b: Bundle) -> threading.Thread | None:
+    """Load the bundle's classifier and encoder in a background thread, once per process and checkpoint
+    version, and run one picture through each, so that a page about to need them (Similar, while the
+    curator picks a file) does not make the curator wait for that after the upload. A failure is left for the page's own call to report.
+    Returns the thread (None when both are loaded already or the bundle names no checkpoints)."""
+    try:
+        dirs = {b.checkpoint_dir(role) for role in ("classifier", "encoder")}
+    except BundleError:
+        return None
+    keys = [(str(d), _stamp(d)) for d in dirs]
+    todo = [k for k in keys if k not in _loaded]
+    with _LOAD_LOCK:
+        todo = [k for k in todo if not (k in _WARMING and _WARMING[k].is_alive())]
+        if not todo:
+            return None
+
+        def load() -> None:
+            from PIL import Image
+
+            for k in todo:
+                with contextlib.suppress(Exception):  # the page's own call reports what went wrong
+                    with _LOAD_LOCK:
+                        e = _embedder(*k)
+                    _loaded.add(k)
+                    # one picture through it: the first run pays for ONNX Runtime's set-up and for the
+                    # resize's imports (1.9 s on 2 cores), which the curator's upload then does not
+                    with _INFERENCE_LOCK:
+                        e.embed_images([Image.new("RGB", (e.input_size, e.input_size), (128, 128, 128))])
+
+        t = threading.Thread(target=load, name="artextract-warm-up", daemon=True)
+        for k in todo:
+            _WARMING[k] = t
+    t.start()
+    return t
 
 
 @functools.lru_cache(maxsize=4)

@@ -190,7 +190,8 @@ class RLAMobileNetV2(MobileNetV2):
         self.rla_recurrent = nn.Conv2d(k, k, 3, padding=1, bias=False)  # shared, as the official code
         self.rla_norm = nn.BatchNorm2d(k)
         for m in (*self.rla_conv_out, self.rla_recurrent):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if not m.weight.is_meta:  # see layers.init_weights
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
 
     def forward_maps(self, x: Tensor) -> Tensor:
         x = self.features[0](x)
