@@ -232,7 +232,8 @@ def why(b: Bundle, row: int, ns: str) -> None:
     if not st.toggle(f"Why this {attr}? (class-activation map)", key=f"{ns}.cam"):
         return
     try:
-        maps = class_activation_maps(b, bundle_key(b), int(row), attr)
+        with st.spinner("Drawing the class-activation map…"):  # the classifier loads the first time
+            maps = class_activation_maps(b, bundle_key(b), int(row), attr)
     except ArtExtractError as exc:
         st.warning(f"No map: {exc}")
         return
