@@ -73,7 +73,7 @@ if query_id is not None:
     try:
         if answer is None:
             with st.spinner("Searching…"):
-                answer = models.answer_query(b, query_id, query, same_picture=source == "Upload a painting")
+                answer = models.answer_query(b, query_id, query)
         hits = b.reference.search(answer.embedding, k)
     except ArtExtractError as exc:
         st.error(str(exc))

@@ -13,6 +13,7 @@ from PIL import Image
 from artextract import review
 from artextract.app import cards, data
 from artextract.bundle import open_bundle
+from artextract.errors import BundleError
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 pytest.importorskip("streamlit.testing.v1")
@@ -347,6 +348,7 @@ def test_similar_upload_then_corrupt_upload(env):
 def test_similar_works_a_query_out_once_and_reruns_from_what_it_remembers(env, monkeypatch):
     from artextract.app import models
 
+    monkeypatch.setattr(models, "_ANSWERS", models.OrderedDict())  # what other tests asked is not ours
     calls = []
     real = models.classify_and_embed
     monkeypatch.setattr(models, "classify_and_embed", lambda b, img: calls.append(img.size) or real(b, img))
@@ -381,16 +383,27 @@ def test_remembered_answers_are_few_and_keyed_on_the_bundle(env, monkeypatch):
     monkeypatch.setattr(models, "ANSWERS_KEPT", 2)
     monkeypatch.setattr(models, "_ANSWERS", models.OrderedDict())
     img = Image.open(env.image_path(0)).convert("RGB")
-    first = models.answer_query(env, "upload:a", img, same_picture=True)
+    first = models.answer_query(env, "upload:a", img)
     assert models.remembered_answer(env, "upload:a") is first
-    models.answer_query(env, "upload:b", img, same_picture=False)
-    models.answer_query(env, "upload:c", img, same_picture=False)
+    models.answer_query(env, "upload:b", img)
+    models.answer_query(env, "upload:c", img)
     assert models.remembered_answer(env, "upload:a") is None  # the oldest is dropped
     assert models.remembered_answer(env, "upload:c") is not None
     # the same name on another bundle version is another query
     monkeypatch.setattr(models, "bundle_key", lambda b: "another version")
     assert models.remembered_answer(env, "upload:c") is None
     np.testing.assert_allclose(np.linalg.norm(first.embedding), 1.0, rtol=1e-5)
+    # a same-picture check that could not run is said, and tried again on the next run (not remembered)
+    monkeypatch.undo()
+    monkeypatch.setattr(models, "_ANSWERS", models.OrderedDict())
+
+    def unreadable(b, img):
+        raise BundleError("layout.npy: unreadable")
+
+    monkeypatch.setattr(data, "upload_same_picture", unreadable)
+    ans = models.answer_query(env, "upload:d", img)
+    assert ans.same_problem == "layout.npy: unreadable" and ans.labels
+    assert models.remembered_answer(env, "upload:d") is None
 
 
 def test_similar_says_what_it_searches(env):
@@ -565,15 +578,14 @@ def test_similar_loads_the_models_while_the_curator_picks_a_painting(env, monkey
     from artextract.app import models
 
     models._embedder.cache_clear()
-    monkeypatch.setattr(models, "_loaded", set())
-    monkeypatch.setattr(models, "_WARMING", {})
+    monkeypatch.setattr(models, "_WARMED", {})
     run_page("similar")
-    threads = list(models._WARMING.values())
+    threads = list(models._WARMED.values())
     assert threads, "the page started no warm-up"
     for t in threads:
         t.join(timeout=120)
     assert models._embedder.cache_info().currsize >= 1
-    assert models.warm_up(env) is None  # loaded: nothing more to start
+    assert models.warm_up(env) is None  # started once per checkpoint version: nothing more to start
     hits = models._embedder.cache_info().hits
     models.embedder(env, "classifier")  # the page's own call finds it loaded
     assert models._embedder.cache_info().hits == hits + 1

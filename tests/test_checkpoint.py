@@ -315,4 +315,6 @@ def test_a_shapes_only_build_draws_no_random_weights_and_a_real_build_still_does
     assert draws and not any(draws)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.weight.numel() > 1000]
     fan_out = convs[-1].weight.shape[0] * convs[-1].weight[0, 0].numel()
-    assert float(convs[-1].weight.detach().std()) == pytest.approx((2.0 / fan_out) ** 0.5, rel=0.2)  # He-normal
+    assert float(convs[-1].weight.detach().std()) == pytest.approx(
+        (2.0 / fan_out) ** 0.5, rel=0.2
+    )  # He-normal

@@ -428,6 +428,34 @@ def test_similar_page_says_when_the_upload_is_a_reference_painting(dup_bundle, m
     assert any(title in s for s in said)
 
 
+def test_similar_page_checks_a_collection_painting_against_the_reference_too(
+    dup_bundle, monkeypatch, tmp_path
+):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from artextract.app import data, models
+    from artextract.bundle import open_bundle
+    from artextract.images import load_image
+
+    out, _ = dup_bundle
+    ref = open_bundle(out).reference
+    # the collection painting picked is, in this test, a picture the reference holds
+    monkeypatch.setattr(data, "painting_image", lambda b, row: load_image(ref.image_path(3)))
+    monkeypatch.setattr(models, "_ANSWERS", models.OrderedDict())
+    monkeypatch.setenv("ARTEXTRACT_BUNDLE", str(out))
+    monkeypatch.setenv("ARTEXTRACT_DATA", str(tmp_path / "data"))
+    at = AppTest.from_file(Path(__file__).resolve().parents[1] / "app.py", default_timeout=60).run()
+    at.switch_page("pages/similar.py").run()
+    at.radio(key="similar.source").set_value("A painting from the collection").run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [s.value for s in at.success]
+    assert any(
+        s.startswith("**The same picture as** *") and str(ref.items.iloc[3]["title"]) in s for s in said
+    ), said
+
+
 def test_pairs_export_holds_both_records_and_what_they_disagree_on(dup_bundle):
     import io
 

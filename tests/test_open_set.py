@@ -271,6 +271,7 @@ def test_the_app_reads_a_card_and_its_open_set_gate_without_importing_torch(tmp_
         "from artextract.analysis.open_set import auroc, gate_figures, load_gate\n"
         "import numpy as np\n"
         "gate_figures(np.array([0.2, 0.9]), np.array([False, True]), 0.5)\n"
+        f"assert load_gate({str(tmp_path)!r}, {{}}) is None\n"
         "print('torch' in sys.modules, 'sklearn' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -821,16 +821,18 @@ def test_markdown_table_right_aligns_numbers_formats_them_and_escapes_text():
     assert md[2] == "| style | 1,246 | 0.860 |"
     assert md[3].startswith("| a\\|b \\*c\\* |") and md[3].endswith("| — | — |")
     assert len(md) == 4
+    nullable = markdown_table(pd.DataFrame({"n": pd.array([3, None], dtype="Int64")})).splitlines()
+    assert nullable[2:] == ["| 3 |", "| — |"]
 
 
 def test_manifest_markdown_nests_escapes_and_shortens_long_lists():
     from artextract.app.data import manifest_markdown
 
     md = manifest_markdown(
-        {"name": "my_set", "stages": {"embed": {"version": 2}}, "ids": list(range(20)), "x": {}}
+        {"name": "my_set", "stages": {"embed": {"version": 2}}, "ids": list(range(20)), "none": None, "x": {}}
     )
     lines = md.splitlines()
     assert lines[0] == "- **name**: my\\_set"
     assert lines[1:3] == ["- **stages**:", "  - **embed**:"] and lines[3] == "    - **version**: 2"
     assert "  - 11" in lines and "  - 12" not in lines and "  - … 8 more" in lines
-    assert lines[-1] == "- **x**: —"
+    assert lines[-2:] == ["- **none**: —", "- **x**: —"]

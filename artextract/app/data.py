@@ -602,7 +602,7 @@ def markdown_table(df: pd.DataFrame, digits: int = 3, whole: Sequence[str] = ())
     as a dash; text escaped."""
 
     def cell(v: Any, count: bool) -> str:
-        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and not np.isfinite(v)):
             return "—"
         if isinstance(v, (bool, np.bool_)):
             return md_escape(str(v))
@@ -650,7 +650,7 @@ def manifest_markdown(manifest: dict[str, Any], max_items: int = 12) -> str:
             if isinstance(x, (dict, list, tuple)) and len(x):
                 out += [head + ":" if isinstance(v, dict) else f"{pad}- ({i + 1})", *lines(x, depth + 1)]
             else:
-                shown = "—" if isinstance(x, (dict, list, tuple)) else md_escape(x)
+                shown = "—" if x is None or isinstance(x, (dict, list, tuple)) else md_escape(x)
                 out.append(f"{head}: {shown}" if isinstance(v, dict) else f"{head} {shown}")
         return out
 

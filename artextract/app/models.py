@@ -34,10 +34,6 @@ def _embedder(checkpoint_dir: str, stamp: int) -> Any:
     return load_embedder(checkpoint_dir)
 
 
-#: the checkpoints (folder, stamp) whose embedder has been loaded in this process
-_loaded: set[tuple[str, int]] = set()
-
-
 def _stamp(d: Any) -> int:
     weights = d / "model.safetensors"
     return weights.stat().st_mtime_ns if weights.exists() else 0
@@ -46,29 +42,28 @@ def _stamp(d: Any) -> int:
 def embedder(b: Bundle, role: str) -> Any:
     """The cached inference wrapper of the bundle's ``classifier`` or ``encoder`` checkpoint."""
     d = b.checkpoint_dir(role)
-    k = (str(d), _stamp(d))
     with _LOAD_LOCK:
-        e = _embedder(*k)
-    _loaded.add(k)
-    return e
+        return _embedder(str(d), _stamp(d))
 
 
-_WARMING: dict[tuple[str, int], threading.Thread] = {}
+#: the warm-ups started, one per checkpoint version (folder, weights' mtime), whether they loaded or
+#: failed: a failing checkpoint is not tried again on every rerun (the page's own call reports it)
+_WARMED: dict[tuple[str, int], threading.Thread] = {}
+_WARM_LOCK = threading.Lock()  # for _WARMED only: a page never waits here for a model to load
 
 
 def warm_up(b: Bundle) -> threading.Thread | None:
     """Load the bundle's classifier and encoder in a background thread, once per process and checkpoint
     version, and run one picture through each, so that a page about to need them (Similar, while the
-    curator picks a file) does not make the curator wait for that after the upload. A failure is left for the page's own call to report.
-    Returns the thread (None when both are loaded already or the bundle names no checkpoints)."""
+    curator picks a file) does not make the curator wait for that after the upload. A failure is left
+    for the page's own call to report. Returns the thread (None when one was started for these
+    checkpoints already, or the bundle names none)."""
     try:
         dirs = {b.checkpoint_dir(role) for role in ("classifier", "encoder")}
     except BundleError:
         return None
-    keys = [(str(d), _stamp(d)) for d in dirs]
-    todo = [k for k in keys if k not in _loaded]
-    with _LOAD_LOCK:
-        todo = [k for k in todo if not (k in _WARMING and _WARMING[k].is_alive())]
+    with _WARM_LOCK:
+        todo = [k for k in sorted((str(d), _stamp(d)) for d in dirs) if k not in _WARMED]
         if not todo:
             return None
 
@@ -79,7 +74,6 @@ def warm_up(b: Bundle) -> threading.Thread | None:
                 with contextlib.suppress(Exception):  # the page's own call reports what went wrong
                     with _LOAD_LOCK:
                         e = _embedder(*k)
-                    _loaded.add(k)
                     # one picture through it: the first run pays for ONNX Runtime's set-up and for the
                     # resize's imports (1.9 s on 2 cores), which the curator's upload then does not
                     with _INFERENCE_LOCK:
@@ -87,7 +81,7 @@ def warm_up(b: Bundle) -> threading.Thread | None:
 
         t = threading.Thread(target=load, name="artextract-warm-up", daemon=True)
         for k in todo:
-            _WARMING[k] = t
+            _WARMED[k] = t
     t.start()
     return t
 
@@ -272,29 +266,32 @@ def remembered_answer(b: Bundle, query_id: str) -> QueryAnswer | None:
         return ans
 
 
-def answer_query(b: Bundle, query_id: str, img: Any, same_picture: bool) -> QueryAnswer:
+def answer_query(b: Bundle, query_id: str, img: Any) -> QueryAnswer:
     """Classify and embed ``img`` (a decoded RGB picture), check whether it is the same picture as a
-    reference painting (``same_picture``: an upload; a painting of the collection has its pairs
-    already), and remember the answer under ``query_id`` (``upload:<digest of its bytes>`` or
-    ``painting:<id>``). Raises what :func:`classify_and_embed` raises; nothing is remembered then."""
+    reference painting, and remember the answer under ``query_id`` (``upload:<digest of its bytes>`` or
+    ``painting:<row>``). Raises what :func:`classify_and_embed` raises; nothing is remembered then, nor
+    when the same-picture check could not run (the next run tries it again)."""
     import io
 
     from .data import upload_same_picture
 
+    k = _answer_key(
+        b, query_id
+    )  # before classifying: new weights meanwhile make a new key, not a stale answer
     labels, emb, gated = classify_and_embed(b, img)
     same: tuple[Any, ...] = ()
     problem = None
-    if same_picture:
-        try:
-            same = tuple(upload_same_picture(b, img))
-        except ArtExtractError as exc:  # an unreadable layout file: the search still stands
-            problem = str(exc)
+    try:
+        same = tuple(upload_same_picture(b, img))
+    except ArtExtractError as exc:  # an unreadable layout file: the search still stands
+        problem = str(exc)
     shown = img.copy()
     shown.thumbnail((QUERY_SHOWN_PX, QUERY_SHOWN_PX))
     buf = io.BytesIO()
     shown.save(buf, "JPEG", quality=90)
     ans = QueryAnswer(buf.getvalue(), labels, emb, gated, same, problem)
-    k = _answer_key(b, query_id)
+    if problem:
+        return ans
     with _ANSWERS_LOCK:
         _ANSWERS[k] = ans
         _ANSWERS.move_to_end(k)
