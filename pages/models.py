@@ -51,7 +51,7 @@ for label, cdir in found.items():
             for i, (name, columns) in enumerate(curves.items()):
                 with cols[i % len(cols)]:
                     st.caption(name)
-                    st.line_chart(log.set_index(columns[0])[columns[1:]], height=220)
+                    st.vega_lite_chart(*cards.curve_chart(log, columns), height=220)
         elif (cdir / "curves.png").is_file():
             st.image(str(cdir / "curves.png"), caption="Training curves")
         elif card.get("arch") == "ensemble":

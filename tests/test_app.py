@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -450,6 +451,11 @@ def test_models_shows_the_bundle_checkpoints(env):
     assert card["arch"] in texts(at)
     heads = [h for df in at.dataframe for h in df.value["head"]]
     assert "style" in heads and "style · k-NN probe" in heads and "knn" not in heads  # the encoder's probe
+    # each checkpoint's training curves: Vega-Lite specs of its log's columns against the epoch
+    charts = at.get("vega_lite_chart")
+    assert charts, "no training curves"
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["mark"]["type"] == "line" and spec["encoding"]["x"]["field"] in ("epoch", "step")
 
 
 @pytest.fixture()

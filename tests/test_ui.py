@@ -836,3 +836,18 @@ def test_manifest_markdown_nests_escapes_and_shortens_long_lists():
     assert lines[1:3] == ["- **stages**:", "  - **embed**:"] and lines[3] == "    - **version**: 2"
     assert "  - 11" in lines and "  - 12" not in lines and "  - … 8 more" in lines
     assert lines[-2:] == ["- **none**: —", "- **x**: —"]
+
+
+def test_curve_chart_draws_each_logged_column_against_the_epoch():
+    import pandas as pd
+
+    from artextract.app.cards import curve_chart, curve_columns
+
+    log = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.5, 1.2, np.nan], "val_loss": [1.1, 1.0, 0.9]})
+    ((name, cols),) = curve_columns(log).items()
+    data, spec = curve_chart(log, cols)
+    assert name == "loss" and cols == ["epoch", "train_loss", "val_loss"]
+    assert len(data) == 5  # the missing value is left out, not drawn as zero
+    assert sorted(data["series"].unique()) == ["train_loss", "val_loss"]
+    assert data.loc[data["series"] == "val_loss", "value"].tolist() == [1.1, 1.0, 0.9]
+    assert spec["encoding"]["x"]["field"] == "epoch" and spec["encoding"]["color"]["field"] == "series"
