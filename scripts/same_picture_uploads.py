@@ -2,6 +2,7 @@
 
     python scripts/same_picture_uploads.py                      # the sample bundle (make demo builds it)
     python scripts/same_picture_uploads.py --bundle data/artifacts/NAME --margin 0.125
+    python scripts/same_picture_uploads.py --held-out data/wikiart    # val paintings the sample lacks
 
 Uploads every painting of the bundle's collection to the Similar page's check
 (:func:`artextract.app.data.upload_same_picture`) twice: as it is, and as a photograph of it hanging on a
@@ -20,8 +21,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from artextract.app.data import UPLOAD_SAME_MIN, artist_of, upload_same_picture  # noqa: E402
+from artextract.app.data import (  # noqa: E402
+    UPLOAD_DETAIL_MIN,
+    UPLOAD_SAME_MIN,
+    artist_of,
+    upload_same_picture,
+)
 from artextract.bundle import open_bundle  # noqa: E402
+from artextract.catalog import image_path, read_catalog  # noqa: E402
+from artextract.errors import BadImageError  # noqa: E402
 from artextract.images import load_image  # noqa: E402
 
 
@@ -42,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         "--margin", type=float, default=0.125, help="wall added on each side, share of the picture"
     )
     ap.add_argument("--min-sim", type=float, default=UPLOAD_SAME_MIN)
+    ap.add_argument("--min-detail", type=float, default=UPLOAD_DETAIL_MIN)
+    ap.add_argument(
+        "--held-out",
+        metavar="COLLECTION",
+        help="upload instead the val paintings of this indexed collection (e.g. data/wikiart) that the "
+        "bundle's collection does not hold: uploads the check's bars were not chosen on",
+    )
     args = ap.parse_args(argv)
     from tqdm import tqdm
 
@@ -49,21 +64,35 @@ def main(argv: list[str] | None = None) -> int:
     if b.reference is None or b.reference.layout is None:
         print(f"{args.bundle}: no reference layouts; rebuild it with `artextract build` (and a reference)")
         return 1
+    if args.held_out:
+        cat = read_catalog(args.held_out)
+        cat = cat[
+            (cat["split"].astype(str) == "val") & ~cat["id"].astype(str).isin(b.items["id"].astype(str))
+        ]
+        items = cat.reset_index(drop=True)
+        paths = [image_path(Path(args.held_out), str(x)) for x in items["image"]]
+        what = f"{len(items):,} val paintings of {args.held_out} that {b.name}'s collection does not hold"
+    else:
+        items, paths = b.items, [b.image_path(i) for i in range(len(b.items))]
+        what = f"{len(items):,} paintings of {b.name}"
     named = {"as it is": [], "on a wall": []}
-    for i in tqdm(range(len(b.items)), desc="uploads", unit="painting"):
-        img = load_image(b.image_path(i))
+    for i, path in enumerate(tqdm(paths, desc="uploads", unit="painting")):
+        try:
+            img = load_image(path)
+        except BadImageError:
+            continue
         for how, up in (("as it is", img), ("on a wall", on_wall(img, args.margin))):
-            hits = upload_same_picture(b, up, args.min_sim)
+            hits = upload_same_picture(b, up, args.min_sim, args.min_detail)
             if hits:
                 named[how].append((i, hits[0]))
-    n = len(b.items)
-    print(f"\n{n:,} paintings of {b.name} uploaded; reference: {len(b.reference.items):,} paintings")
+    print(f"\n{what} uploaded; reference: {len(b.reference.items):,} paintings")
     for how, rows in named.items():
         print(
-            f"\n## {how}: {len(rows)} named the same picture as a reference painting (match >= {args.min_sim})"
+            f"\n## {how}: {len(rows)} named the same picture as a reference painting (layout match >= "
+            f"{args.min_sim}, detail >= {args.min_detail})"
         )
         for i, sp in rows:
-            it = b.items.iloc[i]
+            it = items.iloc[i]
             print(
                 f"- {sp.sim:.3f} {it.get('title', '')} — {artist_of(it)}, {it.get('date', '')}  ==  "
                 f"{sp.label} [{sp.where}]"

@@ -405,6 +405,36 @@ def test_an_upload_is_named_the_same_picture_as_a_reference_painting_even_on_a_w
         f.write_bytes(good)
 
 
+def test_a_picture_that_only_shares_a_reference_paintings_layout_is_not_named(dup_bundle):
+    """Two round portraits on dark corners, two etchings on pale paper: a layout match alone is not the
+    same picture. Here: a reference painting's layout kept (blurred) with other fine detail on it."""
+    from PIL import ImageFilter
+
+    from artextract.analysis.duplicates import detail_descriptor, layout_descriptor, match_layouts
+    from artextract.app.data import UPLOAD_DETAIL_MIN, UPLOAD_SAME_MIN, upload_same_picture
+    from artextract.bundle import open_bundle
+
+    out, _ = dup_bundle
+    b = open_bundle(out)
+    ref = b.reference
+    row = len(ref.items) // 3
+    img = Image.open(ref.image_path(row)).convert("RGB").resize((240, 240))
+    rng = np.random.default_rng(5)
+    grain = Image.fromarray(
+        rng.normal(0, 28, (240, 240, 1)).clip(-60, 60).astype(np.int16).repeat(3, 2).astype(np.uint8)
+    )
+    other = Image.fromarray(
+        (np.asarray(img.filter(ImageFilter.GaussianBlur(6)), np.int16) + np.asarray(grain, np.int16) - 30)
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
+    o, sim = match_layouts(layout_descriptor(other)[None], ref.layout, k=3)[0]
+    assert o == row and sim >= UPLOAD_SAME_MIN  # the layout says "the same"
+    assert float(detail_descriptor(other) @ detail_descriptor(img)) < UPLOAD_DETAIL_MIN  # the detail does not
+    assert upload_same_picture(b, other) == []
+    assert [h.row for h in upload_same_picture(b, img)][:1] == [row]  # the picture itself still is
+
+
 def test_similar_page_says_when_the_upload_is_a_reference_painting(dup_bundle, monkeypatch, tmp_path):
     import io
     from pathlib import Path

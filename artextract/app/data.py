@@ -1050,27 +1050,47 @@ def _same_picture_entry(scope: str, others: pd.DataFrame, o: int, sim: float, se
     return SamePicture(scope, o, sim, label, where, sentence, safe_url(oi.get("source_url", "")))
 
 
-#: an upload is named the same picture as a reference painting from this layout match on (stricter than
-#: the pairs' 0.90: an upload has no catalogue record to confirm it)
-UPLOAD_SAME_MIN = 0.95
+#: an upload is named the same picture as a reference painting from this layout match on, when its
+#: detail agrees too (UPLOAD_DETAIL_MIN): stricter than the pairs' 0.90, as an upload has no catalogue
+#: record to confirm it
+UPLOAD_SAME_MIN = 0.92
+#: ... and from this correlation of the two pictures' fine structure (analysis.duplicates.detail_descriptor)
+UPLOAD_DETAIL_MIN = 0.30
 #: an upload is matched as it is and with this share cut from each side, for a photograph of a painting
 #: that shows some of its frame or wall
 UPLOAD_MARGINS = (0.0, 0.05, 0.10, 0.15)
 
 
-def upload_same_picture(b: Bundle, img: Any, min_sim: float = UPLOAD_SAME_MIN) -> list[SamePicture]:
-    """The reference paintings an uploaded picture is the same picture as (layout match at ``min_sim`` or
-    above, best first, the best of :data:`UPLOAD_MARGINS`); empty when none is, or when the bundle keeps no
-    reference layouts (built before they were kept)."""
-    from ..analysis.duplicates import central_crop, layout_descriptor, match_layouts
+def upload_same_picture(
+    b: Bundle, img: Any, min_sim: float = UPLOAD_SAME_MIN, min_detail: float = UPLOAD_DETAIL_MIN
+) -> list[SamePicture]:
+    """The reference paintings an uploaded picture is the same picture as, best first: a layout match at
+    ``min_sim`` or above (the best of :data:`UPLOAD_MARGINS`), confirmed by the fine structure of the
+    two pictures (``min_detail``, the best framing's, against the reference image on disk; a reference
+    image that cannot be read confirms nothing). Empty when none is, or when the bundle keeps no reference
+    layouts (built before they were kept)."""
+    from ..analysis.duplicates import central_crop, detail_descriptor, layout_descriptor, match_layouts
+    from ..images import load_image
 
     ref = b.reference
     layout = ref.layout if ref is not None else None
     if layout is None:
         return []
     framings = [central_crop(img, m) for m in UPLOAD_MARGINS]
-    hits = match_layouts(np.stack([layout_descriptor(f) for f in framings]), layout, k=3)
-    return [_same_picture_entry("reference", ref.items, o, sim, "") for o, sim in hits if sim >= min_sim]
+    descs = np.stack([layout_descriptor(f) for f in framings])
+    hits = [(o, sim) for o, sim in match_layouts(descs, layout, k=3) if sim >= min_sim]
+    if not hits:
+        return []
+    details = np.stack([detail_descriptor(f) for f in framings])
+    out = []
+    for o, sim in hits:
+        try:  # the best of the framings, as for the layout
+            d = float((details @ detail_descriptor(load_image(ref.image_path(o)))).max())
+        except BadImageError:
+            continue
+        if d >= min_detail:
+            out.append(_same_picture_entry("reference", ref.items, o, sim, ""))
+    return out
 
 
 @functools.lru_cache(maxsize=256)
