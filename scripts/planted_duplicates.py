@@ -30,8 +30,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from artextract.analysis.duplicates import describe_paths, duplicate_pairs  # noqa: E402
+from artextract.analysis.duplicates import (  # noqa: E402
+    DETAIL_MIN,
+    describe_paths,
+    detail_agreement,
+    duplicate_pairs,
+)
 from artextract.catalog import image_path, read_catalog, write_catalog  # noqa: E402
+from artextract.images import load_image  # noqa: E402
 from artextract.predict import l2_normalize, load_embedder  # noqa: E402
 
 
@@ -117,6 +123,11 @@ def evaluate(pairs, ids: list[str], truth: dict[str, str], top: int) -> dict[str
         res[f"recall_at_{t}"] = float(hit[m].sum() / len(planted))
         res[f"precision_at_{t}"] = float(hit[m].mean()) if m.any() else 0.0
         res[f"pairs_at_{t}"] = int(m.sum())
+        if "detail" in pairs:  # and the two pictures' fine detail agrees
+            m = m & (pairs["detail"].to_numpy() >= DETAIL_MIN)
+            res[f"recall_at_{t}_detail"] = float(hit[m].sum() / len(planted))
+            res[f"precision_at_{t}_detail"] = float(hit[m].mean()) if m.any() else 0.0
+            res[f"pairs_at_{t}_detail"] = int(m.sum())
     missed = sorted(planted - set(got))
     res["missed"] = [" | ".join(p) for p in missed]  # type: ignore[assignment]
     return res
@@ -141,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         if failed:
             raise SystemExit(f"unreadable images: {failed}")
         pairs = duplicate_pairs(desc, min_sim=-1.0)
+        # the fine-detail check of the Duplicates page and of uploads, on the pairs at 0.85 or more
+        near = pairs["sim"].to_numpy() >= 0.85
+        pairs["detail"] = np.nan
+        pairs.loc[near, "detail"] = [
+            detail_agreement(load_image(paths[a]), load_image(paths[b]))
+            for a, b in zip(pairs["a"][near], pairs["b"][near], strict=True)
+        ]
         # the classifier's embedding, for comparison: semantic neighbours, not copies
         emb = load_embedder(args.checkpoint).embed_paths(paths, progress=False)
         sem = duplicate_pairs_semantic(l2_normalize(emb.embeddings))
@@ -174,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     for t in (0.95, 0.9, 0.85):
         md.append(
             f"| similarity ≥ {t} | {res[f'recall_at_{t}']:.3f} | {res[f'precision_at_{t}']:.3f} | {res[f'pairs_at_{t}']} |"
+        )
+    for t in (0.95, 0.9, 0.85):
+        md.append(
+            f"| similarity ≥ {t} and fine detail ≥ {DETAIL_MIN} | {res[f'recall_at_{t}_detail']:.3f} | "
+            f"{res[f'precision_at_{t}_detail']:.3f} | {res[f'pairs_at_{t}_detail']} |"
         )
     ce = res["classifier_embedding"]
     md.append(

@@ -11,6 +11,7 @@ from PIL import Image, ImageEnhance
 
 from artextract import review
 from artextract.analysis.duplicates import (
+    DETAIL_MIN,
     describe_paths,
     duplicate_pairs,
     layout_descriptor,
@@ -89,6 +90,23 @@ def test_pair_difference_names_crop_resolution_and_colour():
     assert same["summary"] == "no visible difference at thumbnail scale"
     shifted = pair_difference(a, ImageEnhance.Brightness(a).enhance(1.4))
     assert "colour shifted" in shifted["summary"]
+    # an altered copy's fine detail agrees; another picture on the same layout (the same blobs of colour
+    # under other brushwork, here other grain) shares the composition but not the detail
+    assert d["detail_agreement"] >= DETAIL_MIN and "fine detail" not in d["summary"]
+    rng = np.random.default_rng(9)
+
+    def brushwork(img):  # strokes of about 5 px
+        strokes = Image.fromarray(
+            rng.normal(128, 20, (img.height // 5, img.width // 5)).clip(0, 255).astype(np.uint8)
+        )
+        grain = np.asarray(strokes.resize(img.size, Image.Resampling.NEAREST), float)[..., None] - 128
+        return Image.fromarray((np.asarray(img, float) + grain).clip(0, 255).astype(np.uint8))
+
+    one, other = brushwork(a), brushwork(a)
+    assert pair_difference(one, altered(one))["detail_agreement"] >= DETAIL_MIN
+    lookalike = pair_difference(one, other)
+    assert lookalike["thumbnail_correlation"] > 0.8 and lookalike["detail_agreement"] < DETAIL_MIN
+    assert "fine detail differs" in lookalike["summary"]
 
 
 def test_pair_verdicts_are_kept_per_pair_and_the_latest_wins(tmp_path):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
+from ..analysis.duplicates import DETAIL_MIN
 from ..analysis.open_set import class_index, known_truth, stops
 from ..bundle import Bundle, open_bundle
 from ..errors import ArtExtractError, BadImageError, BundleError
@@ -1055,7 +1056,7 @@ def _same_picture_entry(scope: str, others: pd.DataFrame, o: int, sim: float, se
 #: record to confirm it
 UPLOAD_SAME_MIN = 0.92
 #: ... and from this correlation of the two pictures' fine structure (analysis.duplicates.detail_descriptor)
-UPLOAD_DETAIL_MIN = 0.30
+UPLOAD_DETAIL_MIN = DETAIL_MIN
 #: an upload is matched as it is and with this share cut from each side, for a photograph of a painting
 #: that shows some of its frame or wall
 UPLOAD_MARGINS = (0.0, 0.05, 0.10, 0.15)
