@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from artextract.analysis.open_set import stops  # noqa: E402
-from artextract.app.data import RECORD_FILTERS, duplicate_table, stopped_label, unrelated  # noqa: E402
+from artextract.app.data import DETAIL_FILTERS, RECORD_FILTERS, duplicate_table, stopped_label, unrelated  # noqa: E402
 from artextract.app.models import classify_and_search  # noqa: E402
 from artextract.bundle import open_bundle  # noqa: E402
 from artextract.images import load_image  # noqa: E402
@@ -94,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             sims = t["sim"][t["disagree"].map(unrelated)]
             span = f" (similarity {sims.min():.2f}-{sims.max():.2f})" if len(sims) else ""
             print(f"- {scope}, {len(t)} pairs at >= 0.90; catalogue records: " + ", ".join(counts) + span)
+            fine = [
+                f"{name.split(' (')[0].lower()} {len(duplicate_table(b, 'tour', scope, 0.90, 'All', (), 'Any', name))}"
+                for name in DETAIL_FILTERS
+                if name != "Any"
+            ]
+            print("  fine detail: " + ", ".join(fine))
 
     uploads = [Path(u) for u in args.upload] if args.upload else []
     if not args.upload:

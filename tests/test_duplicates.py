@@ -197,6 +197,11 @@ def test_duplicates_page_marks_a_pair(dup_bundle, monkeypatch, tmp_path):
     assert "catalogue records: agree (filed twice?)" in body and "**Similarity " in body
     assert "The catalogue records disagree" not in body
     at.selectbox(key="duplicates.records").select("Any").run()
+    at.selectbox(key="duplicates.detail").select("Agrees (the same picture)").run()
+    assert not at.exception
+    body = "\n".join(m.value for m in at.markdown)
+    assert "fine detail: agrees" in body and "copy" in body  # the planted copies' pairs stay
+    at.selectbox(key="duplicates.detail").select("Any").run()
     assert at.get("download_button")  # the listed pairs, as CSV
     dup = [b for b in at.button if b.label == "Duplicate"]
     assert dup and all(b.disabled for b in dup)  # a verdict needs a name
@@ -502,6 +507,24 @@ def test_similar_page_checks_a_collection_painting_against_the_reference_too(
     assert any(
         s.startswith("**The same picture as** *") and str(ref.items.iloc[3]["title"]) in s for s in said
     ), said
+
+
+def test_the_fine_detail_filter_keeps_the_copies_and_parts_the_pairs(dup_bundle):
+    from artextract.app.data import DETAIL_FILTERS, duplicate_table
+    from artextract.bundle import open_bundle
+
+    out, cat = dup_bundle
+    b = open_bundle(out)
+    everything = duplicate_table(b, "k", "collection", 0.0, "All")
+    agree, differ = (
+        duplicate_table(b, "k", "collection", 0.0, "All", detail=d) for d in list(DETAIL_FILTERS)[1:]
+    )
+    assert len(agree) + len(differ) == len(everything) and not set(agree["pair"]) & set(differ["pair"])
+    copies = {pair_key(str(cat["id"].iloc[i]), f"copy-{j}") for j, i in enumerate((2, 40, 77))}
+    assert copies <= set(everything["pair"]) and copies <= set(agree["pair"])  # the planted copies agree
+    assert len(differ)  # and the pairs that only share a layout are there to hide
+    with pytest.raises(ValueError, match="detail filter"):
+        duplicate_table(b, "k", "collection", 0.0, "All", detail="Sometimes")
 
 
 def test_pairs_export_holds_both_records_and_what_they_disagree_on(dup_bundle):

@@ -830,6 +830,26 @@ UNRELATED = ("artist", "title", "date")
 #: which pairs to list by what their two catalogue records say: the fields of which one at least must
 #: disagree (records that disagree on all of ``UNRELATED`` are left to their own list), ``()`` for records
 #: that agree on every field both of them fill, ``UNRELATED`` for records that share none of those
+#: which pairs to list by whether the two pictures' fine detail agrees (analysis.duplicates.detail_agreement)
+DETAIL_FILTERS: dict[str, bool | None] = {
+    "Any": None,
+    "Agrees (the same picture)": True,
+    "Differs (a shared layout?)": False,
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def pair_detail(path_a: str, path_b: str) -> float:
+    """The fine-detail agreement of two paintings' pictures (NaN when either cannot be read)."""
+    from ..analysis.duplicates import detail_agreement
+    from ..images import load_image
+
+    try:
+        return detail_agreement(load_image(path_a), load_image(path_b))
+    except BadImageError:
+        return float("nan")
+
+
 RECORD_FILTERS: dict[str, tuple[str, ...] | None] = {
     "Any": None,
     "Different artists": ("artist",),
@@ -915,17 +935,22 @@ def duplicate_table(
     queue: str,
     verdict_of: tuple[tuple[str, str], ...] = (),
     records: str = "Any",
+    detail: str = "Any",
 ) -> pd.DataFrame:
     """Pairs at or above ``min_sim``, most similar first: ``a``/``b`` rows (``b`` a reference row for
     ``scope="reference"``), ``sim``, ``pair`` (the verdict key), ``verdict`` and ``disagree`` (the
-    catalogue fields the two records disagree on, :func:`record_disagreements`), kept by ``queue`` and
-    by ``records`` (one of :data:`RECORD_FILTERS`); empty if none were built."""
+    catalogue fields the two records disagree on, :func:`record_disagreements`), kept by ``queue``, by
+    ``records`` (one of :data:`RECORD_FILTERS`) and by ``detail`` (one of :data:`DETAIL_FILTERS`; a
+    pair whose pictures cannot be read is kept by neither choice but "Any"); empty if none were
+    built."""
     from ..analysis.duplicates import pair_key
 
     if queue not in PAIR_QUEUES:
         raise ValueError(f"unknown queue {queue!r}; use one of {', '.join(PAIR_QUEUES)}")
     if records not in RECORD_FILTERS:
         raise ValueError(f"unknown records filter {records!r}; use one of {', '.join(RECORD_FILTERS)}")
+    if detail not in DETAIL_FILTERS:
+        raise ValueError(f"unknown detail filter {detail!r}; use one of {', '.join(DETAIL_FILTERS)}")
     pairs = _b.duplicate_pairs(scope)
     if pairs is None:
         return pd.DataFrame(columns=["a", "b", "sim", "pair", "verdict", "disagree"])
@@ -954,6 +979,18 @@ def duplicate_table(
         out = out[out["disagree"].map(unrelated)]
     elif want:
         out = out[out["disagree"].map(lambda d: any(f in d for f in want) and not unrelated(d))]
+    agrees = DETAIL_FILTERS[detail]
+    if agrees is not None:
+        ref = _b.reference if scope == "reference" else _b
+
+        def agreement(a: int, o: int) -> float:
+            pa, pb = painting_path(_b, a), painting_path(ref, o)
+            if isinstance(pa, Exception) or isinstance(pb, Exception):
+                return float("nan")  # a refused path: kept by neither choice
+            return pair_detail(str(pa), str(pb))
+
+        d = np.array([agreement(a, o) for a, o in zip(out["a"], out["b"], strict=True)], dtype=float)
+        out = out[(d >= DETAIL_MIN) if agrees else (d < DETAIL_MIN)]
     return out.reset_index(drop=True)
 
 
