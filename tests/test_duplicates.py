@@ -353,6 +353,13 @@ def test_the_inspector_lists_the_same_picture_elsewhere_and_opens_it(dup_bundle,
     assert any(s.row == orig for s in same_picture(b, copy) if s.scope == "collection")  # both ways
     assert not same_picture(b, orig, min_sim=1.01)
 
+    # the same pair, had its pictures' fine detail not agreed: a shared layout, and nothing more
+    from artextract.app import data
+
+    with monkeypatch.context() as m:
+        m.setattr(data, "pair_detail", lambda pa, pb: 0.1)
+        assert copy not in [s.row for s in same_picture(b, orig) if s.scope == "collection"]
+
     # the same pair, its records made to share nothing: looks alike, and nothing more
     items = b.items.copy()
     for c in ("title", "artist_name", "date"):

@@ -1045,7 +1045,9 @@ class SamePicture:
 def same_picture(b: Bundle, row: int, min_sim: float = SAME_PICTURE_MIN) -> list[SamePicture]:
     """The paintings that show the same picture as ``row`` (near-duplicate pairs of ``build``, both scopes,
     most similar first), leaving out pairs whose records share no artist, title or date: those look alike
-    and nothing more (on the real sample every such pair at 0.90-0.92 was two different works)."""
+    and nothing more (on the real sample every such pair at 0.90-0.92 was two different works); and pairs
+    whose pictures' fine detail does not agree (:func:`pair_detail`, or cannot be compared): two
+    pictures that share a layout."""
     out: list[SamePicture] = []
     for scope in DUPLICATE_SCOPES:
         pairs = b.duplicate_pairs(scope) if scope == "collection" or b.reference is not None else None
@@ -1069,6 +1071,13 @@ def same_picture(b: Bundle, row: int, min_sim: float = SAME_PICTURE_MIN) -> list
                 continue
             differ, compared = record_disagreements(b.items.iloc[row], others.iloc[o])
             if unrelated([f for f, _, _ in differ]):
+                continue
+            pa, pb = painting_path(b, row), painting_path(b.reference if scope == "reference" else b, o)
+            if (
+                isinstance(pa, Exception)
+                or isinstance(pb, Exception)
+                or not pair_detail(str(pa), str(pb)) >= DETAIL_MIN
+            ):
                 continue
             out.append(_same_picture_entry(scope, others, o, sim, records_sentence(differ, compared)))
     return sorted(out, key=lambda s: -s.sim)
