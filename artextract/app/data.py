@@ -850,6 +850,15 @@ def pair_detail(path_a: str, path_b: str) -> float:
         return float("nan")
 
 
+def paintings_detail(b: Any, row: int, other: Any, o: int) -> float:
+    """:func:`pair_detail` of painting ``row`` of ``b`` and painting ``o`` of ``other`` (the same bundle,
+    or its reference collection); NaN when either file is refused or unreadable."""
+    pa, pb = painting_path(b, row), painting_path(other, o)
+    if isinstance(pa, Exception) or isinstance(pb, Exception):
+        return float("nan")
+    return pair_detail(str(pa), str(pb))
+
+
 RECORD_FILTERS: dict[str, tuple[str, ...] | None] = {
     "Any": None,
     "Different artists": ("artist",),
@@ -981,15 +990,10 @@ def duplicate_table(
         out = out[out["disagree"].map(lambda d: any(f in d for f in want) and not unrelated(d))]
     agrees = DETAIL_FILTERS[detail]
     if agrees is not None:
-        ref = _b.reference if scope == "reference" else _b
-
-        def agreement(a: int, o: int) -> float:
-            pa, pb = painting_path(_b, a), painting_path(ref, o)
-            if isinstance(pa, Exception) or isinstance(pb, Exception):
-                return float("nan")  # a refused path: kept by neither choice
-            return pair_detail(str(pa), str(pb))
-
-        d = np.array([agreement(a, o) for a, o in zip(out["a"], out["b"], strict=True)], dtype=float)
+        other = _b.reference if scope == "reference" else _b
+        d = np.array(
+            [paintings_detail(_b, a, other, o) for a, o in zip(out["a"], out["b"], strict=True)], dtype=float
+        )  # NaN (a file refused or unreadable) is kept by neither choice
         out = out[(d >= DETAIL_MIN) if agrees else (d < DETAIL_MIN)]
     return out.reset_index(drop=True)
 
@@ -1072,13 +1076,8 @@ def same_picture(b: Bundle, row: int, min_sim: float = SAME_PICTURE_MIN) -> list
             differ, compared = record_disagreements(b.items.iloc[row], others.iloc[o])
             if unrelated([f for f, _, _ in differ]):
                 continue
-            pa, pb = painting_path(b, row), painting_path(b.reference if scope == "reference" else b, o)
-            if (
-                isinstance(pa, Exception)
-                or isinstance(pb, Exception)
-                or not pair_detail(str(pa), str(pb)) >= DETAIL_MIN
-            ):
-                continue
+            if not paintings_detail(b, row, b.reference if scope == "reference" else b, o) >= DETAIL_MIN:
+                continue  # a shared layout, or pictures that cannot be compared
             out.append(_same_picture_entry(scope, others, o, sim, records_sentence(differ, compared)))
     return sorted(out, key=lambda s: -s.sim)
 
@@ -1133,7 +1132,7 @@ def upload_same_picture(
     for o, sim in hits:
         try:  # the best of the framings, as for the layout
             d = float((details @ detail_descriptor(load_image(ref.image_path(o)))).max())
-        except BadImageError:
+        except ArtExtractError:  # a reference file refused or unreadable confirms nothing
             continue
         if d >= min_detail:
             out.append(_same_picture_entry("reference", ref.items, o, sim, ""))

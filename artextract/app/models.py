@@ -244,11 +244,8 @@ ANSWERS_KEPT = 16
 
 
 def _answer_key(b: Bundle, query_id: str) -> tuple[Any, ...]:
-    def stamp(role: str) -> int:
-        w = b.checkpoint_dir(role) / "model.safetensors"
-        return w.stat().st_mtime_ns if w.exists() else 0
-
-    return (bundle_key(b), gate_stamp(b), stamp("classifier"), stamp("encoder"), query_id)
+    stamps = tuple(_stamp(b.checkpoint_dir(role)) for role in ("classifier", "encoder"))
+    return (bundle_key(b), gate_stamp(b), *stamps, query_id)
 
 
 def remembered_answer(b: Bundle, query_id: str) -> QueryAnswer | None:
