@@ -128,6 +128,14 @@ def evaluate(pairs, ids: list[str], truth: dict[str, str], top: int) -> dict[str
             res[f"recall_at_{t}_detail"] = float(hit[m].sum() / len(planted))
             res[f"precision_at_{t}_detail"] = float(hit[m].mean()) if m.any() else 0.0
             res[f"pairs_at_{t}_detail"] = int(m.sum())
+    if "detail" in pairs:  # the fine detail of the planted pairs and of the others near them
+        d = pairs["detail"].to_numpy()
+        near = sims >= 0.85
+        kept = near & ~hit & (d >= DETAIL_MIN)
+        left = (sims >= 0.9) & ~hit & (d < DETAIL_MIN)
+        res["detail_planted"] = [float(d[hit & near].min()), float(d[hit & near].max())]
+        res["detail_others_kept"] = sorted(round(float(v), 2) for v in d[kept])  # type: ignore[assignment]
+        res["detail_others_left_out_at_0.9_max"] = float(d[left].max()) if left.any() else None
     missed = sorted(planted - set(got))
     res["missed"] = [" | ".join(p) for p in missed]  # type: ignore[assignment]
     return res
@@ -203,6 +211,20 @@ def main(argv: list[str] | None = None) -> int:
         f"| top {top} pairs by the classifier's embedding (cosine) | {ce[f'recall_top{top}']:.3f} | "
         f"{ce[f'precision_top{top}']:.3f} | {top} |"
     )
+    if "detail_planted" in res:
+        lo, hi = res["detail_planted"]
+        md += [
+            "",
+            f"Fine detail (`detail_agreement`) of the planted pairs: {lo:.2f}-{hi:.2f}. The other pairs at ≥ 0.85 "
+            f"that it keeps ({len(res['detail_others_kept'])}): "
+            + ", ".join(f"{v:.2f}" for v in res["detail_others_kept"])
+            + ". The other pairs at ≥ 0.9 that it leaves out: at most "
+            + (
+                f"{res['detail_others_left_out_at_0.9_max']:.2f}."
+                if res["detail_others_left_out_at_0.9_max"] is not None
+                else "none."
+            ),
+        ]
     if res["missed"]:
         md += ["", "Missed: " + ", ".join(f"`{m}`" for m in res["missed"])]
     out = Path(args.out)

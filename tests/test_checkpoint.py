@@ -300,7 +300,7 @@ def test_a_malformed_card_is_one_cli_error_line(tmp_path, capsys):
 
 def test_a_shapes_only_build_draws_no_random_weights_and_a_real_build_still_does(monkeypatch):
     """The card is checked against the weights on a meta-device build first: random draws there hold no
-    values and torch runs them through Python (they were 2.9 s of the released ensemble's load)."""
+    values and torch runs them through Python (a fresh process loaded the released ensemble 6x slower with them)."""
     from torch import nn
 
     draws = []

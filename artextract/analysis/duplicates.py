@@ -169,8 +169,8 @@ def detail_descriptor(img) -> np.ndarray:
     """``[DETAIL_SIDE**2]`` float32, unit norm: the fine structure of the central 60% of the picture (a
     48 px grey thumbnail less its own blur). Two pictures that merely share a layout (two round portraits
     on dark corners, two etchings on pale paper) correlate near 0 here; the same picture re-encoded,
-    rescaled or photographed correlates 0.35 or more (the sample's: 0.35-1.00, other pairs up to 0.21;
-    ``scripts/same_picture_uploads.py``)."""
+    rescaled, cropped or recoloured correlates well above :data:`DETAIL_MIN` (the figures:
+    ``scripts/planted_duplicates.py``)."""
     from PIL import Image, ImageFilter
 
     g = central_crop(img.convert("L"), (1 - DETAIL_KEEP) / 2).resize(

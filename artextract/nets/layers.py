@@ -196,7 +196,7 @@ def init_weights(model: nn.Module, *, zero_init_residual: bool = False) -> None:
 
     Nothing to do for a model built on the meta device (shapes only, as a checkpoint's card is checked
     against its weights): random draws there hold no values, and torch runs them through Python, slowly
-    (2.9 s of the released ensemble's 3.5 s load)."""
+    (a fresh process loaded the released ensemble 6x slower with them: bench/checkpoint_load.py)."""
     if is_meta(model):
         return
     for m in model.modules():
