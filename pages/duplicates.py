@@ -72,8 +72,8 @@ st.download_button(
     file_name=f"{b.name}-{scope}-pairs.csv",
     mime="text/csv",
     key=f"{NS}.export",
-    help="The pairs listed here (every page), each with its similarity, verdict, the fields its two "
-    "catalogue records disagree on, and both records",
+    help="The pairs listed here (every page), each with its similarity, whether its fine detail agrees, "
+    "its verdict, the fields its two catalogue records disagree on, and both records",
 )
 
 pages = max(1, -(-len(table) // PER_PAGE))

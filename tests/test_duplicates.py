@@ -539,6 +539,7 @@ def test_pairs_export_holds_both_records_and_what_they_disagree_on(dup_bundle):
 
     import pandas as pd
 
+    from artextract.analysis.duplicates import DETAIL_MIN
     from artextract.app.data import duplicate_table, pairs_export, to_csv_bytes
     from artextract.bundle import open_bundle
 
@@ -556,6 +557,9 @@ def test_pairs_export_holds_both_records_and_what_they_disagree_on(dup_bundle):
     row = df.iloc[i]
     assert {row["a_id"], row["b_id"]} == {str(cat["id"].iloc[2]), "copy-0"}
     assert row["records_disagree_on"] == "" and "(copy)" in row["a_title"] + row["b_title"]
+    assert row["fine_detail_agrees"] == "yes" and row["fine_detail"] >= DETAIL_MIN  # a planted copy
+    differ = duplicate_table(b, "k", "collection", 0.0, "All", detail="Differs (a shared layout?)")
+    assert len(differ) and set(pairs_export(b, differ, "collection")["fine_detail_agrees"]) == {"no"}
     unrelated = df[df["records_disagree_on"].str.contains("artist")]
     assert len(unrelated) and (unrelated["a_artist"] != unrelated["b_artist"]).all()
     # a spreadsheet reads it back as written

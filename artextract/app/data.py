@@ -1005,11 +1005,21 @@ PAIR_EXPORT_COLUMNS = ("id", "title", "artist", "date", "style", "genre", "sourc
 def pairs_export(b: Bundle, table: pd.DataFrame, scope: str) -> pd.DataFrame:
     """The listed pairs (``duplicate_table``'s rows) for a spreadsheet: similarity, verdict, the fields
     the two records disagree on, then each side's catalogue values (``a_``: the collection's painting;
-    ``b_``: the other one, in the collection or the reference). Artists as the catalog names them."""
+    ``b_``: the other one, in the collection or the reference). Artists as the catalog names them.
+    ``fine_detail``: the pictures' fine-detail agreement (:func:`pair_detail`; blank when a file cannot
+    be read) and ``fine_detail_agrees`` (``yes`` from :data:`DETAIL_MIN` on, the Duplicates page's
+    "Fine detail" filter)."""
     others = b.reference.items if scope == "reference" else b.items
+    other = b.reference if scope == "reference" else b
+    detail = np.array(
+        [paintings_detail(b, int(a), other, int(o)) for a, o in zip(table["a"], table["b"], strict=True)],
+        dtype=float,
+    )
     out = pd.DataFrame(
         {
             "similarity": table["sim"].astype(float).round(4).to_numpy(),
+            "fine_detail": pd.Series(detail).round(3).to_numpy(),
+            "fine_detail_agrees": np.where(np.isnan(detail), "", np.where(detail >= DETAIL_MIN, "yes", "no")),
             "verdict": table["verdict"].to_numpy() if "verdict" in table else "",
             "records_disagree_on": [", ".join(d) for d in table.get("disagree", [()] * len(table))],
             "b_in": "reference" if scope == "reference" else "collection",
