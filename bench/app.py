@@ -9,8 +9,9 @@ map coordinates jittered, images, predictions and neighbours reused; the manifes
 source's checkpoints and catalogs, so the app verifies it like any bundle). Then ``streamlit run app.py``
 is started on it and Chromium (Playwright) measures:
 
-- ``first render``: from navigation to /explore until the map is on screen with all its points (the chart
-  component's first view on a canvas, drawn before plotly.js has run, or plotly's map), on a cold
+- ``first render``: from navigation to /explore until the map is on screen with all its points (the
+  page's first view, a picture of the map in the page itself drawn as the run arrives; the chart
+  component's first view on a canvas, drawn before plotly.js has run; or plotly's map), on a cold
   server (figure built and cached) and again warm (the median of ``--loads`` later visits, cached figure,
   and the slowest), each in a fresh browser context (``controls drawn``: until the sidebar's controls,
   which follow the map, are there too; ``interactive``: until plotly has drawn the map, which can then be
@@ -59,9 +60,16 @@ table gains ``peer_first_render_warm_s`` and the ratio of ours to it.
 
 ``--timeline`` says when each step of a fresh browser's load of /explore happens, on the first size:
 Streamlit's page scripts fetched, its first call to its server (under the page's own path), the call that
-found it, the websocket open, the run's first message, the chart's frame requested and the map on
-screen, in ms from navigation start by the page's clock (median of ``--loads`` fresh browser contexts,
-after one that warms the server), with the main thread's long tasks until then.
+found it, the websocket open, the run's first message, the map on screen (its first view in the page),
+the chart's frame requested and the chart's own first view drawn, in ms from navigation start by the
+page's clock (median of ``--loads`` fresh browser contexts, after one that warms the server), with the
+main thread's long tasks until the map was on screen.
+
+``--first-view`` times Explore's page load (first size) with its first view in the page
+(``figures.first_view_html``) against the same app with it turned off (``ARTEXTRACT_FIRST_VIEW=0``), on
+two servers, alternating fresh browser contexts (median of ``--loads`` each, by the page's clock): the map
+on screen, and plotly's map drawn; with ``--peer``, Spotlight's first draw of the same points in the same
+run.
 
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
 with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
@@ -418,13 +426,18 @@ DRAWN_JS = """(title) => {
 }"""
 
 
-#: A map of n points is on screen: the chart component's first view of it (a canvas of n points, drawn
-#: before plotly.js has run, see artextract/app/static/chart/chart.js) or plotly's map (CHART_JS).
+#: A map of n points is on screen: the page's first view of it (a picture of its n points in the page
+#: itself, drawn as the run arrives, figures.first_view_html), the chart component's (a canvas of n
+#: points, drawn before plotly.js has run, see artextract/app/static/chart/chart.js) or plotly's map
+#: (CHART_JS).
 SHOWN_JS = (
     """([n, title]) => {
+  const page = document.querySelector('.artextract-first-view[data-points]');
+  const img = page?.querySelector('img');
+  const inPage = !!img && img.complete && +page.dataset.points === n;
   const doc = title ? document.querySelector(`iframe[title="${title}"]`)?.contentDocument : document;
   const first = doc?.querySelector('#preview[data-points]');
-  const shown = (!!first && +first.dataset.points === n) || (CHART_JS)([n, title]);
+  const shown = inPage || (!!first && +first.dataset.points === n) || (CHART_JS)([n, title]);
   if (shown && window.__shownAt === undefined) window.__shownAt = performance.now();
   return shown;
 }"""
@@ -711,7 +724,7 @@ TIMELINE_JS = """() => {
     probes: health.length,
     ws_open: t.ws_open, ws_message: t.ws_message,
     frame: frame ? frame.startTime : NaN,
-    shown: window.__shownAt, long: t.long,
+    shown: window.__shownAt, chart: window.__frameShownAt, long: t.long,
   };
 }"""
 TIMELINE_ROWS = [
@@ -720,16 +733,28 @@ TIMELINE_ROWS = [
     ("found", "the call that found it (the app's root; the probe and a retry delay before it)"),
     ("ws_open", "websocket open"),
     ("ws_message", "first message from the page's run"),
+    ("shown", "the map on screen (its first view in the page)"),
     ("frame", "the chart's frame requested"),
-    ("shown", "the map on screen (its first view)"),
+    ("chart", "the chart's own first view drawn (its canvas)"),
 ]
+
+#: The chart component has drawn the map of n points: its canvas first view, or plotly's map.
+FRAME_SHOWN_JS = (
+    """([n, title]) => {
+  const doc = document.querySelector(`iframe[title="${title}"]`)?.contentDocument;
+  const first = doc?.querySelector('#preview[data-points]');
+  const shown = (!!first && +first.dataset.points === n) || (CHART_JS)([n, title]);
+  if (shown && window.__frameShownAt === undefined) window.__frameShownAt = performance.now();
+  return shown;
+}"""
+).replace("CHART_JS", CHART_JS)
 
 
 def timeline_load(browser, url: str, n: int, path: str = "explore") -> dict[str, float]:
-    """One fresh browser context's load of ``url/path`` until its map of ``n`` paintings is on screen:
-    when each step of :data:`TIMELINE_ROWS` happened, in ms from navigation start by the page's clock;
-    ``long``: the main thread's long tasks (over 50 ms) until then, summed; ``probes``: its calls to
-    /_stcore/health."""
+    """One fresh browser context's load of ``url/path`` until its map of ``n`` paintings is on screen
+    and drawn by its chart component too: when each step of :data:`TIMELINE_ROWS` happened, in ms from
+    navigation start by the page's clock; ``long``: the main thread's long tasks (over 50 ms) until the
+    map was on screen, summed; ``probes``: its calls to /_stcore/health."""
     ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
     try:
         page = ctx.new_page()
@@ -737,6 +762,7 @@ def timeline_load(browser, url: str, n: int, path: str = "explore") -> dict[str,
         page.set_default_timeout(180_000)
         page.goto(f"{url}/{path}")
         wait_shown(page, n, CHART_FRAME, timeout=180_000)
+        page.wait_for_function(FRAME_SHOWN_JS, arg=[n, CHART_FRAME], polling=20, timeout=180_000)
         return page.evaluate(TIMELINE_JS)
     finally:
         ctx.close()
@@ -801,6 +827,61 @@ def upload_latency(bundle: Path, sizes: list[int], queries: int) -> list[dict[st
 # "Where to go" heading after it and a page link
 HOME_DRAWN_JS = """() => !!document.querySelector('[data-testid=stMarkdownContainer] table, [data-testid=stDataFrame] canvas')
   && document.body.innerText.includes('Where to go') && !!document.querySelector('[data-testid=stPageLink]')"""
+
+
+def first_view_ab(bundle: Path, data: Path, loads: int, peer: str | None = None) -> dict[str, float]:
+    """Explore's page load with its first view in the page (``figures.first_view_html``) against the same
+    app with it turned off (``ARTEXTRACT_FIRST_VIEW=0``: the map shows when the chart component first
+    draws it), on two servers, each load in a fresh browser context, alternating, after one that warms
+    each server: the median, by the page's clock, of the map on screen (``shown``) and of plotly's map
+    drawn (``interactive``), in s; with ``peer``, Spotlight's first draw of the same points too."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, app_server
+
+    from artextract.app.figures import FIRST_VIEW_ENV
+
+    n = len(open_bundle(bundle).items)
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(app_server(bundle, data, data / "server.log"))
+        os.environ[FIRST_VIEW_ENV] = "0"
+        try:
+            off_url = stack.enter_context(app_server(bundle, data, data / "off.log"))
+        finally:
+            os.environ.pop(FIRST_VIEW_ENV)
+        peer_url = stack.enter_context(peer_server(peer, bundle, data)) if peer else None
+        p = stack.enter_context(sync_playwright())
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+        def load(target: str) -> tuple[float, float]:
+            ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+            try:
+                page = ctx.new_page()
+                page.set_default_timeout(180_000)
+                page.goto(f"{target}/explore")
+                wait_shown(page, n, CHART_FRAME, timeout=180_000)
+                wait_drawn(page, n, CHART_FRAME, timeout=180_000)
+                return page.evaluate("[window.__shownAt, window.__drawnAt]")
+            finally:
+                ctx.close()
+
+        runs: dict[str, list] = {"on": [], "off": [], "peer": []}
+        for i in range(loads + 1):
+            for label, target in (("on", url), ("off", off_url)):
+                shown, drawn = load(target)
+                if i:
+                    runs[label].append((shown / 1000, drawn / 1000))
+            if peer_url:
+                t = peer_first_render(browser, peer_url, n)[1]
+                if i:
+                    runs["peer"].append(t)
+        browser.close()
+    out = {"paintings": float(n)}
+    for label in ("on", "off"):
+        out[f"shown_{label}_s"] = statistics.median(r[0] for r in runs[label])
+        out[f"interactive_{label}_s"] = statistics.median(r[1] for r in runs[label])
+    if runs["peer"]:
+        out["peer_s"] = statistics.median(runs["peer"])
+    return out
 
 
 def home_render(bundle: Path, data: Path, loads: int) -> dict[str, float]:
@@ -965,6 +1046,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also time Renumics Spotlight, run by this interpreter, in the same run",
     )
     ap.add_argument(
+        "--first-view",
+        action="store_true",
+        help="Explore with its first view in the page against without it, alternating (first size)",
+    )
+    ap.add_argument(
         "--timeline", action="store_true", help="when each step of /explore's page load happens (first size)"
     )
     ap.add_argument("--upload", action="store_true", help="server-side upload -> classified + neighbours")
@@ -1031,6 +1117,29 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"main thread's long tasks until then: {t['long']:.0f} ms; calls to /_stcore/health: {t['probes']:.0f}"
         )
+        return 0
+    if args.first_view:
+        with tempfile.TemporaryDirectory(prefix="artextract-bench-app-") as tmp:
+            n = args.sizes[0]
+            bundle = scale_bundle(args.bundle, Path(tmp) / f"b{n}", n)
+            (Path(tmp) / "data").mkdir()
+            r = first_view_ab(bundle, Path(tmp) / "data", max(1, args.loads), args.peer)
+        print(
+            f"{int(r['paintings']):,} paintings, /explore in a fresh browser context, median of {max(1, args.loads)} "
+            "loads each, by the page's clock:"
+        )
+        print("| Explore | map on screen (s) | plotly's map drawn (s) |\n|---|---:|---:|")
+        print(f"| first view in the page (as served) | {r['shown_on_s']:.2f} | {r['interactive_on_s']:.2f} |")
+        print(
+            f"| without it (`{'ARTEXTRACT_FIRST_VIEW'}=0`) | {r['shown_off_s']:.2f} | {r['interactive_off_s']:.2f} |"
+        )
+        line = (
+            f"map on screen x{r['shown_off_s'] / r['shown_on_s']:.2f} sooner with the first view; plotly's map "
+            f"{r['interactive_on_s'] / r['interactive_off_s']:.2f}x the time without it"
+        )
+        if "peer_s" in r:
+            line += f"; Spotlight {r['peer_s']:.2f} s (ours x{r['shown_on_s'] / r['peer_s']:.2f} of it)"
+        print(line)
         return 0
     if args.home:
         with tempfile.TemporaryDirectory() as tmp:

@@ -112,13 +112,19 @@ with left:
             if map_first:  # no map will report: show the error with the controls and the switcher
                 state.controls_now(CHART)
             raise
+        mark = data.map_mark(b, projection, ringed, None if is_everything else rows)
+        # a page load shows the map in the page itself at once, while the chart's frame loads under it;
+        # the next run (once the frame has drawn) keeps the element, empty, so nothing moves
+        first_view = map_first and figures.first_view_wanted()
+        picture = figures.first_view_html(spec, None if mark is None else mark[1:]) if first_view else ""
+        st.html(picture or "<div></div>")  # (st.html refuses an empty body)
         chart.plotly_chart(
             spec,
             key=CHART,
             height=MAP_HEIGHT,
             on_change=state.selection_callback(NS, CHART),
             config={"scrollZoom": True, "displaylogo": False, "responsive": True},
-            mark=data.map_mark(b, projection, ringed, None if is_everything else rows),
+            mark=mark,
             report_drawn=map_first,
         )
     selected = st.session_state[f"{NS}.selected"]

@@ -346,6 +346,55 @@ def test_a_page_load_on_explore_draws_the_map_then_its_controls(server, page, ti
     assert page.get_by_text("no-such-painting").count() == 1
 
 
+FIRST_VIEW_JS = """() => {
+  const v = document.querySelector('.artextract-first-view');
+  const img = v?.querySelector('img');
+  const f = document.querySelector('iframe[title="artextract.app.chart.plotly_chart"]');
+  return {view: !!v, points: v ? +v.dataset.points : 0, drawn: !!img && img.complete,
+          animation: v ? getComputedStyle(v).animationName : '',
+          img: img && img.getBoundingClientRect().toJSON(), frame: f && f.getBoundingClientRect().toJSON()};
+}"""
+
+
+def test_a_page_load_on_explore_shows_the_map_in_the_page_first_where_the_chart_draws_it(
+    server, browser, tiny_bundle
+):
+    """Opened on Explore, the page shows the map itself (a picture of its points, figures.first_view_html)
+    while the chart component loads, over the plot area of the chart's frame to the pixel (plotly's
+    margins: 10 px left and right, 30 px above, a 580 px plot); it hides itself should the chart never
+    draw (here its files are refused: the frame stays empty), and once the chart has drawn the page
+    drops it."""
+    from artextract.bundle import open_bundle
+
+    n = len(open_bundle(tiny_bundle).items)
+    seen = {}
+    for blocked in (True, False):
+        ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+        try:
+            pg = ctx.new_page()
+            pg.set_default_timeout(TIMEOUT_MS)
+            if blocked:
+                pg.route("**/component/**", lambda route: route.abort())
+            pg.goto(f"{server}/explore")
+            if blocked:
+                pg.wait_for_function(f"() => ({FIRST_VIEW_JS})().drawn")
+                seen["first"] = v = pg.evaluate(FIRST_VIEW_JS)
+                assert v["points"] == n and v["animation"] == "artextract-first-view-out"
+            else:
+                chart_frame(pg)
+                pg.get_by_label("Colour by").wait_for()
+                wait_idle(pg)
+                seen["after"] = v = pg.evaluate(FIRST_VIEW_JS)
+                assert not v["view"]  # dropped once the chart had drawn
+        finally:
+            ctx.close()
+    img, frame = seen["first"]["img"], seen["after"]["frame"]
+    assert img["x"] == pytest.approx(frame["x"] + 10, abs=0.5)
+    assert img["y"] == pytest.approx(frame["y"] + 30, abs=0.5)
+    assert img["width"] == pytest.approx(frame["width"] - 20, abs=0.5)
+    assert img["height"] == pytest.approx(580, abs=0.5)
+
+
 def map_picture(page):
     """The Explore map's plot area as the page shows it (RGB array), legend and notes left out."""
     import numpy as np

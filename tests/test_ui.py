@@ -851,3 +851,82 @@ def test_curve_chart_draws_each_logged_column_against_the_epoch():
     assert sorted(data["series"].unique()) == ["train_loss", "val_loss"]
     assert data.loc[data["series"] == "val_loss", "value"].tolist() == [1.1, 1.0, 0.9]
     assert spec["encoding"]["x"]["field"] == "epoch" and spec["encoding"]["color"]["field"] == "series"
+
+
+def _first_view_svg(html: str) -> str:
+    import re
+
+    src = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert src, html[:200]
+    return base64.b64decode(src.group(1)).decode("utf-8")
+
+
+def test_the_first_view_puts_each_painting_where_plotly_draws_it(b):
+    """A page load shows the map in the page itself before the chart component has loaded: every point
+    of the figure at its place in the plot area (percentages of it, so any width gives plotly's
+    places), in trace order, the rings of flagged paintings and of the open one; over the chart's whole
+    place, letting clicks through."""
+    import re
+
+    key = data.bundle_key(b)
+    proj = b.projections[0]
+    spec = figures._json(figures.scatter_figure.__wrapped__(b, key, proj, "style", None, b.outlier_threshold))
+    fig = json.loads(spec)
+    (x0, x1), (y0, y1) = fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"]
+    item = b.items.iloc[3]
+    mx, my = float(item[f"{proj}_x"]), float(item[f"{proj}_y"])
+    html = figures.first_view_html(spec, (mx, my))
+    assert f'data-points="{len(b.items)}"' in html and "pointer-events:none" in html
+    assert "top:16px;height:620px" in html  # the chart's whole place, under the page's gap
+    svg = _first_view_svg(html)
+    groups = re.findall(r'<g fill="([^"]+)"[^>]*>(.*?)</g>', svg)
+    filled = [(c, g) for c, g in groups if c != "none"]
+    assert [c for c, _ in filled] == [
+        t["marker"]["color"] for t in fig["data"] if t["marker"].get("symbol") != "circle-open"
+    ]
+    dots = [
+        tuple(map(float, d)) for _, g in filled for d in re.findall(r'cx="([-\d.]+)%" cy="([-\d.]+)%"', g)
+    ]
+    assert len(dots) == len(b.items)
+    xs = np.concatenate(
+        [figures._typed(t["x"]) for t in fig["data"] if t["marker"].get("symbol") != "circle-open"]
+    )
+    ys = np.concatenate(
+        [figures._typed(t["y"]) for t in fig["data"] if t["marker"].get("symbol") != "circle-open"]
+    )
+    got = np.array(dots)
+    assert np.allclose(got[:, 0], (xs - x0) / (x1 - x0) * 100, atol=0.006)
+    assert np.allclose(got[:, 1], (1 - (ys - y0) / (y1 - y0)) * 100, atol=0.006)
+    rings = len(re.findall(r'<g fill="none"[^>]*>(.*?)</g>', svg))
+    assert rings == sum(t["marker"].get("symbol") == "circle-open" for t in fig["data"]) > 0
+    ring = re.search(r'<circle cx="([-\d.]+)%" cy="([-\d.]+)%" r="12"', svg)  # the open painting's
+    assert ring and float(ring.group(1)) == pytest.approx((mx - x0) / (x1 - x0) * 100, abs=0.006)
+    assert float(ring.group(2)) == pytest.approx((1 - (my - y0) / (y1 - y0)) * 100, abs=0.006)
+    assert 'r="12"' not in _first_view_svg(figures.first_view_html(spec))
+
+
+def test_the_first_view_draws_only_what_it_draws_as_plotly_does(b, monkeypatch):
+    """No first view (the chart component shows the map) for a figure it would not draw as plotly does:
+    a confusion matrix, a colour it does not write as it is, more paintings than it draws; nor when
+    ARTEXTRACT_FIRST_VIEW=0."""
+    key = data.bundle_key(b)
+    spec = figures._json(
+        figures.scatter_figure.__wrapped__(b, key, b.projections[0], "style", None, b.outlier_threshold)
+    )
+    assert figures.first_view_html(spec)
+    assert figures.first_view_html(figures.confusion_json(b, key, "style", False)) == ""
+    fig = json.loads(spec)
+    fig["data"][0]["marker"]["color"] = 'red" onload="alert(1)'
+    assert figures.first_view_html(json.dumps(fig)) == ""
+    fig["data"][0]["marker"]["color"] = "rgba(1, 2, 3, 0.5)"
+    assert figures.first_view_html(json.dumps(fig)) == ""
+    monkeypatch.setattr(figures, "FIRST_VIEW_MAX_POINTS", len(b.items) - 1)
+    figures._first_view.cache_clear()
+    try:
+        assert figures.first_view_html(spec) == ""
+    finally:
+        figures._first_view.cache_clear()  # no answer of the lower limit is kept
+    monkeypatch.setenv(figures.FIRST_VIEW_ENV, "0")
+    assert not figures.first_view_wanted()
+    monkeypatch.setenv(figures.FIRST_VIEW_ENV, "1")
+    assert figures.first_view_wanted()

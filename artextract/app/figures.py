@@ -6,6 +6,7 @@ class indices), so the pages turn a selection into paintings without searching.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -298,3 +299,123 @@ def confusion_figure(_b: Bundle, key: str, attr: str, normalise: bool) -> dict[s
         dragmode=False,
     )
     return fig.to_dict()
+
+
+#: Maps of up to this many paintings get a first view in the page itself (:func:`first_view_html`)
+FIRST_VIEW_MAX_POINTS = 5000
+#: ... and it hides itself this long after it is drawn, should the page never drop it
+FIRST_VIEW_HIDE_S = 10
+#: ``0`` turns the first view off (the map then shows when its chart component first draws it)
+FIRST_VIEW_ENV = "ARTEXTRACT_FIRST_VIEW"
+
+
+def first_view_wanted() -> bool:
+    """Whether a page load draws the map's first view in the page (``$ARTEXTRACT_FIRST_VIEW`` not ``0``)."""
+    import os
+
+    return os.environ.get(FIRST_VIEW_ENV, "1").strip() != "0"
+
+
+def _typed(a: Any) -> np.ndarray | None:
+    """A figure's array as numpy: a plain list, or plotly.py's base64 typed array (``{dtype, bdata}``)."""
+    import base64
+
+    try:
+        if isinstance(a, list):
+            return np.array([np.nan if v is None else v for v in a], dtype=float)
+        if isinstance(a, dict) and isinstance(a.get("bdata"), str) and "shape" not in a:
+            return np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"])).astype(float)
+    except (TypeError, ValueError):
+        pass
+    return None
+
+
+def _colour(c: Any) -> bool:
+    """A colour the first view writes into its markup as it is: ``#rgb``/``#rrggbb`` or a plain name."""
+    import re
+
+    return isinstance(c, str) and re.fullmatch(r"#[0-9A-Fa-f]{3}|#[0-9A-Fa-f]{6}|[a-z]{3,20}", c) is not None
+
+
+@functools.lru_cache(maxsize=8)
+def _first_view(spec: str) -> tuple[str, int, tuple[float, ...], tuple[int, ...], tuple[str, str]] | None:
+    """What :func:`first_view_html` draws of a figure: its markers as SVG circles (trace order, at
+    percentages of the plot area), the number of paintings they show (rings not counted), the axis
+    ranges ``(x0, x1, y0, y1)``, ``(left, right, top, bottom, height)`` of the plot area in px and the
+    figure's and the plot area's background colours. None
+    for a figure that is not a map of one-colour circle markers on fixed axes, or of more than
+    :data:`FIRST_VIEW_MAX_POINTS` paintings."""
+    import json
+
+    fig = json.loads(spec)
+    lay = fig.get("layout", {})
+    xr, yr = (lay.get(a, {}).get("range") for a in ("xaxis", "yaxis"))
+    if not xr or not yr or xr[1] == xr[0] or yr[1] == yr[0]:
+        return None
+    parts, shown = [], 0
+    for t in fig.get("data", []):
+        m = t.get("marker", {})
+        if t.get("visible") in (False, "legendonly"):
+            continue
+        if t.get("type") not in (None, "scatter", "scattergl") or t.get("mode") != "markers":
+            return None
+        symbol = m.get("symbol", "circle")
+        colour, stroke = m.get("color"), m.get("line", {}).get("color", m.get("color"))
+        if not (_colour(colour) and _colour(stroke)) or symbol not in ("circle", "circle-open"):
+            return None
+        x, y = _typed(t.get("x")), _typed(t.get("y"))
+        if x is None or y is None or len(x) != len(y):
+            return None
+        if symbol == "circle":
+            shown += len(x)
+            if shown > FIRST_VIEW_MAX_POINTS:
+                return None
+            g = f'<g fill="{colour}" fill-opacity="{float(m.get("opacity", 1)):g}">'
+        else:
+            g = f'<g fill="none" stroke="{stroke}" stroke-width="{float(m.get("line", {}).get("width", 1)):g}">'
+        px = (x - xr[0]) / (xr[1] - xr[0]) * 100
+        py = (1 - (y - yr[0]) / (yr[1] - yr[0])) * 100
+        r = f"{float(m.get('size', 6)) / 2:g}"
+        ok = np.isfinite(px) & np.isfinite(py)  # plotly draws no point without both coordinates
+        dots = (f'<circle cx="{a:.2f}%" cy="{b:.2f}%" r="{r}"/>' for a, b in zip(px[ok], py[ok], strict=True))
+        parts.append(g + "".join(dots) + "</g>")
+    mg = lay.get("margin", {})
+    box = tuple(int(mg.get(k, d)) for k, d in (("l", 80), ("r", 80), ("t", 100), ("b", 80))) + (
+        int(lay.get("height", 450)),
+    )
+    bgs = tuple(str(lay.get(k, "white")) for k in ("paper_bgcolor", "plot_bgcolor"))
+    if not all(_colour(c) for c in bgs):
+        return None
+    return "".join(parts), shown, (float(xr[0]), float(xr[1]), float(yr[0]), float(yr[1])), box, bgs
+
+
+def first_view_html(spec: str, mark: tuple[float, float] | None = None, *, offset: int = 16) -> str:
+    """A map's first view in the page itself (HTML for ``st.markdown``), on screen as soon as the page's
+    run arrives, while its chart component loads (a frame, its scripts, then plotly.js): the figure's
+    markers as an SVG picture, drawn where plotly then draws them. It takes no height: put it just before
+    the chart component (``offset``: the page's gap between the two, in px) and it covers the chart's
+    place, letting clicks through to the chart under it. The page drops it once the chart has drawn;
+    should that never be said, it hides itself after :data:`FIRST_VIEW_HIDE_S` seconds, so it
+    never hides the chart's own messages for long. ``mark``: ``(x, y)`` of the painting to ring (the
+    one open in the inspector). ``""`` for a figure it does not draw (:func:`_first_view`)."""
+    import base64
+
+    view = _first_view(spec)
+    if view is None:
+        return ""
+    svg, shown, (x0, x1, y0, y1), (left, right, top, bottom, height), (paper, bg) = view
+    ring = ""
+    if mark is not None:
+        mx, my = (mark[0] - x0) / (x1 - x0) * 100, (1 - (mark[1] - y0) / (y1 - y0)) * 100
+        ring = f'<circle cx="{mx:.2f}%" cy="{my:.2f}%" r="12" fill="none" stroke="#111" stroke-width="3"/>'
+    doc = f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" height="100%">{svg}{ring}</svg>'
+    src = "data:image/svg+xml;base64," + base64.b64encode(doc.encode("utf-8")).decode("ascii")
+    return (
+        "<style>@keyframes artextract-first-view-out{to{visibility:hidden}}</style>"
+        f'<div class="artextract-first-view" data-points="{shown}" style="position:relative;height:0;'
+        f'pointer-events:none;z-index:1;animation:artextract-first-view-out 0s {FIRST_VIEW_HIDE_S}s forwards">'
+        f'<div style="position:absolute;left:0;right:0;top:{offset}px;height:{height}px;background:{paper}">'
+        f'<img alt="" src="{src}" style="position:absolute;left:{left}px;top:{top}px;'
+        f'width:calc(100% - {left + right}px);height:{height - top - bottom}px;max-width:none;background:{bg}">'
+        "</div></div>"
+    )
