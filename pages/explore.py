@@ -115,7 +115,7 @@ with left:
         mark = data.map_mark(b, projection, ringed, None if is_everything else rows)
         # a page load shows the map in the page itself at once, while the chart's frame loads under it;
         # the next run (once the frame has drawn) keeps the element, empty, so nothing moves
-        first_view = map_first and figures.first_view_wanted()
+        first_view = map_first and figures.first_view_wanted() and len(rows) <= figures.FIRST_VIEW_MAX_POINTS
         picture = figures.first_view_html(spec, None if mark is None else mark[1:]) if first_view else ""
         st.html(picture or "<div></div>")  # (st.html refuses an empty body)
         chart.plotly_chart(
