@@ -68,7 +68,8 @@ main thread's long tasks until the map was on screen.
 ``--first-view`` times Explore's page load (first size) with its first view in the page
 (``figures.first_view_html``) against the same app with it turned off (``ARTEXTRACT_FIRST_VIEW=0``), on
 two servers, alternating fresh browser contexts (median of ``--loads`` each, by the page's clock): the map
-on screen, and plotly's map drawn; with ``--peer``, Spotlight's first draw of the same points in the same
+on screen, and plotly's map drawn, on a page load and from a click on Explore's sidebar link with Home
+open; with ``--peer``, Spotlight's first draw of the same points in the same
 run.
 
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
@@ -834,7 +835,8 @@ def first_view_ab(bundle: Path, data: Path, loads: int, peer: str | None = None)
     app with it turned off (``ARTEXTRACT_FIRST_VIEW=0``: the map shows when the chart component first
     draws it), on two servers, each load in a fresh browser context, alternating, after one that warms
     each server: the median, by the page's clock, of the map on screen (``shown``) and of plotly's map
-    drawn (``interactive``), in s; with ``peer``, Spotlight's first draw of the same points too."""
+    drawn (``interactive``), in s; the same from a click on Explore's sidebar link in a browser that has
+    Home open (``home_on``, ``home_off``); with ``peer``, Spotlight's first draw of the same points too."""
     from playwright.sync_api import sync_playwright
     from test_browser import CHROMIUM, CHROMIUM_ARGS, app_server
 
@@ -864,19 +866,40 @@ def first_view_ab(bundle: Path, data: Path, loads: int, peer: str | None = None)
             finally:
                 ctx.close()
 
-        runs: dict[str, list] = {"on": [], "off": [], "peer": []}
+        def from_home(target: str) -> tuple[float, float]:
+            ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+            try:
+                page = ctx.new_page()
+                page.set_default_timeout(180_000)
+                page.goto(f"{target}/")
+                page.get_by_role("heading", name="ArtExtract").first.wait_for()
+                page.wait_for_load_state("networkidle")
+                link = page.locator("[data-testid=stSidebarNavLink]", has_text="Explore")
+                t0 = page.evaluate("performance.now()")
+                link.click()
+                wait_shown(page, n, CHART_FRAME, timeout=180_000)
+                wait_drawn(page, n, CHART_FRAME, timeout=180_000)
+                shown, drawn = page.evaluate("[window.__shownAt, window.__drawnAt]")
+                return shown - t0, drawn - t0
+            finally:
+                ctx.close()
+
+        runs: dict[str, list] = {"on": [], "off": [], "peer": [], "home_on": [], "home_off": []}
         for i in range(loads + 1):
             for label, target in (("on", url), ("off", off_url)):
                 shown, drawn = load(target)
                 if i:
                     runs[label].append((shown / 1000, drawn / 1000))
+                shown, drawn = from_home(target)
+                if i:
+                    runs[f"home_{label}"].append((shown / 1000, drawn / 1000))
             if peer_url:
                 t = peer_first_render(browser, peer_url, n)[1]
                 if i:
                     runs["peer"].append(t)
         browser.close()
     out = {"paintings": float(n)}
-    for label in ("on", "off"):
+    for label in ("on", "off", "home_on", "home_off"):
         out[f"shown_{label}_s"] = statistics.median(r[0] for r in runs[label])
         out[f"interactive_{label}_s"] = statistics.median(r[1] for r in runs[label])
     if runs["peer"]:
@@ -1133,9 +1156,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"| without it (`{'ARTEXTRACT_FIRST_VIEW'}=0`) | {r['shown_off_s']:.2f} | {r['interactive_off_s']:.2f} |"
         )
+        print(f"| from Home by the sidebar link (from the click), with it | {r['shown_home_on_s']:.2f} | "
+              f"{r['interactive_home_on_s']:.2f} |")  # fmt: skip
+        print(f"| from Home, without it | {r['shown_home_off_s']:.2f} | {r['interactive_home_off_s']:.2f} |")
         line = (
             f"map on screen x{r['shown_off_s'] / r['shown_on_s']:.2f} sooner with the first view; plotly's map "
-            f"{r['interactive_on_s'] / r['interactive_off_s']:.2f}x the time without it"
+            f"{r['interactive_on_s'] / r['interactive_off_s']:.2f}x the time without it; from Home, the map "
+            f"x{r['shown_home_off_s'] / r['shown_home_on_s']:.2f} sooner, plotly's map "
+            f"{r['interactive_home_on_s'] / r['interactive_home_off_s']:.2f}x the time"
         )
         if "peer_s" in r:
             line += f"; Spotlight {r['peer_s']:.2f} s (ours x{r['shown_on_s'] / r['peer_s']:.2f} of it)"

@@ -113,9 +113,12 @@ with left:
                 state.controls_now(CHART)
             raise
         mark = data.map_mark(b, projection, ringed, None if is_everything else rows)
-        # a page load shows the map in the page itself at once, while the chart's frame loads under it;
-        # the next run (once the frame has drawn) keeps the element, empty, so nothing moves
-        first_view = map_first and figures.first_view_wanted() and len(rows) <= figures.FIRST_VIEW_MAX_POINTS
+        # a new chart frame (a page load, or the page reached from another) has the map shown in the
+        # page itself at once, while it loads under it, and hides that once it has drawn the map; later
+        # runs keep the element, empty, so nothing moves
+        first_view = (
+            chart.is_new(CHART) and figures.first_view_wanted() and len(rows) <= figures.FIRST_VIEW_MAX_POINTS
+        )
         picture = figures.first_view_html(spec, None if mark is None else mark[1:]) if first_view else ""
         st.html(picture or "<div></div>")  # (st.html refuses an empty body)
         chart.plotly_chart(

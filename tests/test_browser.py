@@ -363,7 +363,8 @@ def test_a_page_load_on_explore_shows_the_map_in_the_page_first_where_the_chart_
     while the chart component loads, over the plot area of the chart's frame to the pixel (plotly's
     margins: 10 px left and right, 30 px above, a 580 px plot); it hides itself should the chart never
     draw (here its files are refused: the frame stays empty), and once the chart has drawn the page
-    drops it."""
+    drops it. Reached from Home by the sidebar link, the new chart frame gets the picture too, and hides
+    it itself once it has drawn the map (no run follows to drop it)."""
     from artextract.bundle import open_bundle
 
     n = len(open_bundle(tiny_bundle).items)
@@ -388,6 +389,26 @@ def test_a_page_load_on_explore_shows_the_map_in_the_page_first_where_the_chart_
                 assert not v["view"]  # dropped once the chart had drawn
         finally:
             ctx.close()
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.add_init_script(
+            "new MutationObserver(() => { if (document.querySelector('.artextract-first-view'))"
+            " window.__pictured = true; }).observe(document, {subtree: true, childList: true});"
+        )
+        open_page(pg, server, "", "ArtExtract")
+        pg.get_by_role("link", name="Explore").first.click()
+        chart_frame(pg)
+        pg.wait_for_function(f"() => ({FIRST_VIEW_JS})().view")
+        v = pg.evaluate(FIRST_VIEW_JS)
+        assert pg.evaluate("window.__pictured") and v["points"] == n
+        pg.wait_for_function(
+            "() => getComputedStyle(document.querySelector('.artextract-first-view')).visibility === 'hidden'",
+            timeout=5_000,  # the chart hid it (its own fallback waits 10 s)
+        )
+    finally:
+        ctx.close()
     img, frame = seen["first"]["img"], seen["after"]["frame"]
     assert img["x"] == pytest.approx(frame["x"] + 10, abs=0.5)
     assert img["y"] == pytest.approx(frame["y"] + 30, abs=0.5)

@@ -862,8 +862,8 @@ def _first_view_svg(html: str) -> str:
 
 
 def test_the_first_view_puts_each_painting_where_plotly_draws_it(b):
-    """A page load shows the map in the page itself before the chart component has loaded: every point
-    of the figure at its place in the plot area (percentages of it, so any width gives plotly's
+    """A new chart frame has the map shown in the page itself until it has drawn it: every point of the
+    figure at its place in the plot area (in hundredths of a percent of it, so any width gives plotly's
     places), in trace order, the rings of flagged paintings and of the open one; over the chart's whole
     place, letting clicks through."""
     import re
@@ -879,25 +879,19 @@ def test_the_first_view_puts_each_painting_where_plotly_draws_it(b):
     assert f'data-points="{len(b.items)}"' in html and "pointer-events:none" in html
     assert "top:16px;height:620px" in html  # the chart's whole place, under the page's gap
     svg = _first_view_svg(html)
-    groups = re.findall(r'<g fill="([^"]+)"[^>]*>(.*?)</g>', svg)
-    filled = [(c, g) for c, g in groups if c != "none"]
-    assert [c for c, _ in filled] == [
-        t["marker"]["color"] for t in fig["data"] if t["marker"].get("symbol") != "circle-open"
-    ]
-    dots = [
-        tuple(map(float, d)) for _, g in filled for d in re.findall(r'cx="([-\d.]+)%" cy="([-\d.]+)%"', g)
-    ]
-    assert len(dots) == len(b.items)
-    xs = np.concatenate(
-        [figures._typed(t["x"]) for t in fig["data"] if t["marker"].get("symbol") != "circle-open"]
+    # each trace of dots is one path of zero-length strokes on a plot area of 10,000 units each way
+    paths = re.findall(r'<path d="([^"]+)" fill="none" stroke="([^"]+)"', svg)
+    dotted = [t for t in fig["data"] if t["marker"].get("symbol") != "circle-open"]
+    assert [c for _, c in paths] == [t["marker"]["color"] for t in dotted]
+    got = (
+        np.array([(float(a), float(b)) for d, _ in paths for a, b in re.findall(r"M(\d+) (\d+)h0", d)]) / 100
     )
-    ys = np.concatenate(
-        [figures._typed(t["y"]) for t in fig["data"] if t["marker"].get("symbol") != "circle-open"]
-    )
-    got = np.array(dots)
+    assert len(got) == len(b.items) and 'vector-effect="non-scaling-stroke"' in svg
+    xs = np.concatenate([figures._typed(t["x"]) for t in dotted])
+    ys = np.concatenate([figures._typed(t["y"]) for t in dotted])
     assert np.allclose(got[:, 0], (xs - x0) / (x1 - x0) * 100, atol=0.006)
     assert np.allclose(got[:, 1], (1 - (ys - y0) / (y1 - y0)) * 100, atol=0.006)
-    rings = len(re.findall(r'<g fill="none"[^>]*>(.*?)</g>', svg))
+    rings = len(re.findall(r'<g fill="none"[^>]*>(.*?)</g>', svg))  # flagged paintings' rings
     assert rings == sum(t["marker"].get("symbol") == "circle-open" for t in fig["data"]) > 0
     ring = re.search(r'<circle cx="([-\d.]+)%" cy="([-\d.]+)%" r="12"', svg)  # the open painting's
     assert ring and float(ring.group(1)) == pytest.approx((mx - x0) / (x1 - x0) * 100, abs=0.006)

@@ -49,6 +49,14 @@ def on_value(state: MutableMapping[str, Any], key: str) -> bool:
     return not (isinstance(value, dict) and "drawn" in value)
 
 
+def is_new(key: str) -> bool:
+    """Whether the chart ``key`` is not on the page yet (its frame is made by this run: a page load, or
+    the page reached from another): the component's own state outlives a run only while it is shown."""
+    import streamlit as st
+
+    return key not in st.session_state
+
+
 def plotly_chart(
     spec: str,
     *,
@@ -77,9 +85,8 @@ def plotly_chart(
 
     fid = spec_id(spec)
     sent_key = f"{key}.sent"
-    # the component's own state outlives a run only while the component is on the page: without it,
-    # this is a new frame, which gets the figure whole
-    held = key in st.session_state and st.session_state.get(sent_key) == fid
+    # a new frame (is_new) gets the figure whole
+    held = not is_new(key) and st.session_state.get(sent_key) == fid
     st.session_state[sent_key] = fid
 
     def changed() -> None:

@@ -339,8 +339,9 @@ def _colour(c: Any) -> bool:
 
 @functools.lru_cache(maxsize=8)
 def _first_view(spec: str) -> tuple[str, int, tuple[float, ...], tuple[int, ...], tuple[str, str]] | None:
-    """What :func:`first_view_html` draws of a figure: its markers as SVG circles (trace order, at
-    percentages of the plot area), the number of paintings they show (rings not counted), the axis
+    """What :func:`first_view_html` draws of a figure: its markers as SVG in trace order (a trace of dots
+    as one path on the plot area, a trace of rings as circles at percentages of it: either way any
+    width gives plotly's places), the number of paintings they show (rings not counted), the axis
     ranges ``(x0, x1, y0, y1)``, ``(left, right, top, bottom, height)`` of the plot area in px and the
     figure's and the plot area's background colours. None
     for a figure that is not a map of one-colour circle markers on fixed axes, or of more than
@@ -366,19 +367,31 @@ def _first_view(spec: str) -> tuple[str, int, tuple[float, ...], tuple[int, ...]
         x, y = _typed(t.get("x")), _typed(t.get("y"))
         if x is None or y is None or len(x) != len(y):
             return None
+        px = (x - xr[0]) / (xr[1] - xr[0]) * 100
+        py = (1 - (y - yr[0]) / (yr[1] - yr[0])) * 100
+        ok = np.isfinite(px) & np.isfinite(py)  # plotly draws no point without both coordinates
+        px, py = px[ok], py[ok]
         if symbol == "circle":
             shown += len(x)
             if shown > FIRST_VIEW_MAX_POINTS:
                 return None
-            g = f'<g fill="{colour}" fill-opacity="{float(m.get("opacity", 1)):g}">'
+            # one path of dots (round caps of zero-length strokes, as wide as a marker in screen px) on a
+            # plot area of 10,000 units each way, stretched to the chart's: one element, not one per point
+            d = "".join(
+                f"M{a} {b}h0"
+                for a, b in zip(np.rint(px * 100).astype(int), np.rint(py * 100).astype(int), strict=True)
+            )
+            parts.append(
+                '<svg viewBox="0 0 10000 10000" preserveAspectRatio="none" width="100%" height="100%">'
+                f'<path d="{d}" fill="none" stroke="{colour}" stroke-opacity="{float(m.get("opacity", 1)):g}" '
+                f'stroke-width="{float(m.get("size", 6)):g}" stroke-linecap="round" '
+                'vector-effect="non-scaling-stroke"/></svg>'
+            )
         else:
+            r = f"{float(m.get('size', 6)) / 2:g}"
             g = f'<g fill="none" stroke="{stroke}" stroke-width="{float(m.get("line", {}).get("width", 1)):g}">'
-        px = (x - xr[0]) / (xr[1] - xr[0]) * 100
-        py = (1 - (y - yr[0]) / (yr[1] - yr[0])) * 100
-        r = f"{float(m.get('size', 6)) / 2:g}"
-        ok = np.isfinite(px) & np.isfinite(py)  # plotly draws no point without both coordinates
-        dots = (f'<circle cx="{a:.2f}%" cy="{b:.2f}%" r="{r}"/>' for a, b in zip(px[ok], py[ok], strict=True))
-        parts.append(g + "".join(dots) + "</g>")
+            rings = (f'<circle cx="{a:.2f}%" cy="{b:.2f}%" r="{r}"/>' for a, b in zip(px, py, strict=True))
+            parts.append(g + "".join(rings) + "</g>")
     mg = lay.get("margin", {})
     box = tuple(int(mg.get(k, d)) for k, d in (("l", 80), ("r", 80), ("t", 100), ("b", 80))) + (
         int(lay.get("height", 450)),
@@ -394,9 +407,9 @@ def first_view_html(spec: str, mark: tuple[float, float] | None = None, *, offse
     run arrives, while its chart component loads (a frame, its scripts, then plotly.js): the figure's
     markers as an SVG picture, drawn where plotly then draws them. It takes no height: put it just before
     the chart component (``offset``: the page's gap between the two, in px) and it covers the chart's
-    place, letting clicks through to the chart under it. The page drops it once the chart has drawn;
-    should that never be said, it hides itself after :data:`FIRST_VIEW_HIDE_S` seconds, so it
-    never hides the chart's own messages for long. ``mark``: ``(x, y)`` of the painting to ring (the
+    place, letting clicks through to the chart under it. The chart hides it once it has drawn the map
+    (``static/chart/chart.js``) and the page's next run drops it; should neither happen, it hides
+    itself after :data:`FIRST_VIEW_HIDE_S` seconds, so it never hides the chart's own messages for long. ``mark``: ``(x, y)`` of the painting to ring (the
     one open in the inspector). ``""`` for a figure it does not draw (:func:`_first_view`)."""
     import base64
 

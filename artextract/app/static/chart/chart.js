@@ -149,7 +149,10 @@
       // the first one is on screen
       var shown = preview(pending[0], pending[1]);
       if (!shown) removePreview();
-      else if (reportDrawn) tellDrawn();
+      else {
+        afterPaint(hidePageView);
+        if (reportDrawn) tellDrawn();
+      }
       if (plotly === 'idle') {
         if (shown) afterPaint(loadPlotly);
         else loadPlotly();
@@ -169,8 +172,28 @@
       }
       gd.hidden = false;
       gd.setAttribute('data-drawn', String(Date.now()));
+      afterPaint(hidePageView);
       if (reportDrawn) tellDrawn();
     }, fail);
+  }
+
+  // The page's picture of this map (figures.first_view_html: an element just before this frame's, laid
+  // over it while the frame loaded) has done its work once the frame has drawn the map: hidden, so
+  // plotly's hover labels show. The page drops it on its next run; a page that has none is left alone.
+  function hidePageView() {
+    try {
+      var box = window.frameElement && window.frameElement.closest('[data-testid="stElementContainer"]');
+      for (var k = 0, prev = box; k < 2 && prev; k++) {
+        prev = prev.previousElementSibling;
+        var view = prev && prev.querySelector('.artextract-first-view');
+        if (view) {
+          view.style.visibility = 'hidden';
+          return;
+        }
+      }
+    } catch (e) {
+      // a page of another origin: it drops the picture itself
+    }
   }
 
   // if Python asks: the figure is on screen, as a map's first view or drawn by plotly (or it could not be
@@ -447,6 +470,7 @@
     problem.hidden = false;
     gd.hidden = true;
     removePreview();
+    hidePageView();
     fitFrame();
     if (reportDrawn) tellDrawn();
   }
