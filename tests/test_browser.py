@@ -457,9 +457,12 @@ def test_the_benchmark_timeline_of_a_page_load_is_in_order(server, browser, tiny
     t = bench.timeline_load(browser, server, n)
     steps = [t[key] for key, _ in bench.TIMELINE_ROWS]
     assert all(isinstance(v, (int, float)) and v == v and v > 0 for v in steps), t  # no NaN, no gaps
-    # each step after the first waits for the one before it (the scripts' last may still be arriving
-    # when the frontend first calls its server)
-    assert steps[1:] == sorted(steps[1:]) and steps[0] < steps[-1], t
+    # each step waits for the one before it (the scripts' last may still be arriving when the frontend
+    # first calls its server), but the map in the page and the chart's frame come with the same run
+    # and the same drawing of the page: either may be seen first
+    chain = [t[k] for k in ("probe", "found", "ws_open", "ws_message")]
+    assert chain == sorted(chain) and t["scripts"] < t["chart"], t
+    assert t["ws_message"] < t["shown"] <= t["chart"] and t["ws_message"] < t["frame"] < t["chart"], t
     assert t["probes"] >= 1 and t["long"] >= 0
 
 
