@@ -49,6 +49,10 @@ With ``--peer PYTHON`` (below) the table gains a row for Spotlight on the same p
 project's ``.streamlit/config.toml``, e.g. ``server.fileWatcherType=auto`` (Streamlit's default, which
 the project turns off) to see what it costs.
 
+``--compile`` times Streamlit's compile of app.py and each page (its own script cache, emptied first, as
+after the last browser session has closed, so on a fresh page load) with its "magic" (Streamlit's
+default) and without (``runner.magicEnabled = false``, the project's setting); no browser.
+
 ``--peer PYTHON`` measures the issue's peer in the same run: Renumics Spotlight, run by ``PYTHON`` (an
 interpreter that has ``renumics-spotlight``; it is not one of the app's requirements, e.g. ``python -m
 venv .peer && .peer/bin/pip install renumics-spotlight==1.8.2``), on the same paintings (each size's map
@@ -1029,6 +1033,35 @@ def similar_reruns(bundle: Path, reruns: int, megapixels: float = 12.0) -> dict[
     return out
 
 
+def script_compile(repeats: int = 30) -> list[dict[str, float]]:
+    """What Streamlit's compile of each page costs with its "magic" (Streamlit's default) and without
+    (the project's ``runner.magicEnabled = false``): its own script cache, emptied before each compile
+    as when the last browser session has closed; ms, median of ``repeats``, per script."""
+    from streamlit import config
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    root = Path(__file__).resolve().parent.parent
+    scripts = [root / "app.py", *sorted((root / "pages").glob("*.py"))]
+    before = config.get_option("runner.magicEnabled")
+    rows = []
+    try:
+        for path in scripts:
+            row: dict[str, float] = {}
+            for magic in (True, False):
+                config.set_option("runner.magicEnabled", magic)
+                times = []
+                for _ in range(repeats):
+                    cache = ScriptCache()
+                    t0 = time.perf_counter()
+                    cache.get_bytecode(str(path))
+                    times.append((time.perf_counter() - t0) * 1000)
+                row["magic_ms" if magic else "plain_ms"] = statistics.median(times)
+            rows.append({"script": str(path.relative_to(root)), **row})
+    finally:
+        config.set_option("runner.magicEnabled", before)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -1090,7 +1123,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="Similar page: N reruns after a neighbour-count change, answer remembered vs worked out again",
     )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="Streamlit's compile of each page with its magic and without (the project's setting)",
+    )
     args = ap.parse_args(argv)
+
+    if args.compile:
+        rows = script_compile()
+        print("| script | compile with magic (ms) | without (ms) | with / without |\n|---|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['script']} | {r['magic_ms']:.1f} | {r['plain_ms']:.1f} | x{r['magic_ms'] / r['plain_ms']:.1f} |")
+        total = {k: sum(r[k] for r in rows) for k in ("magic_ms", "plain_ms")}
+        print(f"all scripts: {total['magic_ms']:.1f} ms with magic, {total['plain_ms']:.1f} ms without "
+              f"(x{total['magic_ms'] / total['plain_ms']:.1f})")  # fmt: skip
+        return 0
 
     if args.breakdown:
         res, with_controls, last_script = breakdown(

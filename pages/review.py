@@ -34,7 +34,10 @@ st.caption(
 left, right = st.columns([2, 3], gap="medium")
 with left:
     if queue.empty:
-        st.success("Nothing here.") if show == "To review" else st.info("Nothing here.")
+        if show == "To review":
+            st.success("Nothing here.")
+        else:
+            st.info("Nothing here.")
     else:
         st.dataframe(
             queue.drop(columns=["row"]),

@@ -110,6 +110,37 @@ def test_classify_uses_the_open_set_gate_beside_the_checkpoint(tiny_demo, tiny_c
     assert "none of the" not in captured.out and "artist " in captured.out
 
 
+def test_no_page_leaves_a_bare_expression_for_streamlits_magic():
+    """The app is served without Streamlit's magic (``runner.magicEnabled = false``): a bare expression in
+    a page (a name, a string, a conditional expression) would have been written on the page by it and is
+    now dropped in silence, so no page may hold one; calls and docstrings were never written by magic."""
+    import ast
+
+    from artextract.config import PROJECT_ROOT
+
+    found = []
+    for path in [PROJECT_ROOT / "app.py", *sorted((PROJECT_ROOT / "pages").glob("*.py"))]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            for field in ("body", "orelse", "finalbody"):
+                body = getattr(node, field, None)
+                if not isinstance(body, list):
+                    continue
+                for i, stmt in enumerate(body):
+                    if not isinstance(stmt, ast.Expr) or isinstance(stmt.value, (ast.Call, ast.Await)):
+                        continue
+                    docstring = (
+                        i == 0
+                        and field == "body"
+                        and isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                        and isinstance(stmt.value, ast.Constant)
+                        and isinstance(stmt.value.value, str)
+                    )
+                    if not docstring:
+                        found.append(f"{path.name}:{stmt.lineno}")
+    assert found == []
+
+
 def test_the_app_is_served_without_watching_its_source_files():
     """Streamlit's file watcher walks every imported module for each new browser session (about a second
     before Explore's map on a fresh page load), and its forced garbage collection after every run holds
@@ -124,6 +155,7 @@ def test_the_app_is_served_without_watching_its_source_files():
     conf = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
     assert conf["server"]["fileWatcherType"] == "none"
     assert conf["runner"]["postScriptGC"] is False
+    assert conf["runner"]["magicEnabled"] is False
     assert conf["server"]["enableXsrfProtection"] is True
     cmd = cli.app_command(cli.get_parser().parse_args(["app"]))
     # nothing on the command line overrides the config
