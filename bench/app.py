@@ -1134,7 +1134,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = script_compile()
         print("| script | compile with magic (ms) | without (ms) | with / without |\n|---|---:|---:|---:|")
         for r in rows:
-            print(f"| {r['script']} | {r['magic_ms']:.1f} | {r['plain_ms']:.1f} | x{r['magic_ms'] / r['plain_ms']:.1f} |")
+            print(
+                f"| {r['script']} | {r['magic_ms']:.1f} | {r['plain_ms']:.1f} | x{r['magic_ms'] / r['plain_ms']:.1f} |"
+            )
         total = {k: sum(r[k] for r in rows) for k in ("magic_ms", "plain_ms")}
         print(f"all scripts: {total['magic_ms']:.1f} ms with magic, {total['plain_ms']:.1f} ms without "
               f"(x{total['magic_ms'] / total['plain_ms']:.1f})")  # fmt: skip

@@ -3,6 +3,7 @@
     python scripts/same_picture_uploads.py                      # the sample bundle (make demo builds it)
     python scripts/same_picture_uploads.py --bundle data/artifacts/NAME --margin 0.125
     python scripts/same_picture_uploads.py --held-out data/wikiart    # val paintings the sample lacks
+    python scripts/same_picture_uploads.py --held-out data/wikiart --split train
 
 Uploads every painting of the bundle's collection to the Similar page's check
 (:func:`artextract.app.data.upload_same_picture`) twice: as it is, and as a photograph of it hanging on a
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from artextract.app.data import (  # noqa: E402
+    UPLOAD_COLOUR_MIN,
     UPLOAD_DETAIL_MIN,
     UPLOAD_SAME_MIN,
     artist_of,
@@ -52,11 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-sim", type=float, default=UPLOAD_SAME_MIN)
     ap.add_argument("--min-detail", type=float, default=UPLOAD_DETAIL_MIN)
     ap.add_argument(
+        "--min-colour", type=float, default=UPLOAD_COLOUR_MIN, help="-2 for no colour check (both in colour)"
+    )
+    ap.add_argument(
         "--held-out",
         metavar="COLLECTION",
-        help="upload instead the val paintings of this indexed collection (e.g. data/wikiart) that the "
-        "bundle's collection does not hold: uploads the check's bars were not chosen on",
+        help="upload instead the paintings of this indexed collection's --split (e.g. data/wikiart) that "
+        "neither the bundle's collection nor its reference holds",
     )
+    ap.add_argument("--split", default="val", help="the --held-out collection's split to upload")
     args = ap.parse_args(argv)
     from tqdm import tqdm
 
@@ -67,11 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.held_out:
         cat = read_catalog(args.held_out)
         cat = cat[
-            (cat["split"].astype(str) == "val") & ~cat["id"].astype(str).isin(b.items["id"].astype(str))
+            (cat["split"].astype(str) == args.split)
+            & ~cat["id"].astype(str).isin(b.items["id"].astype(str))
+            & ~cat["id"]
+            .astype(str)
+            .isin(b.reference.items["id"].astype(str))  # its own files, found trivially
         ]
         items = cat.reset_index(drop=True)
         paths = [image_path(Path(args.held_out), str(x)) for x in items["image"]]
-        what = f"{len(items):,} val paintings of {args.held_out} that {b.name}'s collection does not hold"
+        what = (
+            f"{len(items):,} {args.split} paintings of {args.held_out} that neither {b.name}'s collection nor "
+            "its reference holds"
+        )
     else:
         items, paths = b.items, [b.image_path(i) for i in range(len(b.items))]
         what = f"{len(items):,} paintings of {b.name}"
@@ -82,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         except BadImageError:
             continue
         for how, up in (("as it is", img), ("on a wall", on_wall(img, args.margin))):
-            hits = upload_same_picture(b, up, args.min_sim, args.min_detail)
+            hits = upload_same_picture(b, up, args.min_sim, args.min_detail, args.min_colour)
             if hits:
                 named[how].append((i, hits[0]))
     print(f"\n{what} uploaded; reference: {len(b.reference.items):,} paintings")
     for how, rows in named.items():
         print(
             f"\n## {how}: {len(rows)} named the same picture as a reference painting (layout match >= "
-            f"{args.min_sim}, detail >= {args.min_detail})"
+            f"{args.min_sim}, detail >= {args.min_detail}, colour >= {args.min_colour} where both are in colour)"
         )
         for i, sp in rows:
             it = items.iloc[i]

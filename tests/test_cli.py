@@ -132,7 +132,9 @@ def test_no_page_leaves_a_bare_expression_for_streamlits_magic():
                     docstring = (
                         i == 0
                         and field == "body"
-                        and isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                        and isinstance(
+                            node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+                        )
                         and isinstance(stmt.value, ast.Constant)
                         and isinstance(stmt.value.value, str)
                     )

@@ -465,6 +465,63 @@ def test_a_picture_that_only_shares_a_reference_paintings_layout_is_not_named(du
     assert [h.row for h in upload_same_picture(b, img)][:1] == [row]  # the picture itself still is
 
 
+def colours_elsewhere(img: Image.Image) -> Image.Image:
+    """The same grey picture (PIL's luma, which the layout and detail read, kept) with its colours laid
+    out otherwise: the chroma turned upside down."""
+    y, cb, cr = img.convert("YCbCr").split()
+    flip = Image.Transpose.FLIP_TOP_BOTTOM
+    return Image.merge("YCbCr", (y, cb.transpose(flip), cr.transpose(flip))).convert("RGB")
+
+
+def test_colour_agreement_keeps_recoloured_copies_and_tells_colours_laid_out_elsewhere():
+    """Where a picture's colours lie: a copy that is warmer, brighter, faded or re-encoded keeps it; the
+    same grey picture with its colours elsewhere does not; a picture without colour has nothing to say."""
+    from artextract.analysis.duplicates import COLOUR_MIN, colour_agreement, detail_agreement
+
+    a = painting(3, (300, 240))
+    warm = Image.fromarray((np.asarray(a, float) * [1.0, 0.93, 0.8]).clip(0, 255).astype(np.uint8))
+    for copy in (altered(a), warm, ImageEnhance.Color(a).enhance(0.5)):
+        assert colour_agreement(a, copy) >= 0.8
+    other = colours_elsewhere(a)
+    assert detail_agreement(a, other) >= 0.9  # the grey picture is the same ...
+    assert colour_agreement(a, other) < COLOUR_MIN  # ... its colours are not where they were
+    assert "colours lie elsewhere" in pair_difference(a, other)["summary"]
+    assert "colours lie elsewhere" not in pair_difference(a, altered(a))["summary"]
+    grey = a.convert("L").convert("RGB")
+    assert colour_agreement(a, grey) is None and colour_agreement(grey, grey) is None
+    assert pair_difference(a, grey)["colour_agreement"] is None
+
+
+def test_an_upload_in_colour_is_named_only_where_its_colours_lie_as_the_reference_paintings(dup_bundle):
+    """A saturated sunset against a brown river valley of the same grey layout: the layout and the fine
+    detail say "the same picture", the colours do not. The reference painting with its colours elsewhere
+    is not named; the painting warmer and faded, or photographed in black and white, still is."""
+    from artextract.analysis.duplicates import (
+        colour_agreement,
+        detail_descriptor,
+        layout_descriptor,
+        match_layouts,
+    )
+    from artextract.app.data import UPLOAD_COLOUR_MIN, UPLOAD_DETAIL_MIN, UPLOAD_SAME_MIN, upload_same_picture
+    from artextract.bundle import open_bundle
+
+    out, _ = dup_bundle
+    b = open_bundle(out)
+    ref = b.reference
+    row = len(ref.items) // 4
+    img = Image.open(ref.image_path(row)).convert("RGB").resize((240, 240))
+    other = colours_elsewhere(img)
+    o, sim = match_layouts(layout_descriptor(other)[None], ref.layout, k=3)[0]
+    assert o == row and sim >= UPLOAD_SAME_MIN  # the layout says "the same"
+    assert float(detail_descriptor(other) @ detail_descriptor(img)) >= UPLOAD_DETAIL_MIN  # so does the detail
+    assert colour_agreement(other, img) < UPLOAD_COLOUR_MIN  # the colours do not
+    assert row not in [h.row for h in upload_same_picture(b, other)]
+    assert [h.row for h in upload_same_picture(b, other, min_colour=-2.0)][:1] == [row]  # the check's doing
+    faded = ImageEnhance.Color(ImageEnhance.Brightness(img).enhance(1.1)).enhance(0.6)
+    for up in (img, faded, img.convert("L").convert("RGB")):
+        assert [h.row for h in upload_same_picture(b, up)][:1] == [row]
+
+
 def test_similar_page_says_when_the_upload_is_a_reference_painting(dup_bundle, monkeypatch, tmp_path):
     import io
     from pathlib import Path

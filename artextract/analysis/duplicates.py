@@ -189,6 +189,53 @@ def detail_agreement(img_a, img_b, crops: Sequence[float] = CROPS) -> float:
     return float((da @ db.T).max())
 
 
+#: The colour layout: side of the grid (cells) over the same central share as the detail thumbnail.
+COLOUR_SIDE = 16
+#: A picture whose chroma spreads less than this over that grid (CIE Lab a*/b*, root mean square about
+#: its mean) has no colour layout to compare: an etching, a grisaille, a black-and-white photograph.
+COLOUR_MIN_SPREAD = 2.5
+#: Two colourful pictures are the same picture only when their colour layouts correlate this well (see
+#: :func:`colour_agreement`). Chosen on the sample's uploads and WikiArt's val ones
+#: (``scripts/same_picture_uploads.py``): its same pictures in colour 0.56-0.99, the one false match
+#: their layout and detail let through (a saturated sunset against a brown river valley) 0.24.
+COLOUR_MIN = 0.40
+
+
+def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """``[..., 3]`` sRGB in 0-1 to CIE Lab (D65)."""
+    lin = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    m = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]], np.float32)
+    xyz = lin @ m.T / np.array([0.9505, 1.0, 1.089], np.float32)
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def colour_layout(img) -> np.ndarray:
+    """``[2 * COLOUR_SIDE**2]`` float32: where the picture's colours lie, as the a* and b* chroma of the
+    central :data:`DETAIL_KEEP` of it on a :data:`COLOUR_SIDE` grid, less their means (so a warmer,
+    cooler or faded copy keeps the same layout). Not normalised: its spread says how colourful it is."""
+    from PIL import Image
+
+    c = central_crop(img.convert("RGB"), (1 - DETAIL_KEEP) / 2).resize(
+        (COLOUR_SIDE, COLOUR_SIDE), Image.Resampling.BOX
+    )
+    ab = _srgb_to_lab(np.asarray(c, np.float32) / 255)[..., 1:].reshape(-1, 2)
+    return (ab - ab.mean(0)).T.ravel().astype(np.float32)
+
+
+def colour_agreement(img_a, img_b) -> float | None:
+    """How well two pictures' colour layouts (:func:`colour_layout`) correlate: 1 when their colours lie
+    in the same places, whatever the overall cast or saturation; about 0 or below when they lie
+    elsewhere (a yellow sky over a red band against a brown landscape of the same grey layout). None when
+    either picture has too little colour to say (:data:`COLOUR_MIN_SPREAD`)."""
+    a, b = colour_layout(img_a), colour_layout(img_b)
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    spread = np.sqrt(a.size)  # so that norm / spread is the rms of a* and b* about their means
+    if min(na, nb) / spread < COLOUR_MIN_SPREAD:
+        return None
+    return float(a @ b / (na * nb))
+
+
 def match_layouts(descs: np.ndarray, ref_desc: np.ndarray, *, k: int = 3) -> list[tuple[int, float]]:
     """The reference rows whose layout is nearest one picture's, tried as several framings (``descs``:
     ``[M, len(CROPS), D]``, each from :func:`layout_descriptor`): each framing proposes its ``k`` nearest
@@ -259,6 +306,9 @@ def pair_difference(img_a, img_b) -> dict[str, object]:
     detail = detail_agreement(img_a, img_b)
     if detail < DETAIL_MIN:
         notes.append(f"fine detail differs ({detail:.2f}): two pictures that share a layout?")
+    colour = colour_agreement(img_a, img_b)
+    if colour is not None and colour < COLOUR_MIN:
+        notes.append(f"colours lie elsewhere ({colour:.2f}): two pictures that share a layout?")
     return {
         "size_a": (wa, ha),
         "size_b": (wb, hb),
@@ -270,15 +320,19 @@ def pair_difference(img_a, img_b) -> dict[str, object]:
         "saturation_b": float(sat_b),
         "thumbnail_correlation": corr,
         "detail_agreement": detail,
+        "colour_agreement": colour,
         "summary": "; ".join(notes) if notes else "no visible difference at thumbnail scale",
     }
 
 
 __all__ = [
+    "COLOUR_MIN",
     "CROPS",
     "K",
     "MIN_SIM",
     "DETAIL_MIN",
+    "colour_agreement",
+    "colour_layout",
     "describe_paths",
     "detail_agreement",
     "detail_descriptor",

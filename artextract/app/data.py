@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import config
-from ..analysis.duplicates import DETAIL_MIN
+from ..analysis.duplicates import COLOUR_MIN, DETAIL_MIN
 from ..analysis.open_set import class_index, known_truth, stops
 from ..bundle import Bundle, open_bundle
 from ..errors import ArtExtractError, BadImageError, BundleError
@@ -1112,20 +1112,34 @@ def _same_picture_entry(scope: str, others: pd.DataFrame, o: int, sim: float, se
 UPLOAD_SAME_MIN = 0.92
 #: ... and from this correlation of the two pictures' fine structure (analysis.duplicates.detail_descriptor)
 UPLOAD_DETAIL_MIN = DETAIL_MIN
+#: ... and, where both pictures are in colour, from this agreement of where their colours lie
+#: (analysis.duplicates.colour_agreement)
+UPLOAD_COLOUR_MIN = COLOUR_MIN
 #: an upload is matched as it is and with this share cut from each side, for a photograph of a painting
 #: that shows some of its frame or wall
 UPLOAD_MARGINS = (0.0, 0.05, 0.10, 0.15)
 
 
 def upload_same_picture(
-    b: Bundle, img: Any, min_sim: float = UPLOAD_SAME_MIN, min_detail: float = UPLOAD_DETAIL_MIN
+    b: Bundle,
+    img: Any,
+    min_sim: float = UPLOAD_SAME_MIN,
+    min_detail: float = UPLOAD_DETAIL_MIN,
+    min_colour: float = UPLOAD_COLOUR_MIN,
 ) -> list[SamePicture]:
     """The reference paintings an uploaded picture is the same picture as, best first: a layout match at
     ``min_sim`` or above (the best of :data:`UPLOAD_MARGINS`), confirmed by the fine structure of the
     two pictures (``min_detail``, the best framing's, against the reference image on disk; a reference
-    image that cannot be read confirms nothing). Empty when none is, or when the bundle keeps no reference
-    layouts (built before they were kept)."""
-    from ..analysis.duplicates import central_crop, detail_descriptor, layout_descriptor, match_layouts
+    image that cannot be read confirms nothing) and, where both are in colour, by where their colours
+    lie (``min_colour``, :func:`analysis.duplicates.colour_agreement`). Empty when none is, or when the
+    bundle keeps no reference layouts (built before they were kept)."""
+    from ..analysis.duplicates import (
+        central_crop,
+        colour_agreement,
+        detail_descriptor,
+        layout_descriptor,
+        match_layouts,
+    )
     from ..images import load_image
 
     ref = b.reference
@@ -1141,10 +1155,15 @@ def upload_same_picture(
     out = []
     for o, sim in hits:
         try:  # the best of the framings, as for the layout
-            d = float((details @ detail_descriptor(load_image(ref.image_path(o)))).max())
+            other = load_image(ref.image_path(o))
         except ArtExtractError:  # a reference file refused or unreadable confirms nothing
             continue
-        if d >= min_detail:
+        agree = details @ detail_descriptor(other)
+        if float(agree.max()) < min_detail:
+            continue
+        # two colourful pictures: their colours lie in the same places too (that framing's)
+        colour = colour_agreement(framings[int(agree.argmax())], other)
+        if colour is None or colour >= min_colour:
             out.append(_same_picture_entry("reference", ref.items, o, sim, ""))
     return out
 
