@@ -280,6 +280,10 @@ def test_confusion_cells_match_the_matrix(b):
         fig = figures.confusion_figure(b, data.bundle_key(b), attr, False)
         cells = arr(fig["data"][1]["customdata"])
         assert (cells[:, 2].reshape(cm.shape) == cm).all()
+        # the matrix fills the plot, first class on top: no padded rows or columns around it
+        c, lay = len(cm), fig["layout"]
+        assert lay["xaxis"]["range"] == [-0.5, c - 0.5] and lay["yaxis"]["range"] == [c - 0.5, -0.5]
+        assert lay["xaxis"]["autorange"] is False and lay["yaxis"]["autorange"] is False
         shown, counts, _ = data.confusion_matrix(b, attr, True)
         nz = counts.sum(1) > 0
         np.testing.assert_allclose(shown[nz].sum(1), 1.0)

@@ -287,13 +287,27 @@ def confusion_figure(_b: Bundle, key: str, attr: str, normalise: bool) -> dict[s
     fig.update_layout(
         height=side,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        # automargin: the class names get the room they need (Streamlit's theme used to set it)
-        xaxis={"title": {"text": "predicted"}, "side": "top", "type": "category", "automargin": True},
-        yaxis={
-            "title": {"text": "true (catalog)"},
-            "autorange": "reversed",
+        # automargin: the class names get the room they need (Streamlit's theme used to set it).
+        # The ranges are the matrix's own: plotly's autorange pads the axes for the clickable markers,
+        # which left an empty row above and below the matrix and columns beside it, crossed by grid lines.
+        xaxis={
+            "title": {"text": "predicted"},
+            "side": "top",
             "type": "category",
             "automargin": True,
+            "range": [-0.5, c - 0.5],
+            "autorange": False,
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={
+            "title": {"text": "true (catalog)"},
+            "range": [c - 0.5, -0.5],  # the first class on top
+            "autorange": False,
+            "type": "category",
+            "automargin": True,
+            "showgrid": False,
+            "zeroline": False,
         },
         clickmode="event+select",
         dragmode=False,
