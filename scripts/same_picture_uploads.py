@@ -9,7 +9,7 @@ Uploads every painting of the bundle's collection to the Similar page's check
 (:func:`artextract.app.data.upload_same_picture`) twice: as it is, and as a photograph of it hanging on a
 wall would frame it (the picture pasted on a plain wall colour with ``--margin`` of its size added on
 every side). Prints, for each upload the check names the same picture as a reference painting, the pair
-with its layout match, and the counts. Whether a named pair is the same picture is for a person to judge
+with its layout match, fine-detail and colour agreements, and the counts. Whether a named pair is the same picture is for a person to judge
 (the listed pairs are few); the script prints them so that one can.
 """
 
@@ -106,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         for i, sp in rows:
             it = items.iloc[i]
+            colour = "not asked" if sp.colour is None else f"{sp.colour:.2f}"
             print(
                 f"- {sp.sim:.3f} {it.get('title', '')} — {artist_of(it)}, {it.get('date', '')}  ==  "
-                f"{sp.label} [{sp.where}]"
+                f"{sp.label} [{sp.where}] (detail {sp.detail:.2f}, colour {colour})"
             )
     return 0
 

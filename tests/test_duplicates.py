@@ -520,6 +520,10 @@ def test_an_upload_in_colour_is_named_only_where_its_colours_lie_as_the_referenc
     faded = ImageEnhance.Color(ImageEnhance.Brightness(img).enhance(1.1)).enhance(0.6)
     for up in (img, faded, img.convert("L").convert("RGB")):
         assert [h.row for h in upload_same_picture(b, up)][:1] == [row]
+    # each match says what confirmed it: the detail, and the colours where both pictures have some
+    hit = upload_same_picture(b, faded)[0]
+    assert hit.detail >= UPLOAD_DETAIL_MIN and hit.colour >= UPLOAD_COLOUR_MIN
+    assert upload_same_picture(b, img.convert("L").convert("RGB"))[0].colour is None
 
 
 def test_similar_page_says_when_the_upload_is_a_reference_painting(dup_bundle, monkeypatch, tmp_path):

@@ -196,8 +196,9 @@ COLOUR_SIDE = 16
 COLOUR_MIN_SPREAD = 2.5
 #: Two colourful pictures are the same picture only when their colour layouts correlate this well (see
 #: :func:`colour_agreement`). Chosen on the sample's uploads and WikiArt's val ones
-#: (``scripts/same_picture_uploads.py``): its same pictures in colour 0.56-0.99, the one false match
-#: their layout and detail let through (a saturated sunset against a brown river valley) 0.24.
+#: (``scripts/same_picture_uploads.py``): the same pictures in colour among them agree at 0.56-0.99, the
+#: one false match their layout and detail let through (a saturated sunset against a brown river valley)
+#: at 0.24.
 COLOUR_MIN = 0.40
 
 

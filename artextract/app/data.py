@@ -18,7 +18,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -1054,6 +1054,10 @@ class SamePicture:
     where: str  # "this collection" / "the reference collection (The Art Institute of Chicago)"
     sentence: str
     url: str  # the reference painting's page (the collection's rows open in the inspector)
+    # an upload's match (upload_same_picture): the fine-detail agreement, and the colour agreement
+    # (None where either picture has too little colour to compare)
+    detail: float | None = None
+    colour: float | None = None
 
 
 def same_picture(b: Bundle, row: int, min_sim: float = SAME_PICTURE_MIN) -> list[SamePicture]:
@@ -1164,7 +1168,8 @@ def upload_same_picture(
         # two colourful pictures: their colours lie in the same places too (that framing's)
         colour = colour_agreement(framings[int(agree.argmax())], other)
         if colour is None or colour >= min_colour:
-            out.append(_same_picture_entry("reference", ref.items, o, sim, ""))
+            entry = _same_picture_entry("reference", ref.items, o, sim, "")
+            out.append(replace(entry, detail=float(agree.max()), colour=colour))
     return out
 
 
