@@ -1163,13 +1163,14 @@ def upload_same_picture(
         except ArtExtractError:  # a reference file refused or unreadable confirms nothing
             continue
         agree = details @ detail_descriptor(other)
-        if float(agree.max()) < min_detail:
+        best = int(agree.argmax())  # the framing that lines up the detail
+        if float(agree[best]) < min_detail:
             continue
         # two colourful pictures: their colours lie in the same places too (that framing's)
-        colour = colour_agreement(framings[int(agree.argmax())], other)
+        colour = colour_agreement(framings[best], other)
         if colour is None or colour >= min_colour:
             entry = _same_picture_entry("reference", ref.items, o, sim, "")
-            out.append(replace(entry, detail=float(agree.max()), colour=colour))
+            out.append(replace(entry, detail=float(agree[best]), colour=colour))
     return out
 
 

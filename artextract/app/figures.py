@@ -423,8 +423,9 @@ def first_view_html(spec: str, mark: tuple[float, float] | None = None, *, offse
     the chart component (``offset``: the page's gap between the two, in px) and it covers the chart's
     place, letting clicks through to the chart under it. The chart hides it once it has drawn the map
     (``static/chart/chart.js``) and the page's next run drops it; should neither happen, it hides
-    itself after :data:`FIRST_VIEW_HIDE_S` seconds, so it never hides the chart's own messages for long. ``mark``: ``(x, y)`` of the painting to ring (the
-    one open in the inspector). ``""`` for a figure it does not draw (:func:`_first_view`)."""
+    itself after :data:`FIRST_VIEW_HIDE_S` seconds, so it never hides the chart's own messages for long.
+    ``mark``: ``(x, y)`` of the painting to ring (the one open in the inspector). ``""`` for a figure it
+    does not draw (:func:`_first_view`)."""
     import base64
 
     view = _first_view(spec)
