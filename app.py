@@ -1,7 +1,9 @@
 """ArtExtract, the curator's app: ``streamlit run app.py`` (or ``artextract app``).
 
-Reads one artifact bundle (``$ARTEXTRACT_BUNDLE``, default ``data/artifacts/demo``) built by
+Reads one artifact bundle (``$ARTEXTRACT_BUNDLE``, default ``data/artifacts/sample``) built by
 ``artextract build``; the only model work it does is classifying and embedding an uploaded image.
+Served by ``st.App`` (``app`` at the end, which ``streamlit run`` finds), whose middleware sends Explore's
+map with its HTML page (``artextract/app/prerender.py``).
 """
 
 from __future__ import annotations
@@ -42,5 +44,11 @@ def main() -> None:
     page.run()
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # Streamlit runs this file as each browser session's script
     main()
+else:  # `streamlit run app.py` imports it as its server (st.App): Explore's HTML page carries its map
+    from starlette.middleware import Middleware
+
+    from artextract.app.prerender import PrerenderMiddleware
+
+    app = st.App(__file__, middleware=[Middleware(PrerenderMiddleware)])

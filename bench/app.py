@@ -121,6 +121,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from artextract import config  # noqa: E402
+from artextract.app.prerender import PRERENDER_ENV  # noqa: E402
 from artextract.bundle import open_bundle, resolve_rel  # noqa: E402
 
 
@@ -729,16 +730,17 @@ TIMELINE_JS = """() => {
     probes: health.length,
     ws_open: t.ws_open, ws_message: t.ws_message,
     frame: frame ? frame.startTime : NaN,
-    shown: window.__shownAt, chart: window.__frameShownAt, long: t.long,
+    shown: window.__ownAt, chart: window.__frameShownAt, long: t.long,
   };
 }"""
 TIMELINE_ROWS = [
+    ("painted", "the map painted from its HTML page (prerender.py; Element Timing of its picture)"),
     ("scripts", "Streamlit's page scripts fetched (those before it first calls its server)"),
     ("probe", "its first call to its server (/_stcore/health under the page's path)"),
     ("found", "the call that found it (the app's root; the probe and a retry delay before it)"),
     ("ws_open", "websocket open"),
     ("ws_message", "first message from the page's run"),
-    ("shown", "the map on screen (its first view in the page)"),
+    ("shown", "the page's run's own picture of the map on screen (figures.first_view_html)"),
     ("frame", "the chart's frame requested"),
     ("chart", "the chart's own first view drawn (its canvas)"),
 ]
@@ -755,6 +757,14 @@ FRAME_SHOWN_JS = (
 ).replace("CHART_JS", CHART_JS)
 
 
+#: The page's run has its own picture of the map (figures.first_view_html) on screen
+OWN_SHOWN_JS = """() => {
+  const img = document.querySelector('#root .artextract-first-view img');
+  if (img && img.complete && window.__ownAt === undefined) window.__ownAt = performance.now();
+  return window.__ownAt !== undefined;
+}"""
+
+
 def timeline_load(browser, url: str, n: int, path: str = "explore") -> dict[str, float]:
     """One fresh browser context's load of ``url/path`` until its map of ``n`` paintings is on screen
     and drawn by its chart component too: when each step of :data:`TIMELINE_ROWS` happened, in ms from
@@ -767,8 +777,10 @@ def timeline_load(browser, url: str, n: int, path: str = "explore") -> dict[str,
         page.set_default_timeout(180_000)
         page.goto(f"{url}/{path}")
         wait_shown(page, n, CHART_FRAME, timeout=180_000)
+        page.wait_for_function(OWN_SHOWN_JS, polling=20, timeout=180_000)
         page.wait_for_function(FRAME_SHOWN_JS, arg=[n, CHART_FRAME], polling=20, timeout=180_000)
-        return page.evaluate(TIMELINE_JS)
+        painted = page.evaluate(PAINTED_JS)
+        return {**page.evaluate(TIMELINE_JS), "painted": float("nan") if painted is None else painted}
     finally:
         ctx.close()
 
@@ -834,33 +846,53 @@ HOME_DRAWN_JS = """() => !!document.querySelector('[data-testid=stMarkdownContai
   && document.body.innerText.includes('Where to go') && !!document.querySelector('[data-testid=stPageLink]')"""
 
 
-def first_view_ab(bundle: Path, data: Path, loads: int, peer: str | None = None) -> dict[str, float]:
+#: When the browser painted the map's picture (figures.first_view_html, in the page's run or in its HTML
+#: page: Element Timing of its image), in ms from navigation start; null without one
+PAINTED_JS = """() => new Promise((res) => {
+  try {
+    new PerformanceObserver((list) => {
+      const t = list.getEntries().filter((e) => e.identifier === 'artextract-map').map((e) => e.renderTime || e.loadTime);
+      res(t.length ? Math.min(...t) : null);
+    }).observe({type: 'element', buffered: true});
+  } catch (e) { res(null); }
+  setTimeout(() => res(null), 1000);
+})"""
+
+
+def first_view_ab(
+    bundle: Path, data: Path, loads: int, peer: str | None = None, env: str | None = None
+) -> dict[str, float]:
     """Explore's page load with its first view in the page (``figures.first_view_html``) against the same
     app with it turned off (``ARTEXTRACT_FIRST_VIEW=0``: the map shows when the chart component first
     draws it), on two servers, each load in a fresh browser context, alternating, after one that warms
-    each server: the median, by the page's clock, of the map on screen (``shown``) and of plotly's map
-    drawn (``interactive``), in s; the same from a click on Explore's sidebar link in a browser that has
-    Home open (``home_on``, ``home_off``); with ``peer``, Spotlight's first draw of the same points too."""
+    each server: the median, by the page's clock, of the map on screen (``shown``: as a check polled from
+    the page saw it), of the map's picture painted (``painted``: the browser's Element Timing of it, where
+    there is one) and of plotly's map drawn (``interactive``), in s; the same from a click on Explore's
+    sidebar link in a browser that has Home open (``home_on``, ``home_off``); with ``peer``, Spotlight's
+    first draw of the same points too. ``env``: the variable set to ``0`` for the ``off`` server instead
+    (``ARTEXTRACT_PRERENDER``: the map in /explore's HTML page, ``prerender.py``)."""
     from playwright.sync_api import sync_playwright
     from test_browser import CHROMIUM, CHROMIUM_ARGS, app_server
 
     from artextract.app.figures import FIRST_VIEW_ENV
 
+    env = env or FIRST_VIEW_ENV
     n = len(open_bundle(bundle).items)
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(app_server(bundle, data, data / "server.log"))
-        os.environ[FIRST_VIEW_ENV] = "0"
+        os.environ[env] = "0"
         try:
             off_url = stack.enter_context(app_server(bundle, data, data / "off.log"))
         finally:
-            os.environ.pop(FIRST_VIEW_ENV)
+            os.environ.pop(env)
         peer_url = stack.enter_context(peer_server(peer, bundle, data)) if peer else None
         p = stack.enter_context(sync_playwright())
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
-        def load(target: str, from_home: bool = False) -> tuple[float, float]:
-            """(map on screen, plotly's map drawn) in ms by the page's clock: from navigation to /explore,
-            or from a click on Explore's sidebar link in a browser that has Home open."""
+        def load(target: str, from_home: bool = False) -> tuple[float, float, float]:
+            """(map on screen, plotly's map drawn, map's picture painted) in ms by the page's clock: from
+            navigation to /explore, or from a click on Explore's sidebar link in a browser that has Home
+            open."""
             ctx = browser.new_context(viewport={"width": 1500, "height": 1100})
             try:
                 page = ctx.new_page()
@@ -878,19 +910,20 @@ def first_view_ab(bundle: Path, data: Path, loads: int, peer: str | None = None)
                 wait_shown(page, n, CHART_FRAME, timeout=180_000)
                 wait_drawn(page, n, CHART_FRAME, timeout=180_000)
                 shown, drawn = page.evaluate("[window.__shownAt, window.__drawnAt]")
-                return shown - t0, drawn - t0
+                painted = page.evaluate(PAINTED_JS)
+                return shown - t0, drawn - t0, (shown if painted is None else painted) - t0
             finally:
                 ctx.close()
 
         runs: dict[str, list] = {"on": [], "off": [], "peer": [], "home_on": [], "home_off": []}
         for i in range(loads + 1):
             for label, target in (("on", url), ("off", off_url)):
-                shown, drawn = load(target)
+                shown, drawn, painted = load(target)
                 if i:
-                    runs[label].append((shown / 1000, drawn / 1000))
-                shown, drawn = load(target, from_home=True)
+                    runs[label].append((shown / 1000, drawn / 1000, painted / 1000))
+                shown, drawn, painted = load(target, from_home=True)
                 if i:
-                    runs[f"home_{label}"].append((shown / 1000, drawn / 1000))
+                    runs[f"home_{label}"].append((shown / 1000, drawn / 1000, painted / 1000))
             if peer_url:
                 t = peer_first_render(browser, peer_url, n)[1]
                 if i:
@@ -900,6 +933,7 @@ def first_view_ab(bundle: Path, data: Path, loads: int, peer: str | None = None)
     for label in ("on", "off", "home_on", "home_off"):
         out[f"shown_{label}_s"] = statistics.median(r[0] for r in runs[label])
         out[f"interactive_{label}_s"] = statistics.median(r[1] for r in runs[label])
+        out[f"painted_{label}_s"] = statistics.median(r[2] for r in runs[label])
     if runs["peer"]:
         out["peer_s"] = statistics.median(runs["peer"])
     return out
@@ -1101,6 +1135,11 @@ def main(argv: list[str] | None = None) -> int:
         help="Explore with its first view in the page against without it, alternating (first size)",
     )
     ap.add_argument(
+        "--prerender",
+        action="store_true",
+        help="Explore with its map in its HTML page (prerender.py) against without it, alternating (first size)",
+    )
+    ap.add_argument(
         "--timeline", action="store_true", help="when each step of /explore's page load happens (first size)"
     )
     ap.add_argument("--upload", action="store_true", help="server-side upload -> classified + neighbours")
@@ -1211,6 +1250,38 @@ def main(argv: list[str] | None = None) -> int:
         )
         if "peer_s" in r:
             line += f"; Spotlight {r['peer_s']:.2f} s (ours x{r['shown_on_s'] / r['peer_s']:.2f} of it)"
+        print(line)
+        return 0
+    if args.prerender:
+        with tempfile.TemporaryDirectory(prefix="artextract-bench-app-") as tmp:
+            n = args.sizes[0]
+            bundle = scale_bundle(args.bundle, Path(tmp) / f"b{n}", n)
+            (Path(tmp) / "data").mkdir()
+            r = first_view_ab(bundle, Path(tmp) / "data", max(1, args.loads), args.peer, env=PRERENDER_ENV)
+        print(
+            f"{int(r['paintings']):,} paintings, /explore in a fresh browser context, median of {max(1, args.loads)} "
+            "loads each, by the page's clock:"
+        )
+        print(
+            "| Explore | map painted (s) | map on screen, as a check polled from the page saw it (s) "
+            "| plotly's map drawn (s) |\n|---|---:|---:|---:|"
+        )
+        for label, name in (
+            ("on", "map in its HTML page (as served)"),
+            ("off", f"without it (`{PRERENDER_ENV}=0`)"),
+        ):
+            print(f"| {name} | {r[f'painted_{label}_s']:.2f} | {r[f'shown_{label}_s']:.2f} | "
+                  f"{r[f'interactive_{label}_s']:.2f} |")  # fmt: skip
+        line = (
+            f"map painted x{r['painted_off_s'] / r['painted_on_s']:.2f} sooner with it (seen by the check "
+            f"x{r['shown_off_s'] / r['shown_on_s']:.2f} sooner); plotly's map "
+            f"{r['interactive_on_s'] / r['interactive_off_s']:.2f}x the time without it"
+        )
+        if "peer_s" in r:
+            line += (
+                f"; Spotlight {r['peer_s']:.2f} s (ours x{r['painted_on_s'] / r['peer_s']:.2f} of it painted, "
+                f"x{r['shown_on_s'] / r['peer_s']:.2f} seen by the check)"
+            )
         print(line)
         return 0
     if args.home:

@@ -6,11 +6,11 @@ import functools
 
 import streamlit as st
 
-from artextract.app import chart, data, figures, models, state, widgets
+from artextract.app import chart, data, figures, models, prerender, state, widgets
 
 NS = "explore"
 CHART = f"{NS}.chart"
-MAP_HEIGHT = 620
+MAP_HEIGHT = prerender.MAP_HEIGHT
 
 state.ensure_app_navigation()
 st.title("Explore")
@@ -35,10 +35,8 @@ if not b.projections:
     st.stop()
 
 options = data.colour_options(b)
-if map_first:  # the values the controls will start at
-    projection, colour_label = b.projections[0], next(iter(options))
-    threshold, flagged_only = float(b.outlier_threshold), False
-    filters = tuple((a, ()) for a in b.attributes if a in b.items.columns)
+if map_first:  # the values the controls will start at (the map in /explore's HTML page draws them too)
+    projection, colour_label, threshold, flagged_only, filters = prerender.first_values(b)
 else:
     with st.sidebar:
         widgets.find_painting(b, NS)
@@ -83,11 +81,7 @@ is_everything = len(rows) == len(b.items)
 focus = st.session_state[f"{NS}.focus"]
 # a painting opened by the search box, a link or a walk may be one the filters keep off the map
 hidden = focus is not None and not is_everything and not bool((rows == int(focus)).any())
-st.caption(
-    f"{len(rows):,} of {len(b.items):,} paintings shown"
-    + (" (not the one open on the right)" if hidden else "")
-    + ". Hover for title and artist; click a point, or drag a lasso (double-click to clear), to inspect."
-)
+st.caption(prerender.map_caption(len(rows), len(b.items), hidden))
 
 # the map rings the painting open in the inspector, unless a double-click on the map took the ring away
 ringed = None if focus == st.session_state.get(f"{NS}.unringed") else focus

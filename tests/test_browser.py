@@ -347,7 +347,7 @@ def test_a_page_load_on_explore_draws_the_map_then_its_controls(server, page, ti
 
 
 FIRST_VIEW_JS = """() => {
-  const v = document.querySelector('.artextract-first-view');
+  const v = document.querySelector('#root .artextract-first-view');
   const img = v?.querySelector('img');
   const f = document.querySelector('iframe[title="artextract.app.chart.plotly_chart"]');
   return {view: !!v, points: v ? +v.dataset.points : 0, drawn: !!img && img.complete,
@@ -394,7 +394,7 @@ def test_a_page_load_on_explore_shows_the_map_in_the_page_first_where_the_chart_
         pg = ctx.new_page()
         pg.set_default_timeout(TIMEOUT_MS)
         pg.add_init_script(
-            "new MutationObserver(() => { if (document.querySelector('.artextract-first-view'))"
+            "new MutationObserver(() => { if (document.querySelector('#root .artextract-first-view'))"
             " window.__pictured = true; }).observe(document, {subtree: true, childList: true});"
         )
         open_page(pg, server, "", "ArtExtract")
@@ -404,7 +404,7 @@ def test_a_page_load_on_explore_shows_the_map_in_the_page_first_where_the_chart_
         v = pg.evaluate(FIRST_VIEW_JS)
         assert pg.evaluate("window.__pictured") and v["points"] == n
         pg.wait_for_function(
-            "() => getComputedStyle(document.querySelector('.artextract-first-view')).visibility === 'hidden'",
+            "() => getComputedStyle(document.querySelector('#root .artextract-first-view')).visibility === 'hidden'",
             timeout=5_000,  # the chart hid it (its own fallback waits 10 s)
         )
     finally:
@@ -414,6 +414,71 @@ def test_a_page_load_on_explore_shows_the_map_in_the_page_first_where_the_chart_
     assert img["y"] == pytest.approx(frame["y"] + 30, abs=0.5)
     assert img["width"] == pytest.approx(frame["width"] - 20, abs=0.5)
     assert img["height"] == pytest.approx(580, abs=0.5)
+
+
+#: Explore's map in its HTML page (prerender.py) and the page's run's own picture of it, each frame from
+#: navigation on: [ms, prerender's picture box or null, own picture box or null]; and when
+#: Streamlit's websocket brought its first message
+PRERENDER_INIT = """
+window.__frames = [];
+const _WS = window.WebSocket;
+window.WebSocket = class extends _WS {
+  constructor(...a) {
+    super(...a);
+    this.addEventListener('message', () => { window.__firstMessage ??= performance.now(); });
+  }
+};
+const box = (e) => e ? ['x', 'y', 'width', 'height'].map((k) => e.getBoundingClientRect()[k]) : null;
+const look = () => {
+  const pre = document.querySelector('#artextract-prerender');
+  const shown = pre && pre.style.visibility === 'visible' ? pre.querySelector('img') : null;
+  window.__frames.push([performance.now(), box(shown), box(document.querySelector('#root .artextract-first-view img'))]);
+  if (performance.now() < 20000 && !window.__artextractPrerender) requestAnimationFrame(look);
+};
+requestAnimationFrame(look);
+"""
+
+
+@pytest.mark.parametrize("viewport", [(1500, 1100), (1024, 768)])
+def test_a_page_load_on_explore_has_the_map_in_its_html_page_where_the_page_then_draws_it(
+    server, browser, tiny_bundle, viewport
+):
+    """/explore's HTML page carries the map (prerender.py): on screen before Streamlit's first message,
+    where the page's run then draws its own picture of it (to the pixel, at a width where the caption
+    above takes one line and at one where it takes two), every frame it is on screen; gone once the
+    page's own picture has been there a few frames, with no frame where neither is on screen. A URL
+    naming a painting gets Streamlit's page as it is."""
+    import urllib.request
+
+    from artextract.bundle import open_bundle
+
+    n = len(open_bundle(tiny_bundle).items)
+    with urllib.request.urlopen(f"{server}/explore") as r:
+        html = r.read().decode()
+    assert html.count('id="artextract-prerender"') == 1 and f'data-points="{n}"' in html
+    with urllib.request.urlopen(f"{server}/explore?painting=0") as r:
+        assert "artextract-prerender" not in r.read().decode()
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    try:
+        pg = ctx.new_page()
+        pg.set_default_timeout(TIMEOUT_MS)
+        pg.add_init_script(PRERENDER_INIT)
+        pg.goto(f"{server}/explore")
+        pg.wait_for_function("() => !!window.__artextractPrerender")
+        frames = pg.evaluate("window.__frames")
+        first_message = pg.evaluate("window.__firstMessage")
+        why = pg.evaluate("window.__artextractPrerender")
+    finally:
+        ctx.close()
+    assert why == "frames", why  # it went because the page's own picture was there
+    pre = [f for f in frames if f[1]]
+    assert pre and pre[0][0] < first_message, (pre[:1], first_message)
+    both = [f for f in frames if f[1] and f[2]]
+    assert both, "the two pictures never met"
+    for _, a, b in both:
+        assert a == pytest.approx(b, abs=0.5), (a, b)
+    # from the prerendered picture's first frame on, one picture or the other is on screen in every frame
+    assert all(f[1] or f[2] for f in frames[frames.index(pre[0]) :])
 
 
 def map_picture(page):
@@ -464,6 +529,8 @@ def test_the_benchmark_timeline_of_a_page_load_is_in_order(server, browser, tiny
     assert chain == sorted(chain) and t["scripts"] < t["chart"], t
     assert t["ws_message"] < t["shown"] <= t["chart"] and t["ws_message"] < t["frame"] < t["chart"], t
     assert t["probes"] >= 1 and t["long"] >= 0
+    # the map in the HTML page is painted before Streamlit has even opened its websocket
+    assert t["painted"] < t["ws_open"], t
 
 
 def test_a_webgl_map_click_opens_the_inspector_and_rings_the_painting(browser, tiny_bundle, tmp_path):

@@ -443,7 +443,7 @@ def first_view_html(spec: str, mark: tuple[float, float] | None = None, *, offse
         f'<div class="artextract-first-view" data-points="{shown}" style="position:relative;height:0;'
         f'pointer-events:none;z-index:1;animation:artextract-first-view-out 0s {FIRST_VIEW_HIDE_S}s forwards">'
         f'<div style="position:absolute;left:0;right:0;top:{offset}px;height:{height}px;background:{paper}">'
-        f'<img alt="" src="{src}" style="position:absolute;left:{left}px;top:{top}px;'
+        f'<img alt="" elementtiming="artextract-map" src="{src}" style="position:absolute;left:{left}px;top:{top}px;'
         f'width:calc(100% - {left + right}px);height:{height - top - bottom}px;max-width:none;background:{bg}">'
         "</div></div>"
     )
