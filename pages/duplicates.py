@@ -8,7 +8,7 @@ import streamlit as st
 
 from artextract import review
 from artextract.analysis.duplicates import MIN_SIM
-from artextract.app import data, state, widgets
+from artextract.app import data, pairs, state, widgets
 from artextract.text import md_escape
 
 NS = "duplicates"
@@ -29,12 +29,12 @@ st.caption(
 
 scopes = ["collection"] + (["reference"] if b.reference is not None else [])
 c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 1.3, 1.3])
-scope = c1.radio("Pairs", scopes, format_func=data.DUPLICATE_SCOPES.get, horizontal=True, key=f"{NS}.scope")
+scope = c1.radio("Pairs", scopes, format_func=pairs.DUPLICATE_SCOPES.get, horizontal=True, key=f"{NS}.scope")
 min_sim = c2.slider("Minimum similarity", MIN_SIM, 1.0, 0.90, 0.01, key=f"{NS}.min_sim")
-queue = c3.selectbox("Show", data.PAIR_QUEUES, key=f"{NS}.queue")
+queue = c3.selectbox("Show", pairs.PAIR_QUEUES, key=f"{NS}.queue")
 records = c4.selectbox(
     "Catalogue records",
-    list(data.RECORD_FILTERS),
+    list(pairs.RECORD_FILTERS),
     key=f"{NS}.records",
     help="What the two records of a pair say: different artists (an attribution to settle), dates or "
     "titles while something else links them; records that agree on every field both fill (the same work "
@@ -42,7 +42,7 @@ records = c4.selectbox(
 )
 detail = c5.selectbox(
     "Fine detail",
-    list(data.DETAIL_FILTERS),
+    list(pairs.DETAIL_FILTERS),
     key=f"{NS}.detail",
     help="Whether the two pictures' fine detail agrees (a 48 px thumbnail of their centres, less its blur): "
     "a copy or the same picture agrees; two pictures that only share a layout (two round portraits, two "
@@ -52,7 +52,7 @@ state.reviewer_input()
 
 verdict_of = state.pair_verdicts(b)
 with st.spinner("Comparing the pairs' fine detail…") if detail != "Any" else contextlib.nullcontext():
-    table = data.duplicate_table(
+    table = pairs.duplicate_table(
         b, key, scope, float(min_sim), queue, tuple(sorted(verdict_of.items())), records, detail
     )
 shown = (
@@ -67,7 +67,7 @@ if table.empty:
 
 st.download_button(
     "Export these pairs (CSV)",
-    lambda: data.to_csv_bytes(data.pairs_export(b, table, scope)),  # made when clicked
+    lambda: data.to_csv_bytes(pairs.pairs_export(b, table, scope)),  # made when clicked
     on_click="ignore",
     file_name=f"{b.name}-{scope}-pairs.csv",
     mime="text/csv",
@@ -120,9 +120,9 @@ for i, row in table.iloc[(page - 1) * PER_PAGE : page * PER_PAGE].iterrows():
                     + (f", {md_escape(item['date'])}" if item.get("date") else "")
                     + f"  \n:gray[{md_escape(item['id'])} · {md_escape(where)}]"
                 )
-        st.markdown(data.records_sentence(*data.record_disagreements(b.items.iloc[a], other_items.iloc[o])))
+        st.markdown(pairs.records_sentence(*pairs.record_disagreements(b.items.iloc[a], other_items.iloc[o])))
         if not isinstance(path_a, Exception) and not isinstance(path_b, Exception):
-            diff = data.pair_difference(str(path_a), str(path_b))
+            diff = pairs.pair_difference(str(path_a), str(path_b))
             st.caption(f"Difference (right vs left): {diff['summary']}")
         named = bool(state.reviewer_name())
         for col, (label, verdict, tag) in zip(

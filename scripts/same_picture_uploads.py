@@ -6,7 +6,7 @@
     python scripts/same_picture_uploads.py --held-out data/wikiart --split train
 
 Uploads every painting of the bundle's collection to the Similar page's check
-(:func:`artextract.app.data.upload_same_picture`) twice: as it is, and as a photograph of it hanging on a
+(:func:`artextract.app.pairs.upload_same_picture`) twice: as it is, and as a photograph of it hanging on a
 wall would frame it (the picture pasted on a plain wall colour with ``--margin`` of its size added on
 every side). Prints, for each upload the check names the same picture as a reference painting, the pair
 with its layout match, fine-detail and colour agreements, and the counts. Whether a named pair is the same picture is for a person to judge
@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from artextract.app.data import (  # noqa: E402
+from artextract.app.data import artist_of  # noqa: E402
+from artextract.app.pairs import (  # noqa: E402
     UPLOAD_COLOUR_MIN,
     UPLOAD_DETAIL_MIN,
     UPLOAD_SAME_MIN,
-    artist_of,
     upload_same_picture,
 )
 from artextract.bundle import open_bundle  # noqa: E402

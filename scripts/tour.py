@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from artextract.analysis.open_set import stops  # noqa: E402
-from artextract.app.data import DETAIL_FILTERS, RECORD_FILTERS, duplicate_table, stopped_label, unrelated  # noqa: E402
+from artextract.app.data import stopped_label  # noqa: E402
 from artextract.app.models import classify_and_search  # noqa: E402
+from artextract.app.pairs import DETAIL_FILTERS, RECORD_FILTERS, duplicate_table, unrelated  # noqa: E402
 from artextract.bundle import open_bundle  # noqa: E402
 from artextract.images import load_image  # noqa: E402
 from artextract.labels import pretty_label as pl  # noqa: E402

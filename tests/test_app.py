@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from artextract import review
-from artextract.app import cards, data
+from artextract.app import cards, data, pairs
 from artextract.bundle import open_bundle
 from artextract.errors import BundleError
 
@@ -401,7 +401,7 @@ def test_remembered_answers_are_few_and_keyed_on_the_bundle(env, monkeypatch):
     def unreadable(b, img):
         raise BundleError("layout.npy: unreadable")
 
-    monkeypatch.setattr(data, "upload_same_picture", unreadable)
+    monkeypatch.setattr(pairs, "upload_same_picture", unreadable)
     ans = models.answer_query(env, "upload:d", img)
     assert ans.same_problem == "layout.npy: unreadable" and ans.labels
     assert models.remembered_answer(env, "upload:d") is None

@@ -221,7 +221,7 @@ def test_record_disagreements_read_names_dates_and_labels_as_a_curator_would():
     same title; a field either record leaves empty is not compared."""
     import pandas as pd
 
-    from artextract.app.data import record_disagreements, records_sentence
+    from artextract.app.pairs import record_disagreements, records_sentence
 
     rubens = pd.Series(
         {
@@ -300,7 +300,7 @@ def test_record_disagreements_read_names_dates_and_labels_as_a_curator_would():
 def test_duplicate_table_keeps_pairs_by_what_their_records_say(dup_bundle):
     """The planted copies keep their records (the title "X (copy)" holds X): their pairs are among those
     whose records agree, and none of them is listed as having different titles."""
-    from artextract.app.data import RECORD_FILTERS, duplicate_table
+    from artextract.app.pairs import RECORD_FILTERS, duplicate_table
     from artextract.bundle import open_bundle
 
     out, cat = dup_bundle
@@ -337,7 +337,7 @@ def test_the_inspector_lists_the_same_picture_elsewhere_and_opens_it(dup_bundle,
 
     from streamlit.testing.v1 import AppTest
 
-    from artextract.app.data import same_picture
+    from artextract.app.pairs import same_picture
     from artextract.bundle import open_bundle
 
     out, cat = dup_bundle
@@ -354,10 +354,10 @@ def test_the_inspector_lists_the_same_picture_elsewhere_and_opens_it(dup_bundle,
     assert not same_picture(b, orig, min_sim=1.01)
 
     # the same pair, had its pictures' fine detail not agreed: a shared layout, and nothing more
-    from artextract.app import data
+    from artextract.app import pairs
 
     with monkeypatch.context() as m:
-        m.setattr(data, "pair_detail", lambda pa, pb: 0.1)
+        m.setattr(pairs, "pair_detail", lambda pa, pb: 0.1)
         assert copy not in [s.row for s in same_picture(b, orig) if s.scope == "collection"]
 
     # the same pair, its records made to share nothing: looks alike, and nothing more
@@ -392,7 +392,7 @@ def test_an_upload_is_named_the_same_picture_as_a_reference_painting_even_on_a_w
     from PIL import Image
 
     from artextract.analysis.duplicates import layout_descriptor, match_layouts
-    from artextract.app.data import upload_same_picture
+    from artextract.app.pairs import upload_same_picture
     from artextract.bundle import Reference, open_bundle
 
     out, _ = dup_bundle
@@ -441,7 +441,7 @@ def test_a_picture_that_only_shares_a_reference_paintings_layout_is_not_named(du
     from PIL import ImageFilter
 
     from artextract.analysis.duplicates import detail_descriptor, layout_descriptor, match_layouts
-    from artextract.app.data import UPLOAD_DETAIL_MIN, UPLOAD_SAME_MIN, upload_same_picture
+    from artextract.app.pairs import UPLOAD_DETAIL_MIN, UPLOAD_SAME_MIN, upload_same_picture
     from artextract.bundle import open_bundle
 
     out, _ = dup_bundle
@@ -502,7 +502,12 @@ def test_an_upload_in_colour_is_named_only_where_its_colours_lie_as_the_referenc
         layout_descriptor,
         match_layouts,
     )
-    from artextract.app.data import UPLOAD_COLOUR_MIN, UPLOAD_DETAIL_MIN, UPLOAD_SAME_MIN, upload_same_picture
+    from artextract.app.pairs import (
+        UPLOAD_COLOUR_MIN,
+        UPLOAD_DETAIL_MIN,
+        UPLOAD_SAME_MIN,
+        upload_same_picture,
+    )
     from artextract.bundle import open_bundle
 
     out, _ = dup_bundle
@@ -578,7 +583,7 @@ def test_similar_page_checks_a_collection_painting_against_the_reference_too(
 
 
 def test_the_fine_detail_filter_keeps_the_copies_and_parts_the_pairs(dup_bundle):
-    from artextract.app.data import DETAIL_FILTERS, duplicate_table
+    from artextract.app.pairs import DETAIL_FILTERS, duplicate_table
     from artextract.bundle import open_bundle
 
     out, cat = dup_bundle
@@ -601,7 +606,8 @@ def test_pairs_export_holds_both_records_and_what_they_disagree_on(dup_bundle):
     import pandas as pd
 
     from artextract.analysis.duplicates import DETAIL_MIN
-    from artextract.app.data import duplicate_table, pairs_export, to_csv_bytes
+    from artextract.app.data import to_csv_bytes
+    from artextract.app.pairs import duplicate_table, pairs_export
     from artextract.bundle import open_bundle
 
     out, cat = dup_bundle

@@ -485,6 +485,7 @@ def test_data_and_figures_import_no_streamlit_nor_does_the_rest_of_the_library()
 
     mods = [
         "artextract.app.data",
+        "artextract.app.pairs",
         "artextract.app.figures",
         "artextract.app.models",
         "artextract.app.cards",

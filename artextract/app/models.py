@@ -233,7 +233,7 @@ class QueryAnswer:
     labels: dict[str, list[tuple[str, float]]]
     embedding: np.ndarray  # the encoder's, L2-normalised: what the reference is searched with
     gated: dict[str, dict[str, float]]
-    same: tuple[Any, ...]  # data.SamePicture: the reference paintings it is the same picture as
+    same: tuple[Any, ...]  # pairs.SamePicture: the reference paintings it is the same picture as
     same_problem: str | None  # why that check could not run (the search still stands)
 
 
@@ -270,7 +270,7 @@ def answer_query(b: Bundle, query_id: str, img: Any) -> QueryAnswer:
     when the same-picture check could not run (the next run tries it again)."""
     import io
 
-    from .data import upload_same_picture
+    from .pairs import upload_same_picture
 
     k = _answer_key(
         b, query_id

@@ -1,7 +1,7 @@
 """Explore's map in the HTML page itself: a browser that loads /explore gets Streamlit's page with the map's
 first view already in it, on screen before Streamlit's own scripts have run.
 
-A page load (a shared link, a bookmark, a reload) of Streamlit's app shows nothing of the page until
+A page load (a shared link, a bookmark, a reload) of Streamlit's app shows only a loading skeleton until
 Streamlit's frontend has loaded, found its server, opened its websocket and drawn the page's run: about a
 second on this machine, before any work of ours. The map of the collection is the page; so the server
 sends it with the HTML. :class:`PrerenderMiddleware` (on ``st.App`` in ``app.py``) answers ``GET /explore``
@@ -49,7 +49,8 @@ MIN_WIDTH = 1024
 ROOT = '<div id="root"></div>'
 #: Streamlit's page layout (wide), in px, as its page's first run draws Explore: the sidebar's width
 #: unless the curator has dragged it, the main block's side and top padding, the title's height, the
-#: caption's line height, the gap under the caption, the gap between the map's column and the other
+#: caption's line height, the gap under the caption, and the px the map's column gives up to the gap
+#: between the two columns (measured in Chromium at 1,024-2,560 px; tests/test_browser.py checks them)
 LAYOUT = {"sidebar": 300, "pad": 80, "top": 96, "title": 88.8, "line": 22.4, "gap": 16, "columns": 16}
 #: the share of the main block's width that the map's column takes (``st.columns([3, 2])``)
 MAP_COLUMN = 3 / 5

@@ -25,10 +25,10 @@ from .data import (
     painting_path,
     pretty_label,
     provenance,
-    same_picture,
     search_items,
 )
 from .models import cam_attribute, class_activation_maps, open_set_gate, row_gated
+from .pairs import same_picture
 from .state import _go_back, focus_row, reviewer_input, reviewer_name, reviewers, share_link, verdicts
 
 
