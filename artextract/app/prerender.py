@@ -113,7 +113,11 @@ _SCRIPT = """<script>(() => {
     try { const w = parseFloat(localStorage.getItem('sidebarWidth')); if (w > 0) return w; } catch (e) {}
     return L.sidebar;
   };
-  const put = (left, top, width) => {
+  let at = '';
+  const put = (left, top, width) => {  // (only a change touches the page's layout)
+    const now = left + ',' + top + ',' + width;
+    if (now === at) return;
+    at = now;
     box.style.left = left + 'px'; box.style.top = top + 'px'; box.style.width = width + 'px';
   };
   // before Streamlit has drawn anything: where its page's first run will put the map
@@ -130,24 +134,31 @@ _SCRIPT = """<script>(() => {
   // page for a few frames (the same picture at the same place), or as soon as it shows anything else there
   let frames = 0;
   const MESSAGES = '[data-testid="stAlert"], [data-testid="stException"]';
+  // Each frame reads the page's layout only once Streamlit has drawn what it reads (its caption, a
+  // message): reading it sooner would make the browser lay out the page Streamlit is still building.
   const follow = () => {
     if (done) return;
-    const main = document.querySelector('#root [data-testid="stMain"]');
-    const own = main && main.querySelector('.artextract-first-view img');
-    frames = own && own.complete ? frames + 1 : 0;
-    if (frames >= 3) return gone('frames');
     if (location.pathname !== path) return gone('left');
     if (performance.now() - started > HIDE_MS) return gone('timeout');
-    // a message where the map goes (an error, the page's own notice), not the inspector's hint beside it
-    const b = box.getBoundingClientRect(), shown = main ? main.querySelectorAll(MESSAGES) : [];
-    for (const m of shown) {
-      const r = m.getBoundingClientRect();
-      if (r.width && r.left < b.right && r.right > b.left) return gone('message');
-    }
-    const caption = main && main.querySelector('[data-testid="stCaptionContainer"]');
-    if (caption) {
-      const r = caption.getBoundingClientRect();
-      put(r.left, r.bottom + L.gap, r.width * SHARE - L.columns);
+    const main = document.querySelector('#root [data-testid="stMain"]');
+    if (main) {
+      const own = main.querySelector('.artextract-first-view img');
+      frames = own && own.complete ? frames + 1 : 0;
+      if (frames >= 3) return gone('frames');
+      // a message where the map goes (an error, the page's own notice), not the inspector's hint beside it
+      const shown = main.querySelectorAll(MESSAGES);
+      if (shown.length) {
+        const b = box.getBoundingClientRect();
+        for (const m of shown) {
+          const r = m.getBoundingClientRect();
+          if (r.width && r.left < b.right && r.right > b.left) return gone('message');
+        }
+      }
+      const caption = main.querySelector('[data-testid="stCaptionContainer"]');
+      if (caption) {
+        const r = caption.getBoundingClientRect();
+        put(r.left, r.bottom + L.gap, r.width * SHARE - L.columns);
+      }
     }
     requestAnimationFrame(follow);
   };
