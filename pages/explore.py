@@ -6,7 +6,7 @@ import functools
 
 import streamlit as st
 
-from artextract.app import chart, data, figures, models, prerender, state, widgets
+from artextract.app import chart, data, figures, prerender, state, widgets
 
 NS = "explore"
 CHART = f"{NS}.chart"
@@ -91,16 +91,13 @@ with left:
         st.info("No painting matches these filters.")
     else:
         try:
-            spec = figures.scatter_json(
+            spec = prerender.map_spec(
                 b,
-                key,
                 projection,
-                options[colour_label],
+                colour_label,
                 None if is_everything else tuple(rows.tolist()),
                 threshold,
-                data.verdict_signature(verdict_of),
-                MAP_HEIGHT,
-                models.gate_stamp(b),
+                verdict_of,
             )
         except Exception:
             if map_first:  # no map will report: show the error with the controls and the switcher

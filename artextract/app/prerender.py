@@ -84,22 +84,35 @@ def map_caption(shown: int, total: int, hidden: bool = False) -> str:
     )
 
 
-def first_spec(b: Bundle, verdict_of: dict[str, str]) -> str:
-    """The figure Explore's first run draws on a page load (no filters, nothing selected)."""
+def map_spec(
+    b: Bundle,
+    projection: str,
+    colour_label: str,
+    rows: tuple[int, ...] | None,
+    threshold: float,
+    verdict_of: dict[str, str],
+) -> str:
+    """Explore's map as plotly JSON (cached): ``colour_label`` one of :func:`data.colour_options`, ``rows``
+    the paintings shown (``None``: all), flagged from ``threshold`` on, with the current verdicts."""
     from . import models
 
-    projection, colour_label, threshold, _, _ = first_values(b)
     return figures.scatter_json(
         b,
         data.bundle_key(b),
         projection,
         data.colour_options(b)[colour_label],
-        None,
+        rows,
         threshold,
         data.verdict_signature(verdict_of),
         MAP_HEIGHT,
         models.gate_stamp(b),
     )
+
+
+def first_spec(b: Bundle, verdict_of: dict[str, str]) -> str:
+    """The figure Explore's first run draws on a page load (no filters, nothing selected)."""
+    projection, colour_label, threshold, _, _ = first_values(b)
+    return map_spec(b, projection, colour_label, None, threshold, verdict_of)
 
 
 #: placed, kept in line with the page as Streamlit draws it, and removed (see the module's docstring)
