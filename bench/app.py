@@ -78,6 +78,10 @@ on screen, and plotly's map drawn, on a page load and from a click on Explore's 
 open; with ``--peer``, Spotlight's first draw of the same points in the same
 run.
 
+``--prerender`` does the same with the map in /explore's HTML page (``artextract/app/prerender.py``)
+against without it (``ARTEXTRACT_PRERENDER=0``), and gives when the browser painted the map's picture
+(its Element Timing) beside when the check polled from the page saw it.
+
 ``--upload`` measures instead, on the server side, what the Similar page does for one uploaded painting
 with the bundle's released checkpoints: decode the upload (sample paintings enlarged to 2,048 px on
 the long side, JPEG quality 90, the size of a photo of a painting), classify it (top-3 per head), embed it and
