@@ -9,8 +9,9 @@ map coordinates jittered, images, predictions and neighbours reused; the manifes
 source's checkpoints and catalogs, so the app verifies it like any bundle). Then ``streamlit run app.py``
 is started on it and Chromium (Playwright) measures:
 
-- ``first render``: from navigation to /explore until the map is on screen with all its points (the
-  page's first view, a picture of the map in the page itself drawn as the run arrives; the chart
+- ``first render``: from navigation to /explore until the map is on screen with all its points (its
+  picture in the HTML page, ``artextract/app/prerender.py``; the page's first view, the same picture
+  drawn as the run arrives; the chart
   component's first view on a canvas, drawn before plotly.js has run; or plotly's map), on a cold
   server (figure built and cached) and again warm (the median of ``--loads`` later visits, cached figure,
   and the slowest), each in a fresh browser context (``controls drawn``: until the sidebar's controls,

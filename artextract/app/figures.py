@@ -417,7 +417,7 @@ def _first_view(spec: str) -> tuple[str, int, tuple[float, ...], tuple[int, ...]
 
 
 def first_view_html(spec: str, mark: tuple[float, float] | None = None, *, offset: int = 16) -> str:
-    """A map's first view in the page itself (HTML for ``st.markdown``), on screen as soon as the page's
+    """A map's first view in the page itself (HTML for ``st.html``), on screen as soon as the page's
     run arrives, while its chart component loads (a frame, its scripts, then plotly.js): the figure's
     markers as an SVG picture, drawn where plotly then draws them. It takes no height: put it just before
     the chart component (``offset``: the page's gap between the two, in px) and it covers the chart's
